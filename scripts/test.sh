@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Runs every test on a fresh machine: installs what the tests need, typechecks, checks generated
+# schemas, then runs vitest. `.ci/run` calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# System packages: Chromium for the report/audit page tests (Debian's, never a browser download).
+need=()
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "warning: not root, cannot install: ${need[*]}" >&2
+  fi
+fi
+
+npm ci --no-audit --no-fund --loglevel=error
+npm run -s typecheck
+npx vitest run "$@"

@@ -1,0 +1,4 @@
+import type { Command } from 'commander';
+
+/** `univg ingest`: placeholder until its module lands. */
+export function register(_program: Command): void {}

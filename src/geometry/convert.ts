@@ -1,0 +1,98 @@
+/**
+ * Conversions between the canonical box (original-image pixels, xyxy) and the conventions found at the
+ * edges: Qwen2-VL 0-1000 integers, Qwen2.5-VL pixels of the smart-resized input, normalized 0-1 floats,
+ * each also in an xywh layout. A convention is configuration, never guessed per record.
+ */
+import { GeometryError } from '../errors.js';
+import type { BoxConvention } from '../schema/records.js';
+import { smartResize, type SmartResizeOptions } from './smart-resize.js';
+
+export interface ConvertContext extends SmartResizeOptions {
+  /** Original image width in pixels. */
+  width: number;
+  /** Original image height in pixels. */
+  height: number;
+}
+
+type Frame = 'pixels' | 'qwen2vl' | 'qwen25vl' | 'norm';
+
+function split(c: BoxConvention): { frame: Frame; xywh: boolean } {
+  const xywh = c.endsWith('-xywh');
+  return { frame: (xywh ? c.slice(0, -5) : c) as Frame, xywh };
+}
+
+/** Scale from the frame to original pixels, per axis. */
+function frameScale(frame: Frame, ctx: ConvertContext): { sx: number; sy: number } {
+  if (!(ctx.width > 0 && ctx.height > 0)) throw new GeometryError(`image size must be positive, got ${ctx.width}x${ctx.height}`);
+  switch (frame) {
+    case 'pixels':
+      return { sx: 1, sy: 1 };
+    case 'norm':
+      return { sx: ctx.width, sy: ctx.height };
+    case 'qwen2vl':
+      return { sx: ctx.width / 1000, sy: ctx.height / 1000 };
+    case 'qwen25vl': {
+      const r = resized(ctx);
+      return { sx: ctx.width / r.width, sy: ctx.height / r.height };
+    }
+  }
+}
+
+const toXyxy = (b: readonly number[]): [number, number, number, number] => [b[0]!, b[1]!, b[0]! + b[2]!, b[1]! + b[3]!];
+const toXywh = (b: readonly number[]): [number, number, number, number] => [b[0]!, b[1]!, b[2]! - b[0]!, b[3]! - b[1]!];
+
+/** Bounds of the integer grid a frame is written in (for rounding and clamping on output). */
+/** qwen25vl depends on the pixel budget, so it must be stated, never defaulted behind the user's back. */
+function resized(ctx: ConvertContext): { width: number; height: number } {
+  if (ctx.minPixels === undefined || ctx.maxPixels === undefined) {
+    throw new GeometryError('the qwen25vl convention needs minPixels and maxPixels (the pixel budget the model saw)');
+  }
+  return smartResize(ctx.width, ctx.height, ctx);
+}
+
+function integerLimits(frame: Frame, ctx: ConvertContext): { w: number; h: number } | null {
+  if (frame === 'qwen2vl') return { w: 1000, h: 1000 };
+  if (frame === 'qwen25vl') {
+    const r = resized(ctx);
+    return { w: r.width, h: r.height };
+  }
+  return null;
+}
+
+/**
+ * Convert `box` from one convention to another for an image of `ctx.width` x `ctx.height`.
+ * Integer conventions (qwen2vl, qwen25vl) are rounded and clamped to their grid on output;
+ * pixel and norm outputs are exact floats.
+ */
+export function convertBox(box: readonly number[], from: BoxConvention, to: BoxConvention, ctx: ConvertContext): [number, number, number, number] {
+  if (box.length !== 4) throw new GeometryError(`a box has 4 numbers, got ${box.length}`);
+  const f = split(from);
+  const t = split(to);
+  const xyxy = f.xywh ? toXyxy(box) : [box[0]!, box[1]!, box[2]!, box[3]!];
+  const s1 = frameScale(f.frame, ctx);
+  const px = [xyxy[0]! * s1.sx, xyxy[1]! * s1.sy, xyxy[2]! * s1.sx, xyxy[3]! * s1.sy];
+  const s2 = frameScale(t.frame, ctx);
+  let out: [number, number, number, number] = [px[0]! / s2.sx, px[1]! / s2.sy, px[2]! / s2.sx, px[3]! / s2.sy];
+  const lim = integerLimits(t.frame, ctx);
+  if (lim) {
+    const r = (v: number, hi: number) => Math.min(hi, Math.max(0, Math.round(v)));
+    out = [r(out[0], lim.w), r(out[1], lim.h), r(out[2], lim.w), r(out[3], lim.h)];
+  }
+  return t.xywh ? toXywh(out) : out;
+}
+
+/** Convenience: a box in `from` to canonical pixels. */
+export function toPixels(box: readonly number[], from: BoxConvention, ctx: ConvertContext): [number, number, number, number] {
+  return convertBox(box, from, 'pixels', ctx);
+}
+
+/** Convenience: a canonical pixel box to `to`. */
+export function fromPixels(box: readonly number[], to: BoxConvention, ctx: ConvertContext): [number, number, number, number] {
+  return convertBox(box, 'pixels', to, ctx);
+}
+
+/** True for conventions written as integers. */
+export function isIntegerConvention(c: BoxConvention): boolean {
+  const { frame } = split(c);
+  return frame === 'qwen2vl' || frame === 'qwen25vl';
+}

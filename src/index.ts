@@ -1,0 +1,4 @@
+/** Public library API of univg. Tests outside this repository import from here. */
+export * from './errors.js';
+export * from './schema/index.js';
+export * from './geometry/index.js';

@@ -1,0 +1,99 @@
+/**
+ * Pipeline configuration: what a `pipelines/*.yaml` file may say. Validated before anything runs;
+ * its JSON Schema is generated into `schemas/pipeline-config.schema.json` for editors and other tools.
+ */
+import { z } from 'zod';
+import { BoxConvention, PromptMode } from './records.js';
+
+export const SyntheticSourceConfig = z.object({
+  format: z.literal('synthetic'),
+  samples: z.number().int().positive().default(200),
+  seed: z.number().int().default(0),
+  tasks: z.array(z.string()).optional().describe('task keys to generate; all when absent'),
+  difficulty: z.enum(['easy', 'medium', 'hard', 'mixed']).default('mixed'),
+  testFraction: z.number().min(0).max(1).default(0.2),
+});
+
+export const FileSourceConfig = z.object({
+  format: z.enum(['mgrounding', 'migbench']),
+  input: z.string().min(1).describe('path of the source JSON file'),
+  imageRoot: z.string().min(1).describe('directory image paths are resolved against; nothing outside it is read'),
+});
+
+export const SourceConfig = z.discriminatedUnion('format', [SyntheticSourceConfig, FileSourceConfig]);
+
+export const PriceConfig = z.object({
+  inputPerMTok: z.number().nonnegative().describe('USD per million prompt tokens'),
+  outputPerMTok: z.number().nonnegative().describe('USD per million completion tokens'),
+});
+
+export const SimulatedTeacherConfig = z
+  .object({
+    faults: z.record(z.string(), z.number().min(0).max(1)).default({}).describe('fault name -> rate'),
+    rpm: z.number().int().positive().optional(),
+    tpm: z.number().int().positive().optional(),
+    latencyMs: z.number().nonnegative().default(0),
+    seed: z.number().int().default(0),
+  })
+  .describe('start the built-in simulated teacher in-process on a free localhost port');
+
+export const TeacherConfig = z.object({
+  baseUrl: z.string().optional().describe('OpenAI-compatible base URL; default $OPENAI_BASE_URL'),
+  apiKeyEnv: z.string().default('OPENAI_API_KEY').describe('name of the environment variable that holds the key'),
+  model: z.string().min(1),
+  simulated: SimulatedTeacherConfig.optional(),
+  mode: PromptMode.default('hinted'),
+  promptVersion: z.string().default('v1'),
+  candidates: z.number().int().positive().default(3),
+  convention: BoxConvention.default('qwen2vl'),
+  temperature: z.number().min(0).max(2).default(0.7),
+  maxTokens: z.number().int().positive().default(1024),
+  minPixels: z.number().int().positive().default(3136),
+  maxPixels: z.number().int().positive().default(401408),
+  concurrency: z.number().int().positive().default(16),
+  rpm: z.number().positive().optional(),
+  tpm: z.number().positive().optional(),
+  timeoutMs: z.number().int().positive().default(120_000),
+  maxRetries: z.number().int().nonnegative().default(6),
+  price: PriceConfig.optional(),
+  maxCostUsd: z.number().positive().optional(),
+  cacheDir: z.string().default('cache/teacher'),
+});
+
+export const VerifyConfig = z.object({
+  iouThreshold: z.number().min(0).max(1).default(0.5),
+  minThinkChars: z.number().int().nonnegative().default(40),
+  maxThinkChars: z.number().int().positive().default(6000),
+  maxRepeatedNgramShare: z.number().min(0).max(1).default(0.3),
+  requireThinkBoxAgreement: z.boolean().default(true),
+  requireTargetImageNamed: z.boolean().default(true),
+});
+
+export const SelectConfig = z.object({
+  judge: z.boolean().default(false).describe('ask a judge LLM to pick among passing candidates'),
+  rlFraction: z.number().min(0).max(1).default(0.1).describe('share of selected samples sent to the RL pool'),
+  trainingConvention: BoxConvention.default('qwen2vl'),
+});
+
+export const ShardConfig = z.object({
+  tasks: z.number().int().positive().default(4).describe('work split into this many tasks by hash of sample id'),
+  rowGroupSize: z.number().int().positive().default(1024),
+  embedImages: z.boolean().default(false).describe('embed image bytes in training shards instead of referencing the image store'),
+  compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
+});
+
+export const PipelineConfig = z.object({
+  name: z.string().min(1),
+  seed: z.number().int().default(0),
+  runDir: z.string().optional().describe('default runs/<name>'),
+  source: SourceConfig,
+  stages: z.array(z.string()).optional().describe('stages to run, in order; default every stage'),
+  teacher: TeacherConfig.optional(),
+  verify: VerifyConfig.default(VerifyConfig.parse({})),
+  select: SelectConfig.default(SelectConfig.parse({})),
+  shards: ShardConfig.default(ShardConfig.parse({})),
+});
+export type PipelineConfig = z.infer<typeof PipelineConfig>;
+export type TeacherConfig = z.infer<typeof TeacherConfig>;
+export type VerifyConfig = z.infer<typeof VerifyConfig>;
+export type ShardConfig = z.infer<typeof ShardConfig>;

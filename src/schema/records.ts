@@ -1,0 +1,193 @@
+/**
+ * Every record kind the pipeline stores, declared once. TypeScript types, Arrow schemas and the JSON
+ * Schemas in `schemas/` are all derived from these definitions.
+ *
+ * Conventions (DESIGN.md): a box is `[x1, y1, x2, y2]` in pixels of the original image, floats,
+ * x1 < x2 and y1 < y2, always stored next to that image's width and height.
+ */
+import { z } from 'zod';
+
+/** 64 lowercase hex characters: the SHA-256 of an image file's bytes. */
+export const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected 64 lowercase hex characters (sha256)');
+
+/** A canonical box: original-image pixels, xyxy, finite, x1 < x2, y1 < y2. */
+export const Box = z
+  .tuple([z.number(), z.number(), z.number(), z.number()])
+  .refine((b) => b.every(Number.isFinite), { message: 'box coordinates must be finite numbers' })
+  .refine((b) => b[0] < b[2] && b[1] < b[3], { message: 'box must satisfy x1 < x2 and y1 < y2' })
+  .describe('[x1, y1, x2, y2] in pixels of the original image');
+export type Box = z.infer<typeof Box>;
+
+/** Box conventions found at the edges of the system (teachers, models, benchmarks). */
+export const BoxConvention = z
+  .enum(['pixels', 'qwen2vl', 'qwen25vl', 'norm', 'pixels-xywh', 'qwen2vl-xywh', 'qwen25vl-xywh', 'norm-xywh'])
+  .describe(
+    'pixels: original-image pixels; qwen2vl: 0-1000 integers; qwen25vl: pixels of the smart-resized image; norm: 0-1 floats; -xywh: [x, y, w, h] layout',
+  );
+export type BoxConvention = z.infer<typeof BoxConvention>;
+
+/** An image as records carry it: content hash, where it came from, and its size. */
+export const ImageRef = z.object({
+  sha256: Sha256,
+  path: z.string().min(1).describe('original path as given by the source (relative to the image root)'),
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+});
+export type ImageRef = z.infer<typeof ImageRef>;
+
+/** A turn of the conversation that preceded the grounded question (multi-turn MGrounding samples). */
+export const Turn = z.object({
+  role: z.enum(['user', 'assistant']),
+  content: z.string(),
+});
+export type Turn = z.infer<typeof Turn>;
+
+export const Difficulty = z.enum(['easy', 'medium', 'hard']);
+export type Difficulty = z.infer<typeof Difficulty>;
+
+/** Free metadata: JSON values only, stored as a JSON string column in Parquet. */
+export const Meta = z.record(z.string(), z.json()).default({});
+
+/** One grounding question over one or more images, with its ground truth. */
+export const GroundingSample = z.object({
+  id: z.string().min(1),
+  source: z.string().min(1).describe('mgrounding | migbench | synthetic | ...'),
+  task: z.string().min(1).describe('task key, e.g. common_object, diff, refer_grounding'),
+  images: z.array(ImageRef).min(1),
+  question: z.string().min(1).describe('the question text, without <image> placeholders'),
+  context: z.array(Turn).default([]).describe('earlier turns of the original conversation, oldest first'),
+  targetImage: z.number().int().nonnegative().describe('index into images of the image that holds the target'),
+  targetBox: Box.describe('ground-truth box in pixels of images[targetImage]'),
+  difficulty: Difficulty.nullable().default(null),
+  split: z.string().nullable().default(null).describe('train | test | ... where the source says'),
+  meta: Meta,
+});
+export type GroundingSample = z.infer<typeof GroundingSample>;
+
+export const PromptMode = z.enum(['hinted', 'blind']);
+export type PromptMode = z.infer<typeof PromptMode>;
+
+/** The size of an image as the teacher saw it (after resizing), needed to convert its boxes back. */
+export const SeenSize = z.object({ width: z.number().int().positive(), height: z.number().int().positive() });
+
+/** One teacher completion (or a failure after the last retry) for one sample. */
+export const TeacherCandidate = z.object({
+  sampleId: z.string().min(1),
+  candidateIndex: z.number().int().nonnegative(),
+  requestHash: z.string().min(1).describe('sha256 of the canonical request; the response cache key'),
+  model: z.string(),
+  promptVersion: z.string(),
+  promptMode: PromptMode,
+  convention: BoxConvention.describe('box convention the teacher was asked to answer in'),
+  seenSizes: z.array(SeenSize).describe('size of each image as sent to the teacher'),
+  completion: z.string().nullable(),
+  finishReason: z.string().nullable(),
+  error: z.string().nullable().describe('last error after every retry failed; null when answered'),
+  promptTokens: z.number().int().nonnegative().nullable(),
+  completionTokens: z.number().int().nonnegative().nullable(),
+  costUsd: z.number().nonnegative(),
+  latencyMs: z.number().nonnegative(),
+  attempts: z.number().int().nonnegative(),
+  cached: z.boolean().describe('served from the response cache (no request was made this run)'),
+});
+export type TeacherCandidate = z.infer<typeof TeacherCandidate>;
+
+/** The verification of one candidate: pass or fail, and every reason. */
+export const Verdict = z.object({
+  sampleId: z.string().min(1),
+  candidateIndex: z.number().int().nonnegative(),
+  task: z.string(),
+  difficulty: Difficulty.nullable(),
+  pass: z.boolean(),
+  reasons: z.array(z.string()).describe('every failed check, as reason codes; empty when pass'),
+  formatReward: z.number().describe("UniVG-R1's format_reward_rec (0 or 1)"),
+  answerBox: Box.nullable().describe('answer box converted to pixels of the target image'),
+  iou: z.number().nullable().describe('IoU of answerBox with the ground truth'),
+  thinkBoxAgrees: z.boolean().nullable().describe('last box committed in <think> matches the answer; null if none'),
+  namesTargetImage: z.boolean().nullable().describe('the think names the right image; null for single-image tasks'),
+  completionChars: z.number().int().nonnegative(),
+  verifierVersion: z.string(),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
+/**
+ * An image as training shards store it: the Hugging Face `Image` struct, field order `bytes, path`.
+ * Either `bytes` is embedded or `path` points into the image store (configuration decides).
+ */
+export const HfImage = z.object({
+  bytes: z.instanceof(Uint8Array).nullable(),
+  path: z.string().nullable(),
+});
+export type HfImage = z.infer<typeof HfImage>;
+
+const trainingRowBase = {
+  id: z.string().min(1),
+  source: z.string(),
+  task: z.string(),
+  images: z.array(HfImage).min(1),
+  imageSha256: z.array(Sha256),
+  imageWidth: z.array(z.number().int().positive()),
+  imageHeight: z.array(z.number().int().positive()),
+  prompt: z.string().describe('user text with one <image> placeholder per image, in order'),
+  targetImage: z.number().int().nonnegative(),
+  targetBox: Box.describe('ground truth in pixels of the target image'),
+  convention: BoxConvention.describe('convention of boxes in completion / answer text'),
+  answer: z.string().describe('ground-truth answer text in the training convention, e.g. (120,45),(560,980)'),
+  difficultyLabel: Difficulty.nullable(),
+};
+
+/** A supervised fine-tuning row: prompt and the selected chain of thought. */
+export const SftRow = z.object({
+  ...trainingRowBase,
+  completion: z.string().describe('<think>...</think><answer>...</answer> in the training convention'),
+  candidateIndex: z.number().int().nonnegative(),
+  iou: z.number().nullable(),
+});
+export type SftRow = z.infer<typeof SftRow>;
+
+/** An RL row: prompt and ground truth, plus difficulty signals filled by scoring. */
+export const RlRow = z.object({
+  ...trainingRowBase,
+  difficulty: z.number().nullable().describe('mean IoU of G rollouts from the scoring model (mIoU)'),
+  weight: z.number().nullable().describe('difficulty weight phi(mIoU)'),
+  bucket: z.string().nullable().describe('mIoU bucket: lt0.3 | 0.3-0.7 | gt0.7'),
+});
+export type RlRow = z.infer<typeof RlRow>;
+
+/** A model's answer to one benchmark item, scored. */
+export const Prediction = z.object({
+  id: z.string().min(1),
+  task: z.string(),
+  model: z.string(),
+  completion: z.string(),
+  convention: BoxConvention,
+  answerBox: Box.nullable().describe('box from the <answer> block, in pixels of the target image'),
+  iou: z.number().nullable(),
+  firstBoxIou: z.number().nullable().describe("IoU of the first box anywhere in the text (the paper's scorer)"),
+  formatReward: z.number(),
+});
+export type Prediction = z.infer<typeof Prediction>;
+
+/** A rejected input, kept with the reason (quarantine/<stage>.jsonl). */
+export const QuarantineRecord = z.object({
+  stage: z.string(),
+  recordId: z.string().nullable(),
+  file: z.string().nullable(),
+  row: z.number().int().nullable(),
+  field: z.string().nullable(),
+  reason: z.string().describe('reason code, e.g. image_missing, box_inverted'),
+  detail: z.string(),
+});
+export type QuarantineRecord = z.infer<typeof QuarantineRecord>;
+
+/** Every record kind, by the name used for its schema file. */
+export const RECORDS = {
+  GroundingSample,
+  TeacherCandidate,
+  Verdict,
+  SftRow,
+  RlRow,
+  Prediction,
+  QuarantineRecord,
+} as const;
+export type RecordKind = keyof typeof RECORDS;
