@@ -2,3 +2,6 @@
 export * from './errors.js';
 export * from './schema/index.js';
 export * from './geometry/index.js';
+export * from './completion/index.js';
+export * from './store/index.js';
+export * from './sources/index.js';

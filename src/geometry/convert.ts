@@ -21,19 +21,23 @@ function split(c: BoxConvention): { frame: Frame; xywh: boolean } {
   return { frame: (xywh ? c.slice(0, -5) : c) as Frame, xywh };
 }
 
-/** Scale from the frame to original pixels, per axis. */
-function frameScale(frame: Frame, ctx: ConvertContext): { sx: number; sy: number } {
+/**
+ * Scale from the frame to original pixels, per axis, as a ratio: pixels = v * n / d. Kept as a ratio so that
+ * v * n is exact and only the division rounds: with a precomputed factor (width / 1000) a full-width box
+ * [0, 1000] came back as 1000.9999999999999 for a 1001-pixel image.
+ */
+function frameScale(frame: Frame, ctx: ConvertContext): { xn: number; xd: number; yn: number; yd: number } {
   if (!(ctx.width > 0 && ctx.height > 0)) throw new GeometryError(`image size must be positive, got ${ctx.width}x${ctx.height}`);
   switch (frame) {
     case 'pixels':
-      return { sx: 1, sy: 1 };
+      return { xn: 1, xd: 1, yn: 1, yd: 1 };
     case 'norm':
-      return { sx: ctx.width, sy: ctx.height };
+      return { xn: ctx.width, xd: 1, yn: ctx.height, yd: 1 };
     case 'qwen2vl':
-      return { sx: ctx.width / 1000, sy: ctx.height / 1000 };
+      return { xn: ctx.width, xd: 1000, yn: ctx.height, yd: 1000 };
     case 'qwen25vl': {
       const r = resized(ctx);
-      return { sx: ctx.width / r.width, sy: ctx.height / r.height };
+      return { xn: ctx.width, xd: r.width, yn: ctx.height, yd: r.height };
     }
   }
 }
@@ -70,9 +74,14 @@ export function convertBox(box: readonly number[], from: BoxConvention, to: BoxC
   const t = split(to);
   const xyxy = f.xywh ? toXyxy(box) : [box[0]!, box[1]!, box[2]!, box[3]!];
   const s1 = frameScale(f.frame, ctx);
-  const px = [xyxy[0]! * s1.sx, xyxy[1]! * s1.sy, xyxy[2]! * s1.sx, xyxy[3]! * s1.sy];
+  const px = [(xyxy[0]! * s1.xn) / s1.xd, (xyxy[1]! * s1.yn) / s1.yd, (xyxy[2]! * s1.xn) / s1.xd, (xyxy[3]! * s1.yn) / s1.yd];
   const s2 = frameScale(t.frame, ctx);
-  let out: [number, number, number, number] = [px[0]! / s2.sx, px[1]! / s2.sy, px[2]! / s2.sx, px[3]! / s2.sy];
+  let out: [number, number, number, number] = [
+    (px[0]! * s2.xd) / s2.xn,
+    (px[1]! * s2.yd) / s2.yn,
+    (px[2]! * s2.xd) / s2.xn,
+    (px[3]! * s2.yd) / s2.yn,
+  ];
   const lim = integerLimits(t.frame, ctx);
   if (lim) {
     const r = (v: number, hi: number) => Math.min(hi, Math.max(0, Math.round(v)));

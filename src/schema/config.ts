@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { BoxConvention, PromptMode } from './records.js';
 
-export const SyntheticSourceConfig = z.object({
+export const SyntheticSourceConfig = z.strictObject({
   format: z.literal('synthetic'),
   samples: z.number().int().positive().default(200),
   seed: z.number().int().default(0),
@@ -14,7 +14,7 @@ export const SyntheticSourceConfig = z.object({
   testFraction: z.number().min(0).max(1).default(0.2),
 });
 
-export const FileSourceConfig = z.object({
+export const FileSourceConfig = z.strictObject({
   format: z.enum(['mgrounding', 'migbench']),
   input: z.string().min(1).describe('path of the source JSON file'),
   imageRoot: z.string().min(1).describe('directory image paths are resolved against; nothing outside it is read'),
@@ -22,13 +22,13 @@ export const FileSourceConfig = z.object({
 
 export const SourceConfig = z.discriminatedUnion('format', [SyntheticSourceConfig, FileSourceConfig]);
 
-export const PriceConfig = z.object({
+export const PriceConfig = z.strictObject({
   inputPerMTok: z.number().nonnegative().describe('USD per million prompt tokens'),
   outputPerMTok: z.number().nonnegative().describe('USD per million completion tokens'),
 });
 
 export const SimulatedTeacherConfig = z
-  .object({
+  .strictObject({
     faults: z.record(z.string(), z.number().min(0).max(1)).default({}).describe('fault name -> rate'),
     rpm: z.number().int().positive().optional(),
     tpm: z.number().int().positive().optional(),
@@ -37,7 +37,7 @@ export const SimulatedTeacherConfig = z
   })
   .describe('start the built-in simulated teacher in-process on a free localhost port');
 
-export const TeacherConfig = z.object({
+export const TeacherConfig = z.strictObject({
   baseUrl: z.string().optional().describe('OpenAI-compatible base URL; default $OPENAI_BASE_URL'),
   apiKeyEnv: z.string().default('OPENAI_API_KEY').describe('name of the environment variable that holds the key'),
   model: z.string().min(1),
@@ -58,9 +58,30 @@ export const TeacherConfig = z.object({
   price: PriceConfig.optional(),
   maxCostUsd: z.number().positive().optional(),
   cacheDir: z.string().default('cache/teacher'),
+  nMode: z
+    .enum(['n', 'seeds'])
+    .default('n')
+    .describe('n: one request with n=candidates; seeds: one request per candidate with seed+i (for providers without n)'),
+  seed: z.number().int().optional().describe('request seed; in nMode seeds candidate i is sent seed+i (base 0 when absent)'),
+  imageTokenMode: z
+    .enum(['qwen', 'openai'])
+    .default('qwen')
+    .describe('how image tokens are estimated before a call: qwen (w/28)*(h/28) of the resized image, openai 85+170 per 512px tile'),
+  expectedCompletionTokens: z
+    .number()
+    .int()
+    .positive()
+    .optional()
+    .describe('completion tokens per choice assumed before any usage is seen (default maxTokens/2)'),
+  maxRateLimitRetries: z.number().int().nonnegative().default(30).describe('retries on 429, counted apart from maxRetries'),
+  breakerWindow: z.number().int().positive().default(50).describe('circuit breaker: last N requests (after retries) considered'),
+  breakerFailureRate: z.number().min(0).max(1).default(0.5).describe('circuit breaker opens above this failure share'),
+  breakerCooldownMs: z.number().int().positive().default(30_000).describe('pause before the breaker probes again (doubles each time)'),
+  breakerMaxOpens: z.number().int().positive().default(4).describe('consecutive failed probes before the stage fails'),
+  imageCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('LRU budget for resized, encoded images'),
 });
 
-export const VerifyConfig = z.object({
+export const VerifyConfig = z.strictObject({
   iouThreshold: z.number().min(0).max(1).default(0.5),
   minThinkChars: z.number().int().nonnegative().default(40),
   maxThinkChars: z.number().int().positive().default(6000),
@@ -69,20 +90,24 @@ export const VerifyConfig = z.object({
   requireTargetImageNamed: z.boolean().default(true),
 });
 
-export const SelectConfig = z.object({
+export const SelectConfig = z.strictObject({
   judge: z.boolean().default(false).describe('ask a judge LLM to pick among passing candidates'),
   rlFraction: z.number().min(0).max(1).default(0.1).describe('share of selected samples sent to the RL pool'),
   trainingConvention: BoxConvention.default('qwen2vl'),
+  answerFrom: z
+    .enum(['ground_truth', 'teacher'])
+    .default('ground_truth')
+    .describe("answer box written in training rows: the ground truth (the paper copies it) or the teacher's verified box"),
 });
 
-export const ShardConfig = z.object({
+export const ShardConfig = z.strictObject({
   tasks: z.number().int().positive().default(4).describe('work split into this many tasks by hash of sample id'),
   rowGroupSize: z.number().int().positive().default(1024),
   embedImages: z.boolean().default(false).describe('embed image bytes in training shards instead of referencing the image store'),
   compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
 });
 
-export const PipelineConfig = z.object({
+export const PipelineConfig = z.strictObject({
   name: z.string().min(1),
   seed: z.number().int().default(0),
   runDir: z.string().optional().describe('default runs/<name>'),
@@ -97,3 +122,5 @@ export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type TeacherConfig = z.infer<typeof TeacherConfig>;
 export type VerifyConfig = z.infer<typeof VerifyConfig>;
 export type ShardConfig = z.infer<typeof ShardConfig>;
+export type SelectConfig = z.infer<typeof SelectConfig>;
+export type SourceConfig = z.infer<typeof SourceConfig>;

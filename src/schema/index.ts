@@ -1,2 +1,3 @@
 export * from './records.js';
 export * from './config.js';
+export * from './arrow.js';

@@ -1,0 +1,123 @@
+/** `univg run`, `univg demo` and `univg status`: the pipeline runner from the command line. */
+import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, EXIT } from '../../errors.js';
+import { loadPipelineConfig } from '../../pipeline/load-config.js';
+import { createReporter, pickReporterMode } from '../../pipeline/progress.js';
+import { runPipeline } from '../../pipeline/runner.js';
+import { runStatus, formatStatus } from '../../pipeline/status.js';
+import { STANDARD_STAGES } from '../../stages/index.js';
+import { action } from '../action.js';
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+
+function parseTask(v: string | undefined): { index: number; count: number } | undefined {
+  if (v === undefined) return undefined;
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  if (!m) throw new ConfigError(`--task must look like i/N (e.g. 3/16), got ${JSON.stringify(v)}`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
+interface RunFlags {
+  runDir?: string;
+  stages?: string;
+  from?: string;
+  task?: string;
+  force?: string;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** Run a pipeline with Ctrl-C handled: the first stops cleanly (exit 130), the second exits at once. */
+async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
+  const loaded = loadPipelineConfig(file);
+  const reporter = createReporter(pickReporterMode(flags));
+  const controller = new AbortController();
+  let interrupts = 0;
+  const onSignal = () => {
+    interrupts++;
+    if (interrupts === 1) {
+      reporter.log('stopping: finishing in-flight work, nothing half-written is kept (Ctrl-C again to exit now)');
+      controller.abort();
+    } else process.exit(EXIT.interrupted);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const summary = await runPipeline({
+      config: loaded.config,
+      configText: loaded.text,
+      configFile: loaded.file,
+      stages: STANDARD_STAGES,
+      runDir: flags.runDir,
+      only: list(flags.stages),
+      from: flags.from,
+      task: parseTask(flags.task),
+      force: list(flags.force),
+      signal: controller.signal,
+      reporter,
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'run_end', ...summary })}\n`);
+    else if (!flags.quiet) process.stderr.write(`run directory: ${summary.runDir}\n`);
+    return EXIT.ok;
+  } finally {
+    reporter.close();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}
+
+function runOptions(cmd: Command): Command {
+  return cmd
+    .option('--run-dir <dir>', 'run directory (default: runs/<pipeline name>)')
+    .option('--stages <a,b>', 'run only these stages (their inputs must be done)')
+    .option('--from <stage>', 'run this stage and every later one')
+    .option('--task <i/N>', 'run only task i of N in partitioned stages (N = shards.tasks), as one worker of a job array')
+    .option('--force <a,b>', 'redo these stages and every stage that depends on them')
+    .option('--quiet', 'print only errors')
+    .option('--json', 'print progress as JSON lines (for scripts)');
+}
+
+export function register(program: Command): void {
+  runOptions(
+    program
+      .command('run')
+      .argument('<pipeline>', 'pipeline YAML file (see pipelines/)')
+      .description('run a pipeline; re-running skips finished work and resumes the rest')
+      .addHelpText(
+        'after',
+        `
+Examples:
+  univg run pipelines/demo.yaml
+  univg run pipelines/cot-corpus.yaml --run-dir /shared/runs/cot --task 3/16   # one worker of 16
+  univg run pipelines/demo.yaml --force verify                                    # redo verify, select, report
+
+Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to resume).`,
+      ),
+  ).action(action(async (file: string, flags: RunFlags) => runWithSignals(file, flags)));
+
+  runOptions(
+    program
+      .command('demo')
+      .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, report')
+      .addHelpText('after', '\nExample:\n  univg demo --run-dir runs/demo'),
+  ).action(action(async (flags: RunFlags) => runWithSignals(join(REPO, 'pipelines', 'demo.yaml'), flags)));
+
+  program
+    .command('status')
+    .argument('<run-dir>', 'a run directory (runs/<name>)')
+    .option('--json', 'print as JSON')
+    .description('show a run: stages, tasks done, rows, cost, errors')
+    .addHelpText('after', '\nExample:\n  univg status runs/demo')
+    .action(
+      action(async (dir: string, flags: { json?: boolean }) => {
+        if (!existsSync(join(dir, 'run.json'))) throw new ConfigError('not a run directory (no run.json)', { file: dir });
+        const status = await runStatus(dir);
+        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+      }),
+    );
+}

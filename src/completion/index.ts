@@ -1,0 +1,32 @@
+export {
+  parseCompletion,
+  formatBox,
+  formatCompletion,
+  COMPLETION_PROBLEM_CODES,
+  type CompletionProblemCode,
+  type CompletionProblem,
+  type ParsedCompletion,
+  type Box4,
+} from './parse.js';
+export {
+  formatReward,
+  singleImageFormatReward,
+  accuracyReward,
+  singleImageAccuracyReward,
+  rewards,
+  univgIou,
+  UNIVG_BOX_PATTERN,
+  REFERENCE_PATTERNS,
+  type UnivgRewards,
+} from './rewards.js';
+export { firstBoxAnywhere, paperEvalIou } from './paper-eval.js';
+export {
+  PY_DIGIT,
+  PY_SPACE,
+  PY_UNICODE_VERSION,
+  PY_INT_MAX_STR_DIGITS,
+  isPySpace,
+  pyDigitValue,
+  pyDigitZeros,
+  pyIntOfDigits,
+} from './pyre.js';

@@ -1,0 +1,357 @@
+/**
+ * The pipeline runner: decides which stages and tasks are left, detects stale results, runs tasks with
+ * atomic outputs, writes manifests once every part exists, and stops cleanly on interrupt.
+ *
+ * Progress is the filesystem: a task is done when its part files exist, a stage when its manifests
+ * exist. Any number of processes running `--task i/N` produce the same files one process would.
+ */
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { appendFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ConfigError, InterruptedError, UnivgError } from '../errors.js';
+import type { PipelineConfig } from '../schema/config.js';
+import type { QuarantineRecord, RecordKind } from '../schema/records.js';
+import { sha256File } from '../store/fsutil.js';
+import { readManifest, writeManifest, type ShardFileInfo } from '../store/manifest.js';
+import { shardFileName, stableTaskOf } from '../store/names.js';
+import { openParquet } from '../store/parquet.js';
+import { readRows } from '../store/reader.js';
+import { ShardWriter, defaultKeyOf } from '../store/writer.js';
+import { canonicalJson, hashOf } from './canonical.js';
+import type { Reporter } from './progress.js';
+import { RunDir, type StageState } from './run-dir.js';
+import { createServices, type Services } from './services.js';
+import type { RowSink, Stage, StageOutput, TaskContext, TaskRef } from '../stages/stage.js';
+import { writeRunJson } from './run-json.js';
+
+export interface RunOptions {
+  config: PipelineConfig;
+  /** The pipeline file's text, stored in run.json as the config as run. */
+  configText: string;
+  configFile: string;
+  stages: readonly Stage[];
+  runDir?: string;
+  /** Only these stages (still in pipeline order). */
+  only?: readonly string[];
+  /** This stage and every later one. */
+  from?: string;
+  task?: TaskRef;
+  /** Redo these stages and every stage that depends on them. */
+  force?: readonly string[];
+  signal?: AbortSignal;
+  reporter: Reporter;
+  /** How long a task process waits for a whole-run stage another process runs (ms). */
+  waitTimeoutMs?: number;
+}
+
+export interface RunSummary {
+  runDir: string;
+  ran: string[];
+  skipped: string[];
+}
+
+/** Stages in pipeline order that `names` need, including themselves (by their declared inputs). */
+export function dependantsOf(stages: readonly Stage[], names: readonly string[]): Stage[] {
+  const out = new Set(names);
+  for (const s of stages) if (s.inputs.some((i) => out.has(i))) out.add(s.name);
+  return stages.filter((s) => out.has(s.name));
+}
+
+export function resolveStages(all: readonly Stage[], config: PipelineConfig): Stage[] {
+  if (!config.stages) return [...all];
+  const byName = new Map(all.map((s) => [s.name, s]));
+  const picked: Stage[] = [];
+  for (const n of config.stages) {
+    const s = byName.get(n);
+    if (!s) throw new ConfigError(`unknown stage ${JSON.stringify(n)}; stages are: ${all.map((x) => x.name).join(', ')}`, { field: 'stages' });
+    picked.push(s);
+  }
+  for (const s of picked) {
+    for (const i of s.inputs) {
+      if (!picked.some((p) => p.name === i)) throw new ConfigError(`stage ${s.name} needs stage ${i}, which the pipeline does not list`, { field: 'stages' });
+    }
+  }
+  return all.filter((s) => picked.includes(s));
+}
+
+/** Hash of the inputs' manifests (or done files): an upstream rerun makes downstream results stale. */
+function inputHashes(run: RunDir, stage: Stage, stages: readonly Stage[]): Record<string, string> | null {
+  const out: Record<string, string> = {};
+  for (const name of stage.inputs) {
+    const s = stages.find((x) => x.name === name)!;
+    const files = s.outputs.length ? s.outputs.map((o) => run.manifestPath(o)) : [run.path(s.doneFile!)];
+    if (!files.every((f) => existsSync(f))) return null;
+    out[name] = hashOf(files.map((f) => readFileSync(f, 'utf8')));
+  }
+  return out;
+}
+
+export interface Staleness {
+  stage: string;
+  why: string;
+}
+
+/** Stages whose recorded settings or inputs differ from what a run now would use. */
+export function findStale(run: RunDir, stages: readonly Stage[], config: PipelineConfig): Staleness[] {
+  const stale: Staleness[] = [];
+  for (const s of stages) {
+    const state = run.readState(s.name);
+    if (!state) continue;
+    if (state.settingsHash !== hashOf(s.settings(config))) stale.push({ stage: s.name, why: 'its settings in the pipeline changed' });
+    else if (state.tasks !== config.shards.tasks && s.mode === 'partitioned') stale.push({ stage: s.name, why: `shards.tasks changed from ${state.tasks} to ${config.shards.tasks}` });
+    else {
+      const now = inputHashes(run, s, stages);
+      if (now && canonicalJson(now) !== canonicalJson(state.inputs)) stale.push({ stage: s.name, why: 'an input stage was redone since' });
+    }
+  }
+  return stale;
+}
+
+function keyOfKind(kind: RecordKind): (row: Record<string, unknown>) => string {
+  return defaultKeyOf(kind);
+}
+
+/** Describe a finished part file for the manifest (it may have been written by another process). */
+async function describePart(dir: string, name: string): Promise<ShardFileInfo> {
+  const path = join(dir, name);
+  const { sha256, bytes } = await sha256File(path);
+  const pq = await openParquet(path);
+  try {
+    return { file: name, rows: pq.footer.rows, bytes, sha256, rowGroups: pq.footer.rowGroupRows.length };
+  } finally {
+    pq.close();
+  }
+}
+
+async function finalizeOutputs(run: RunDir, stage: Stage, stages: readonly Stage[], config: PipelineConfig): Promise<boolean> {
+  const n = config.shards.tasks;
+  for (const o of stage.outputs) {
+    for (let i = 0; i < n; i++) if (!existsSync(run.partPath(o, i, n))) return false;
+  }
+  const inputs = stage.inputs.flatMap((name) => {
+    const s = stages.find((x) => x.name === name)!;
+    return s.outputs.map((o) => ({ path: o.dir, kind: o.kind }));
+  });
+  for (const o of stage.outputs) {
+    const dir = run.outputDir(o);
+    const files: ShardFileInfo[] = [];
+    for (let i = 0; i < n; i++) files.push(await describePart(dir, shardFileName(i, n)));
+    await writeManifest(dir, files, {
+      kind: o.kind,
+      compression: config.shards.compression,
+      lineage: { stage: stage.name, inputs, params: { settingsHash: hashOf(stage.settings(config)), tasks: n, seed: config.seed } },
+    });
+  }
+  return true;
+}
+
+async function waitFor(cond: () => boolean, what: string, signal: AbortSignal, timeoutMs: number, reporter: Reporter): Promise<void> {
+  const start = Date.now();
+  let told = false;
+  while (!cond()) {
+    if (signal.aborted) throw new InterruptedError();
+    if (Date.now() - start > timeoutMs) throw new UnivgError('timeout', `gave up waiting for ${what} after ${Math.round(timeoutMs / 1000)} s`);
+    if (!told) {
+      reporter.log(`waiting for ${what}`);
+      told = true;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Sinks for one task: part files for partitioned stages, N partitioned parts for whole-run sources. */
+class TaskOutputs {
+  private readonly writers = new Map<string, ShardWriter<RecordKind>[]>();
+
+  constructor(
+    private readonly run: RunDir,
+    private readonly stage: Stage,
+    private readonly task: TaskRef,
+    private readonly config: PipelineConfig,
+  ) {}
+
+  private open(o: StageOutput): ShardWriter<RecordKind>[] {
+    let ws = this.writers.get(o.name);
+    if (!ws) {
+      const dir = this.run.outputDir(o);
+      mkdirSync(dir, { recursive: true });
+      const n = this.config.shards.tasks;
+      const common = { dir, kind: o.kind, count: n, rowGroupRows: this.config.shards.rowGroupSize, compression: this.config.shards.compression };
+      ws = this.stage.mode === 'partitioned' ? [new ShardWriter({ ...common, index: this.task.index })] : Array.from({ length: n }, (_, index) => new ShardWriter({ ...common, index }));
+      this.writers.set(o.name, ws);
+    }
+    return ws;
+  }
+
+  sink(name: string): RowSink {
+    const o = this.stage.outputs.find((x) => x.name === name);
+    if (!o) throw new UnivgError('stage', `stage ${this.stage.name} has no output ${JSON.stringify(name)}`);
+    const ws = this.open(o);
+    const key = keyOfKind(o.kind);
+    const n = this.config.shards.tasks;
+    return {
+      write: async (row) => {
+        const w = ws.length === 1 ? ws[0]! : ws[stableTaskOf(key(row), n)]!;
+        await w.write(row as never);
+      },
+    };
+  }
+
+  /**
+   * Quarantined inputs of this task go to a temp file renamed with the task's parts, so a task that is
+   * redone after a crash does not list its rejects twice.
+   */
+  private quarantineTmp: string | null = null;
+
+  get quarantineFile(): string {
+    const base = this.stage.mode === 'whole' ? this.stage.name : `${this.stage.name}-${shardFileName(this.task.index, this.task.count).replace(/^part-|\.parquet$/g, '')}`;
+    return this.run.path('quarantine', `${base}.jsonl`);
+  }
+
+  async quarantine(record: QuarantineRecord): Promise<void> {
+    if (!this.quarantineTmp) {
+      this.quarantineTmp = `${this.quarantineFile}.${process.pid}.tmp`;
+      mkdirSync(dirname(this.quarantineTmp), { recursive: true });
+      rmSync(this.quarantineTmp, { force: true });
+    }
+    await appendFile(this.quarantineTmp, `${JSON.stringify(record)}\n`);
+  }
+
+  /** Close every writer (temp -> final name); outputs never written still get their (empty) parts. */
+  async commit(): Promise<void> {
+    for (const o of this.stage.outputs) this.open(o);
+    for (const ws of this.writers.values()) for (const w of ws) await w.close();
+    if (this.quarantineTmp) renameSync(this.quarantineTmp, this.quarantineFile);
+    else rmSync(this.quarantineFile, { force: true });
+  }
+
+  async abort(): Promise<void> {
+    for (const ws of this.writers.values()) for (const w of ws) await w.abort();
+    if (this.quarantineTmp) rmSync(this.quarantineTmp, { force: true });
+  }
+}
+
+function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: TaskRef, config: PipelineConfig, services: Services, signal: AbortSignal, reporter: Reporter, outputs: TaskOutputs): TaskContext {
+  const outputOf = (stageName: string, output?: string): StageOutput => {
+    const s = stages.find((x) => x.name === stageName);
+    if (!s || !stage.inputs.includes(stageName)) throw new UnivgError('stage', `stage ${stage.name} does not declare input ${stageName}`);
+    const o = output ? s.outputs.find((x) => x.name === output) : s.outputs[0];
+    if (!o) throw new UnivgError('stage', `stage ${stageName} has no output ${output ?? '(any)'}`);
+    return o;
+  };
+  const progress = reporter.task(stage.name, task);
+  return {
+    runDir: run.root,
+    config,
+    task,
+    signal,
+    services,
+    progress,
+    read: <T>(stageName: string, output?: string) => {
+      const o = outputOf(stageName, output);
+      return readRows(o.kind, run.partPath(o, task.index, config.shards.tasks)) as AsyncIterable<T>;
+    },
+    readAll: <T>(stageName: string, output?: string) => {
+      const o = outputOf(stageName, output);
+      return readRows(o.kind, run.outputDir(o)) as AsyncIterable<T>;
+    },
+    output: <T>(name: string) => outputs.sink(name) as RowSink<T>,
+    quarantine: (record: Omit<QuarantineRecord, 'stage'>) => outputs.quarantine({ stage: stage.name, ...record }),
+    log: (m: string) => reporter.log(`${stage.name}: ${m}`),
+  };
+}
+
+export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
+  const { config, reporter } = opts;
+  const signal = opts.signal ?? new AbortController().signal;
+  const stages = resolveStages(opts.stages, config);
+  const names = stages.map((s) => s.name);
+  for (const n of [...(opts.only ?? []), ...(opts.force ?? []), ...(opts.from ? [opts.from] : [])]) {
+    if (!names.includes(n)) throw new ConfigError(`unknown stage ${JSON.stringify(n)}; this pipeline's stages are: ${names.join(', ')}`);
+  }
+  const n = config.shards.tasks;
+  if (opts.task && (opts.task.count !== n || opts.task.index < 0 || opts.task.index >= n)) {
+    throw new ConfigError(`--task ${opts.task.index}/${opts.task.count} does not fit this pipeline: shards.tasks is ${n}, so use --task i/${n} with 0 <= i < ${n}`);
+  }
+  let selected = stages;
+  if (opts.from) selected = selected.slice(names.indexOf(opts.from));
+  if (opts.only?.length) selected = selected.filter((s) => opts.only!.includes(s.name));
+
+  const run = new RunDir(opts.runDir ?? config.runDir ?? join('runs', config.name));
+  run.ensure();
+
+  const forced = opts.force?.length ? dependantsOf(stages, opts.force) : [];
+  // Only the first process of a task array clears forced stages; the others would race it.
+  if (!opts.task || opts.task.index === 0) for (const s of forced) run.clearStage(s);
+
+  const stale = findStale(run, stages, config).filter((x) => !forced.some((f) => f.name === x.stage));
+  if (stale.length) {
+    const first = stale[0]!.stage;
+    const redo = dependantsOf(stages, [first]).map((s) => s.name);
+    throw new ConfigError(
+      `results are stale: ${stale.map((s) => `${s.stage} (${s.why})`).join('; ')}. ` +
+        `Nothing was mixed. Rerun with --force ${first} to redo ${redo.join(', ')}, or use another --run-dir.`,
+      { file: run.root },
+    );
+  }
+
+  const services = await createServices(config, run, reporter);
+  const ran: string[] = [];
+  const skipped: string[] = [];
+  await writeRunJson(run, { config, configText: opts.configText, configFile: opts.configFile, stages, event: 'start', services });
+  try {
+    for (const stage of selected) {
+      if (signal.aborted) throw new InterruptedError();
+      for (const input of stage.inputs) {
+        const s = stages.find((x) => x.name === input)!;
+        if (run.stageDone(s)) continue;
+        if (opts.task && selected.includes(s)) {
+          await waitFor(() => run.stageDone(s), `stage ${input} (run by the other tasks)`, signal, opts.waitTimeoutMs ?? 24 * 3600_000, reporter);
+        } else if (!selected.includes(s)) {
+          throw new ConfigError(`stage ${stage.name} needs stage ${input}, which is not done: run it first (or drop --stages/--from)`);
+        }
+      }
+      if (run.stageDone(stage)) {
+        skipped.push(stage.name);
+        reporter.stageSkipped(stage.name);
+        continue;
+      }
+      const state: StageState = { stage: stage.name, settingsHash: hashOf(stage.settings(config)), inputs: inputHashes(run, stage, stages) ?? {}, tasks: n };
+      if (!run.readState(stage.name)) await run.writeState(state);
+
+      const whole = stage.mode === 'whole';
+      if (whole && opts.task && opts.task.index !== 0) {
+        await waitFor(() => run.stageDone(stage), `stage ${stage.name} (run by task 0)`, signal, opts.waitTimeoutMs ?? 24 * 3600_000, reporter);
+        skipped.push(stage.name);
+        continue;
+      }
+      const taskList: TaskRef[] = whole ? [{ index: 0, count: 1 }] : opts.task ? [opts.task] : Array.from({ length: n }, (_, index) => ({ index, count: n }));
+      reporter.stageStart(stage.name, taskList.length);
+      for (const task of taskList) {
+        if (!whole && run.taskDone(stage, task.index, n)) {
+          reporter.taskSkipped(stage.name, task);
+          continue;
+        }
+        if (signal.aborted) throw new InterruptedError();
+        const outputs = new TaskOutputs(run, stage, task, config);
+        const ctx = makeContext(run, stage, stages, task, config, services, signal, reporter, outputs);
+        try {
+          await stage.runTask(ctx);
+          if (signal.aborted) throw new InterruptedError();
+          await outputs.commit();
+        } catch (err) {
+          await outputs.abort();
+          throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError() : err;
+        }
+        reporter.taskDone(stage.name, task);
+      }
+      const finished = stage.outputs.length ? await finalizeOutputs(run, stage, stages, config) : run.stageDone(stage);
+      reporter.stageEnd(stage.name, finished);
+      ran.push(stage.name);
+    }
+  } finally {
+    await writeRunJson(run, { config, configText: opts.configText, configFile: opts.configFile, stages, event: 'end', services });
+    await services.close();
+  }
+  return { runDir: run.root, ran, skipped };
+}

@@ -1,0 +1,41 @@
+/** The generate stage: k teacher candidates per sample, through the cached, rate-limited client. */
+import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
+import { readManifest } from '../store/manifest.js';
+import { generateCandidates } from './generate.js';
+import type { Stage } from './stage.js';
+
+export const generateStage: Stage = {
+  name: 'generate',
+  description: 'ask the teacher for k chain-of-thought candidates per sample (cached by request hash)',
+  inputs: ['ingest'],
+  outputs: [{ name: 'candidates', dir: 'candidates', kind: 'TeacherCandidate' }],
+  mode: 'partitioned',
+  // Only what changes the requests or the rows: limits, concurrency and the cache location do not.
+  settings: (c) => {
+    const t = c.teacher;
+    if (!t) return null;
+    return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ?? null };
+  },
+  async runTask(ctx) {
+    const teacher = await ctx.services.teacher();
+    const manifest = await readManifest(`${ctx.runDir}/samples`);
+    const part = manifest?.files.find((f) => f.file.includes(`-${String(ctx.task.index).padStart(5, '0')}-of-`));
+    if (part) ctx.progress.setTotal(part.rows);
+    const out = ctx.output<TeacherCandidate>('candidates');
+    let last = 0;
+    const rows = generateCandidates(ctx.read<GroundingSample>('ingest'), {
+      config: teacher.config,
+      client: teacher.client,
+      cache: teacher.cache,
+      imageLoader: (sha) => ctx.services.images.get(sha),
+      signal: ctx.signal,
+      totalSamples: part?.rows,
+      onProgress: (p) => {
+        ctx.progress.advance(p.samplesDone - last);
+        last = p.samplesDone;
+        ctx.progress.note({ spent: `$${p.costUsd.toFixed(4)}`, ...(p.projectedCostUsd !== null ? { projected: `$${p.projectedCostUsd.toFixed(4)}` } : {}), failed: p.failedCandidates, cached: p.cachedCandidates });
+      },
+    });
+    for await (const row of rows) await out.write(row);
+  },
+};

@@ -1,0 +1,282 @@
+/**
+ * Generate stage: k teacher candidates per sample. Each sample becomes one request with n=k or k
+ * requests with seeds (config nMode); each request is answered from the response cache when it was
+ * ever paid for, else sent through the teacher client and cached before its rows exist.
+ *
+ * Output order is the input order, then candidate index, whatever order answers arrive in; at most
+ * `window` samples are in flight or waiting to be emitted. A request that fails after its last retry
+ * gives rows with `error` set. A sample's rows come out together or not at all: when the run stops
+ * (abort signal, cost cap, fatal endpoint error) requests already sent finish and are cached, the
+ * complete samples in order are emitted, and then the stopping error is thrown.
+ */
+import { GeometryError, InputError, InterruptedError, RecordError, UnivgError } from '../errors.js';
+import type { TeacherConfig } from '../schema/config.js';
+import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
+import type { CachedResponse, ResponseCache } from '../teacher/cache.js';
+import type { ChatChoice, TeacherClient } from '../teacher/client.js';
+import { TeacherRequestError } from '../teacher/errors.js';
+import { ImagePreparer, type ImageLoader } from '../teacher/images.js';
+import { checkPromptVersion } from '../teacher/prompts.js';
+import { chatBody, planRequests, type RequestPlan } from '../teacher/request.js';
+
+export interface GenerateProgress {
+  samplesDone: number;
+  samplesTotal: number | null;
+  candidates: number;
+  cachedCandidates: number;
+  failedCandidates: number;
+  /** Spent by this run (cache hits cost nothing). */
+  costUsd: number;
+  projectedCostUsd: number | null;
+}
+
+export interface GenerateOptions {
+  config: TeacherConfig;
+  client: TeacherClient;
+  cache: ResponseCache;
+  imageLoader: ImageLoader;
+  /** Share one preparer (and its LRU) across calls; built from config when absent. */
+  images?: ImagePreparer;
+  signal?: AbortSignal;
+  onProgress?: (p: GenerateProgress) => void;
+  /** For the projected cost, when the caller knows how many samples are coming. */
+  totalSamples?: number;
+  /** Samples in flight or buffered for in-order output (default 4 x concurrency, at least 16). */
+  window?: number;
+}
+
+/** Errors that belong to one sample or request and become rows; anything else stops the stage. */
+function isRowError(err: unknown): err is Error {
+  return err instanceof TeacherRequestError || err instanceof InputError || err instanceof GeometryError || err instanceof RecordError;
+}
+
+interface RowBase {
+  sample: GroundingSample;
+  plan: RequestPlan;
+  config: TeacherConfig;
+}
+
+function baseRow({ sample, plan, config }: RowBase, candidateIndex: number): Omit<TeacherCandidate, 'completion' | 'finishReason' | 'error' | 'promptTokens' | 'completionTokens' | 'costUsd' | 'latencyMs' | 'attempts' | 'cached'> {
+  return {
+    sampleId: sample.id,
+    candidateIndex,
+    requestHash: plan.hash,
+    model: config.model,
+    promptVersion: plan.promptVersion,
+    promptMode: config.mode,
+    convention: config.convention,
+    seenSizes: plan.seenSizes.map((s) => ({ width: s.width, height: s.height })),
+  };
+}
+
+export function errorRows(b: RowBase, message: string, attempts: number, indexes?: number[]): TeacherCandidate[] {
+  const idx = indexes ?? Array.from({ length: b.plan.n }, (_, j) => b.plan.firstCandidate + j);
+  return idx.map((i) => ({
+    ...baseRow(b, i),
+    completion: null,
+    finishReason: null,
+    error: message,
+    promptTokens: null,
+    completionTokens: null,
+    costUsd: 0,
+    latencyMs: 0,
+    attempts,
+    cached: false,
+  }));
+}
+
+/** Split `total` into integer parts proportional to `weights` (largest remainder), summing to total. */
+export function splitInteger(total: number, weights: readonly number[]): number[] {
+  const sum = weights.reduce((a, b) => a + b, 0);
+  const w = sum > 0 ? weights : weights.map(() => 1);
+  const ws = sum > 0 ? sum : weights.length;
+  const raw = w.map((x) => (total * x) / ws);
+  const out = raw.map(Math.floor);
+  let left = total - out.reduce((a, b) => a + b, 0);
+  const order = raw.map((r, i) => [r - Math.floor(r), i] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (let k = 0; left > 0; k = (k + 1) % order.length, left--) out[order[k]![1]]!++;
+  return out;
+}
+
+/**
+ * Rows for one answered request. With n > 1 the usage covers every choice: each row gets its share
+ * (prompt evenly, completion by text length, cost accordingly) so sums over rows equal what was billed.
+ */
+export function rowsFromResponse(b: RowBase, value: CachedResponse, run: { cached: boolean; attempts: number }): TeacherCandidate[] {
+  const resp = value.response as { choices?: ChatChoice[] };
+  const choices = [...(resp.choices ?? [])].sort((x, y) => x.index - y.index).slice(0, b.plan.n);
+  const m = choices.length;
+  const prompt = splitInteger(value.usage.promptTokens, choices.map(() => 1));
+  const completion = splitInteger(
+    value.usage.completionTokens,
+    choices.map((c) => (c.message.content ?? '').length),
+  );
+  const costs = prompt.map((p, j) => p + completion[j]!);
+  const costSum = costs.reduce((a, c) => a + c, 0);
+  const rows: TeacherCandidate[] = choices.map((c, j) => ({
+    ...baseRow(b, b.plan.firstCandidate + j),
+    completion: c.message.content,
+    finishReason: c.finish_reason ?? null,
+    error: null,
+    promptTokens: prompt[j]!,
+    completionTokens: completion[j]!,
+    costUsd: costSum > 0 ? (value.costUsd * costs[j]!) / costSum : value.costUsd / m,
+    latencyMs: value.latencyMs,
+    attempts: run.attempts,
+    cached: run.cached,
+  }));
+  if (m < b.plan.n) {
+    const missing = Array.from({ length: b.plan.n - m }, (_, j) => b.plan.firstCandidate + m + j);
+    rows.push(...errorRows(b, `missing_choice: the server returned ${m} of ${b.plan.n} choices`, run.attempts, missing).map((r) => ({ ...r, cached: run.cached })));
+  }
+  return rows;
+}
+
+export async function* generateCandidates(samples: AsyncIterable<GroundingSample> | Iterable<GroundingSample>, opts: GenerateOptions): AsyncGenerator<TeacherCandidate, void, undefined> {
+  const { config, client, cache } = opts;
+  checkPromptVersion(config.mode, config.promptVersion);
+  const images = opts.images ?? new ImagePreparer({ loader: opts.imageLoader, minPixels: config.minPixels, maxPixels: config.maxPixels, maxBytes: config.imageCacheBytes });
+  const window = opts.window ?? Math.max(16, config.concurrency * 4);
+  // Our own stop signal: aborted by the caller's signal or when the consumer stops iterating.
+  const stop = new AbortController();
+  const onOuterAbort = () => stop.abort(opts.signal?.reason);
+  if (opts.signal?.aborted) stop.abort(opts.signal.reason);
+  opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
+  const signal = stop.signal;
+
+  const processPlan = async (sample: GroundingSample, plan: RequestPlan): Promise<TeacherCandidate[]> => {
+    const b: RowBase = { sample, plan, config };
+    const hit = await cache.get(plan.hash);
+    if (hit) return rowsFromResponse(b, hit, { cached: true, attempts: 0 });
+    let prepared;
+    try {
+      prepared = await Promise.all(sample.images.map((im) => images.prepare(im)));
+    } catch (err) {
+      if (isRowError(err)) return errorRows(b, err instanceof UnivgError ? err.describe() : err.message, 0);
+      throw err;
+    }
+    try {
+      const res = await client.complete({
+        body: chatBody(plan, prepared),
+        requestHash: plan.hash,
+        rawPromptTokens: client.estimator.rawPrompt(plan.promptText, plan.seenSizes),
+        choices: plan.n,
+        signal,
+      });
+      const value: CachedResponse = {
+        format: 1,
+        requestModel: config.model,
+        promptVersion: plan.promptVersion,
+        params: plan.canonical.params,
+        response: res.response,
+        usage: res.usage,
+        costUsd: res.costUsd,
+        latencyMs: Math.round(res.latencyMs * 1000) / 1000,
+        attempts: res.attempts,
+        createdAt: new Date().toISOString(),
+      };
+      // Cached before any row exists: a crash after this point never pays for it again.
+      await cache.put(plan.hash, value);
+      return rowsFromResponse(b, value, { cached: false, attempts: res.attempts });
+    } catch (err) {
+      if (err instanceof TeacherRequestError) return errorRows(b, err.message, err.attempts);
+      throw err;
+    }
+  };
+
+  const processSample = async (sample: GroundingSample): Promise<TeacherCandidate[]> => {
+    let plans: RequestPlan[];
+    try {
+      plans = planRequests(sample, config);
+    } catch (err) {
+      if (!isRowError(err)) throw err;
+      // A sample that cannot even be turned into a request: k error rows, no request hash to speak of.
+      const fake: RequestPlan = { hash: '-', canonical: undefined as never, promptVersion: `${config.mode}-${config.promptVersion}`, promptText: '', n: config.candidates, firstCandidate: 0, seenSizes: [] };
+      return errorRows({ sample, plan: fake, config }, (err as RecordError).describe(), 0);
+    }
+    // allSettled: every request of the sample finishes (and is cached) before the sample is judged.
+    const settled = await Promise.allSettled(plans.map((p) => processPlan(sample, p)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    return settled.flatMap((s) => (s as PromiseFulfilledResult<TeacherCandidate[]>).value);
+  };
+
+  const it = Symbol.asyncIterator in samples ? (samples as AsyncIterable<GroundingSample>)[Symbol.asyncIterator]() : (samples as Iterable<GroundingSample>)[Symbol.iterator]();
+  const ready = new Map<number, TeacherCandidate[]>();
+  const inflight = new Set<Promise<void>>();
+  let stopError: unknown = null;
+  let nextIn = 0;
+  let nextOut = 0;
+  let inputDone = false;
+  let wake: (() => void) | null = null;
+  const progress = { samplesDone: 0, candidates: 0, cachedCandidates: 0, failedCandidates: 0 };
+  const seenIds = new Set<string>();
+
+  const start = (seq: number, sample: GroundingSample) => {
+    const p: Promise<void> = processSample(sample)
+      .then(
+        (rows) => void ready.set(seq, rows),
+        (err) => {
+          // The first reason to stop wins; interruptions that follow it are its consequence.
+          if (stopError === null || (stopError instanceof InterruptedError && !(err instanceof InterruptedError))) stopError = err;
+          if (!signal.aborted) stop.abort(err);
+        },
+      )
+      .finally(() => {
+        inflight.delete(p);
+        wake?.();
+      });
+    inflight.add(p);
+  };
+
+  try {
+    for (;;) {
+      while (!inputDone && !signal.aborted && nextIn - nextOut < window) {
+        const r = await it.next();
+        if (r.done) {
+          inputDone = true;
+          break;
+        }
+        const s = r.value;
+        if (seenIds.has(s.id)) {
+          throw new RecordError(`duplicate sample id ${JSON.stringify(s.id)} in the input; candidate rows are keyed by it`, { recordId: s.id });
+        }
+        seenIds.add(s.id);
+        start(nextIn++, s);
+      }
+      while (ready.has(nextOut)) {
+        const rows = ready.get(nextOut)!;
+        ready.delete(nextOut);
+        nextOut++;
+        progress.samplesDone++;
+        for (const row of rows) {
+          progress.candidates++;
+          if (row.cached) progress.cachedCandidates++;
+          if (row.error !== null) progress.failedCandidates++;
+          yield row;
+        }
+        opts.onProgress?.({
+          ...progress,
+          samplesTotal: opts.totalSamples ?? null,
+          costUsd: client.cost.spentUsd,
+          projectedCostUsd: client.cost.project(progress.samplesDone, opts.totalSamples),
+        });
+      }
+      if (inflight.size === 0 && (inputDone || signal.aborted)) break;
+      if (inflight.size > 0 && !ready.has(nextOut) && (inputDone || signal.aborted || nextIn - nextOut >= window)) {
+        await new Promise<void>((r) => (wake = r));
+        wake = null;
+      }
+    }
+    if (signal.aborted) {
+      if (stopError !== null && !(stopError instanceof InterruptedError)) throw stopError;
+      throw new InterruptedError('generation interrupted; answers received so far are cached, re-run to continue');
+    }
+  } finally {
+    opts.signal?.removeEventListener('abort', onOuterAbort);
+    if (!signal.aborted && (inflight.size > 0 || !inputDone)) stop.abort(new InterruptedError());
+    // Requests already sent finish and are cached before the caller can close the cache.
+    while (inflight.size > 0) await Promise.race(inflight);
+    if (!inputDone) await it.return?.();
+  }
+}

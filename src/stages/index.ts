@@ -1,0 +1,16 @@
+/** The standard stages, in pipeline order, and the pure functions behind them. */
+import { generateStage } from './generate-stage.js';
+import { ingestStage } from './ingest-stage.js';
+import { reportStage } from './report-stage.js';
+import { selectStage } from './select-stage.js';
+import type { Stage } from './stage.js';
+import { verifyStage } from './verify-stage.js';
+
+export const STANDARD_STAGES: readonly Stage[] = [ingestStage, generateStage, verifyStage, selectStage, reportStage];
+
+export type { Stage, StageOutput, TaskContext, StageServices, RowSink, TaskProgress, TaskRef } from './stage.js';
+export { verifyCandidate, hintLeaks, repeatedNgramShare, teacherBoxToPixels, VERIFIER_VERSION, VERDICT_REASONS, type VerdictReason, type VerifyContext } from './verify.js';
+export { pickBest, assignPool, selectForSample, toSftRow, toRlRow, trainingPrompt, trainingCompletion, rewriteBoxes, answerText, COT_INSTRUCTION, type Selection } from './select.js';
+export { generateCandidates, type GenerateOptions, type GenerateProgress } from './generate.js';
+export { joinBySample } from './join.js';
+export { ingestStage, generateStage, verifyStage, selectStage, reportStage };

@@ -1,0 +1,84 @@
+/**
+ * What a stage is: a small declarative object (name, inputs, outputs, the settings that shape its
+ * output) around a task function. The runner owns scheduling, resume, staleness and atomic outputs;
+ * the stage owns only the transformation of one task's rows.
+ */
+import type { PipelineConfig } from '../schema/config.js';
+import type { QuarantineRecord, RecordKind } from '../schema/records.js';
+import type { ImageStore } from '../store/images.js';
+
+export interface StageOutput {
+  /** Name the stage writes to, e.g. `sft`. */
+  name: string;
+  /** Directory relative to the run directory, e.g. `corpus/sft`. */
+  dir: string;
+  kind: RecordKind;
+}
+
+export interface TaskRef {
+  index: number;
+  count: number;
+}
+
+/** A sink for rows of one output of one task: the runner turns it into a part file, atomically. */
+export interface RowSink<T = Record<string, unknown>> {
+  write(row: T): Promise<void>;
+}
+
+export interface TaskProgress {
+  /** Items this task will process, when known (drives rate and ETA). */
+  setTotal(n: number): void;
+  advance(n?: number): void;
+  /** Extra figures shown next to the bar, e.g. spend. */
+  note(fields: Record<string, string | number>): void;
+}
+
+/** What stages may use besides their inputs; created once per process by the runner. */
+export interface StageServices {
+  /** The run's content-addressed image store. */
+  images: ImageStore;
+  /** The teacher (client, cache, resolved config), created on first use; the simulated one is started if configured. */
+  teacher(): Promise<TeacherHandle>;
+  /** tfjs backend in use, for run.json and results (training stages). */
+  backend?: string;
+}
+
+/** Whatever the generate stage needs to call the teacher; defined by src/teacher. */
+export type TeacherHandle = import('../teacher/handle.js').TeacherHandle;
+
+export interface TaskContext {
+  /** The run directory. */
+  runDir: string;
+  config: PipelineConfig;
+  task: TaskRef;
+  signal: AbortSignal;
+  services: StageServices;
+  progress: TaskProgress;
+  /** Rows of this task's part of an input stage's output. */
+  read<T = Record<string, unknown>>(stage: string, output?: string): AsyncIterable<T>;
+  /** Rows of every part of an input stage's output (for whole-run stages such as report). */
+  readAll<T = Record<string, unknown>>(stage: string, output?: string): AsyncIterable<T>;
+  /** The sink for one of this stage's outputs (this task's part). */
+  output<T = Record<string, unknown>>(name: string): RowSink<T>;
+  quarantine(record: Omit<QuarantineRecord, 'stage'>): Promise<void>;
+  log(message: string): void;
+}
+
+export interface Stage {
+  name: string;
+  description: string;
+  /** Stages whose outputs this one reads. */
+  inputs: readonly string[];
+  /** Parquet outputs. A stage without outputs (report) declares a `doneFile` instead. */
+  outputs: readonly StageOutput[];
+  /** Relative path whose presence means a stage without Parquet outputs is done. */
+  doneFile?: string;
+  /**
+   * `partitioned`: N tasks, task i reads part i of its inputs and writes part i of its outputs.
+   * `whole`: one task that sees everything (a source that writes all N parts itself, or the report).
+   */
+  mode: 'partitioned' | 'whole';
+  /** The part of the config that shapes this stage's output: hashed to detect stale results. */
+  settings(config: PipelineConfig): unknown;
+  runTask(ctx: TaskContext): Promise<void>;
+}

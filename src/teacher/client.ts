@@ -1,0 +1,384 @@
+/**
+ * The teacher client: one logical chat-completion request in, one answer (or a typed failure) out, with
+ * everything between done here rather than by the SDK (which runs with maxRetries 0): request and token
+ * rate limits learned from headers, adaptive concurrency, jittered retries, a circuit breaker, a cost
+ * cap, and counters for the report. The API key is read from the environment variable the config names
+ * and never appears in an event, an error or a counter.
+ */
+import OpenAI from 'openai';
+import { ConfigError, InterruptedError, redactSecrets } from '../errors.js';
+import type { TeacherConfig } from '../schema/config.js';
+import { backoffMs, classifyStatus, isRetryable, type AttemptOutcome } from './backoff.js';
+import { CircuitBreaker, type BreakerState } from './breaker.js';
+import { AdaptiveLimiter } from './concurrency.js';
+import { costOf, CostTracker } from './cost.js';
+import { CostCapError, TeacherFatalError, TeacherRequestError } from './errors.js';
+import { emptyAttempts, Histogram, type TeacherCounters } from './metrics.js';
+import { RateLimiter, readRateHeaders, retryAfterMs, type Reservation } from './rate-limit.js';
+import { TokenEstimator, textTokens } from './tokens.js';
+
+export type TeacherEvent =
+  | { type: 'retry'; requestHash: string; attempt: number; outcome: AttemptOutcome; status: number | null; delayMs: number; message: string }
+  | { type: 'rate_limited'; requestHash: string; retryAfterMs: number | null; concurrency: number }
+  | { type: 'breaker'; state: BreakerState; failureRate: number; opens: number; cooldownMs: number }
+  | { type: 'failed'; requestHash: string; outcome: AttemptOutcome; status: number | null; attempts: number; message: string }
+  | { type: 'fatal'; status: number | null; message: string }
+  | { type: 'cost_cap'; spentUsd: number; capUsd: number }
+  | { type: 'limits'; rpm: number | null; tpm: number | null };
+
+export interface TeacherClientOptions {
+  config: TeacherConfig;
+  /** Where the key and base URL are read from (default process.env). */
+  env?: Record<string, string | undefined>;
+  /** Overrides config.baseUrl and $OPENAI_BASE_URL (the simulated teacher's URL, for example). */
+  baseUrl?: string;
+  log?: (event: TeacherEvent) => void;
+  random?: () => number;
+  /** Backoff base and cap (ms); tests shorten them. */
+  backoff?: { baseMs?: number; capMs?: number };
+}
+
+/** The chat-completion body this client sends (a subset of the OpenAI type, text and image parts). */
+export interface ChatBody {
+  model: string;
+  messages: Array<{ role: 'user'; content: Array<{ type: 'image_url'; image_url: { url: string } } | { type: 'text'; text: string }> }>;
+  n?: number;
+  temperature: number;
+  max_tokens: number;
+  seed?: number;
+}
+
+export interface CompletionCall {
+  body: ChatBody;
+  requestHash: string;
+  /** Uncalibrated prompt token estimate (text + images at the size sent). */
+  rawPromptTokens: number;
+  /** Choices requested (n). */
+  choices: number;
+  /** Stops waiting and retrying; an attempt already sent is never cut (its answer is worth keeping). */
+  signal?: AbortSignal;
+}
+
+export interface ChatChoice {
+  index: number;
+  message: { content: string | null } & Record<string, unknown>;
+  finish_reason: string | null;
+}
+
+export interface ChatCompletionBody {
+  id?: string;
+  model?: string;
+  choices: ChatChoice[];
+  usage?: { prompt_tokens?: number; completion_tokens?: number; total_tokens?: number } | null;
+}
+
+export interface CompletionResult {
+  response: ChatCompletionBody;
+  usage: { promptTokens: number; completionTokens: number };
+  costUsd: number;
+  latencyMs: number;
+  attempts: number;
+}
+
+interface AttemptResult {
+  outcome: AttemptOutcome;
+  status: number | null;
+  data?: ChatCompletionBody;
+  headers: Headers | null;
+  latencyMs: number;
+  message: string;
+}
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\]|::1)$/i;
+
+/** A 200 body that is a chat completion, or null. */
+export function asChatCompletion(data: unknown): ChatCompletionBody | null {
+  if (!data || typeof data !== 'object' || Array.isArray(data)) return null;
+  const choices = (data as { choices?: unknown }).choices;
+  if (!Array.isArray(choices) || choices.length === 0) return null;
+  for (const c of choices) {
+    if (!c || typeof c !== 'object' || typeof (c as ChatChoice).index !== 'number') return null;
+    const m = (c as ChatChoice).message;
+    if (!m || typeof m !== 'object' || !(typeof m.content === 'string' || m.content === null)) return null;
+  }
+  return data as ChatCompletionBody;
+}
+
+export function resolveEndpoint(config: TeacherConfig, env: Record<string, string | undefined>, baseUrlOverride?: string): { baseUrl: string; apiKey: string } {
+  const baseUrl = baseUrlOverride ?? config.baseUrl ?? env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
+  let host: string;
+  try {
+    host = new URL(baseUrl).hostname;
+  } catch {
+    throw new ConfigError(`teacher base URL is not a URL: ${JSON.stringify(redactSecrets(baseUrl))}`, { field: 'teacher.baseUrl' });
+  }
+  const key = env[config.apiKeyEnv];
+  if (key) return { baseUrl, apiKey: key };
+  // Local servers (vLLM, the simulated teacher) take any key; a remote one without a key is a mistake.
+  if (LOOPBACK.test(host)) return { baseUrl, apiKey: 'EMPTY' };
+  throw new ConfigError(`no API key: set the environment variable ${config.apiKeyEnv} (named by teacher.apiKeyEnv) for ${host}`, { field: 'teacher.apiKeyEnv' });
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export class TeacherClient {
+  readonly baseUrl: string;
+  readonly model: string;
+  private readonly apiKey: string;
+  private readonly openai: OpenAI;
+  private readonly rate: RateLimiter;
+  private readonly limiter: AdaptiveLimiter;
+  private readonly breaker: CircuitBreaker;
+  readonly cost: CostTracker;
+  readonly estimator: TokenEstimator;
+  private readonly latency = new Histogram();
+  private readonly c = { requests: 0, answered: 0, failed: 0, retries: 0, rateLimited: 0, promptTokens: 0, completionTokens: 0, attempts: emptyAttempts() };
+  private fatal: TeacherFatalError | null = null;
+  private costCapLogged = false;
+  private lastLimits = '';
+
+  constructor(private readonly o: TeacherClientOptions) {
+    const cfg = o.config;
+    const { baseUrl, apiKey } = resolveEndpoint(cfg, o.env ?? process.env, o.baseUrl);
+    this.baseUrl = baseUrl;
+    this.apiKey = apiKey;
+    this.model = cfg.model;
+    // Retries, timeouts and logging are ours: the SDK would retry behind our counters and limits.
+    this.openai = new OpenAI({ baseURL: baseUrl, apiKey, maxRetries: 0, timeout: cfg.timeoutMs, logLevel: 'off' });
+    this.rate = new RateLimiter({ rpm: cfg.rpm, tpm: cfg.tpm });
+    this.limiter = new AdaptiveLimiter(cfg.concurrency);
+    this.breaker = new CircuitBreaker({
+      window: cfg.breakerWindow,
+      failureRate: cfg.breakerFailureRate,
+      cooldownMs: cfg.breakerCooldownMs,
+      maxOpens: cfg.breakerMaxOpens,
+      onChange: (state, info) => this.emit({ type: 'breaker', state, ...info }),
+    });
+    this.cost = new CostTracker(cfg.price, cfg.maxCostUsd);
+    this.estimator = new TokenEstimator(cfg.imageTokenMode, cfg.expectedCompletionTokens ?? Math.ceil(cfg.maxTokens / 2), cfg.maxTokens);
+  }
+
+  private emit(e: TeacherEvent): void {
+    this.o.log?.(e);
+  }
+
+  private redact(text: string): string {
+    return redactSecrets(text, [this.apiKey]);
+  }
+
+  /** Send one logical request, retrying as the outcome allows. */
+  async complete(call: CompletionCall): Promise<CompletionResult> {
+    if (this.fatal) throw this.fatal;
+    if (call.signal?.aborted) throw new InterruptedError();
+    const promptEst = this.estimator.prompt(call.rawPromptTokens);
+    const tokensEst = promptEst + this.estimator.completion(call.choices);
+    const costEst = costOf({ promptTokens: promptEst, completionTokens: tokensEst - promptEst }, this.o.config.price);
+    if (!this.cost.canStart(costEst)) {
+      if (!this.costCapLogged) {
+        this.costCapLogged = true;
+        this.emit({ type: 'cost_cap', spentUsd: this.cost.spentUsd, capUsd: this.cost.capUsd! });
+      }
+      throw new CostCapError(this.cost.spentUsd, this.cost.capUsd!);
+    }
+    let probe: boolean;
+    try {
+      probe = await this.breaker.gate(call.signal);
+    } catch (err) {
+      if (call.signal?.aborted) throw new InterruptedError();
+      throw err;
+    }
+    this.cost.reserve(costEst);
+    this.c.requests++;
+    let settled = false;
+    let attempts = 0;
+    let retries = 0;
+    let rlRetries = 0;
+    try {
+      for (;;) {
+        if (this.fatal) throw this.fatal;
+        let reservation: Reservation;
+        try {
+          await this.limiter.acquire(call.signal);
+          try {
+            reservation = await this.rate.acquire(tokensEst, call.signal);
+          } catch (err) {
+            this.limiter.release();
+            throw err;
+          }
+        } catch (err) {
+          if (call.signal?.aborted) throw new InterruptedError();
+          throw err;
+        }
+        attempts++;
+        const r = await this.attempt(call);
+        this.limiter.release();
+        this.c.attempts[r.outcome]++;
+        if (r.headers) {
+          const h = r.headers;
+          this.rate.observe(readRateHeaders((n) => h.get(n)), reservation);
+          this.noteLimits();
+        }
+        if (r.outcome === 'ok') {
+          const resp = r.data!;
+          const usage = this.usageOf(resp, promptEst);
+          this.rate.reconcile(reservation, usage.promptTokens + usage.completionTokens);
+          this.estimator.observe(call.rawPromptTokens, usage, call.choices);
+          const costUsd = costOf(usage, this.o.config.price);
+          this.cost.settle(costEst, costUsd);
+          settled = true;
+          this.c.answered++;
+          this.c.promptTokens += usage.promptTokens;
+          this.c.completionTokens += usage.completionTokens;
+          this.latency.add(r.latencyMs);
+          this.limiter.onSuccess();
+          this.breaker.record(true, probe);
+          return { response: resp, usage, costUsd, latencyMs: r.latencyMs, attempts };
+        }
+        // The server did not count tokens for these; give them back to the bucket.
+        if (r.outcome === 'rate_limited' || r.outcome === 'server_error' || r.outcome === 'client_error' || r.outcome === 'fatal') this.rate.reconcile(reservation, 0);
+        if (r.outcome === 'fatal') {
+          this.fatal ??= new TeacherFatalError(
+            `teacher endpoint refused the request with ${r.status} (${r.status === 401 ? 'check the API key in $' + this.o.config.apiKeyEnv : r.status === 403 ? 'the key lacks permission' : 'check teacher.model and the base URL'}): ${r.message}`,
+            r.status,
+            { baseUrl: this.redact(this.baseUrl), model: this.model },
+          );
+          this.emit({ type: 'fatal', status: r.status, message: this.fatal.message });
+          throw this.fatal;
+        }
+        let delay: number;
+        if (r.outcome === 'rate_limited') {
+          this.c.rateLimited++;
+          const ra = r.headers ? retryAfterMs((n) => r.headers!.get(n)) : null;
+          this.limiter.onRateLimited();
+          this.emit({ type: 'rate_limited', requestHash: call.requestHash, retryAfterMs: ra, concurrency: this.limiter.limit });
+          // Everyone waits (the limit is shared); this request goes back into the rate queue.
+          this.rate.pause(ra ?? backoffMs(rlRetries, null, { ...this.o.backoff, random: this.o.random }));
+          if (++rlRetries > this.o.config.maxRateLimitRetries) return this.fail(call, r, attempts, probe);
+          delay = 0;
+        } else if (isRetryable(r.outcome)) {
+          if (retries >= this.o.config.maxRetries) return this.fail(call, r, attempts, probe);
+          const ra = r.headers ? retryAfterMs((n) => r.headers!.get(n)) : null;
+          delay = backoffMs(retries, ra, { ...this.o.backoff, random: this.o.random });
+          retries++;
+        } else {
+          return this.fail(call, r, attempts, probe);
+        }
+        this.c.retries++;
+        this.emit({ type: 'retry', requestHash: call.requestHash, attempt: attempts, outcome: r.outcome, status: r.status, delayMs: delay, message: r.message });
+        if (delay > 0) {
+          try {
+            await sleep(delay, call.signal);
+          } catch {
+            throw new InterruptedError();
+          }
+        }
+      }
+    } finally {
+      if (!settled) this.cost.settle(costEst, 0);
+    }
+  }
+
+  private fail(call: CompletionCall, r: AttemptResult, attempts: number, probe: boolean): never {
+    this.c.failed++;
+    this.breaker.record(false, probe);
+    const msg = `${r.outcome}${r.status !== null ? ` (HTTP ${r.status})` : ''} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${r.message}`;
+    this.emit({ type: 'failed', requestHash: call.requestHash, outcome: r.outcome, status: r.status, attempts, message: msg });
+    throw new TeacherRequestError(msg, r.outcome, attempts, r.status, { requestHash: call.requestHash });
+  }
+
+  private usageOf(resp: ChatCompletionBody, promptEst: number): { promptTokens: number; completionTokens: number } {
+    const u = resp.usage;
+    const ok = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+    if (u && ok(u.prompt_tokens) && ok(u.completion_tokens)) return { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens };
+    // No usage from the server: bill our estimate so cost and limits stay conservative.
+    return { promptTokens: promptEst, completionTokens: resp.choices.reduce((s, c) => s + textTokens(c.message.content ?? ''), 0) };
+  }
+
+  private noteLimits(): void {
+    const l = this.rate.limits();
+    const key = `${l.rpm}/${l.tpm}`;
+    if (key !== this.lastLimits) {
+      this.lastLimits = key;
+      this.emit({ type: 'limits', ...l });
+    }
+  }
+
+  /** One HTTP attempt; never throws, the outcome says what happened. */
+  private async attempt(call: CompletionCall): Promise<AttemptResult> {
+    const timeoutMs = this.o.config.timeoutMs;
+    // The SDK's own timeout stops at the headers; ours also covers a body that never ends.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    const t0 = performance.now();
+    try {
+      const { data, response } = await this.openai.chat.completions
+        .create(call.body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, {
+          signal: deadline.signal,
+          timeout: timeoutMs,
+          headers: { 'x-univg-request-hash': call.requestHash },
+        })
+        .withResponse();
+      const latencyMs = performance.now() - t0;
+      const body = asChatCompletion(data);
+      if (!body) {
+        const shown = typeof data === 'string' ? data : JSON.stringify(data);
+        return { outcome: 'malformed', status: response.status, headers: response.headers, latencyMs, message: `response is not a chat completion: ${this.redact(String(shown).slice(0, 200))}` };
+      }
+      return { outcome: 'ok', status: response.status, data: body, headers: response.headers, latencyMs, message: 'ok' };
+    } catch (err) {
+      const latencyMs = performance.now() - t0;
+      if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
+        const headers = (err.headers as Headers | undefined) ?? null;
+        return { outcome: classifyStatus(err.status, headers?.get('x-should-retry') ?? null), status: err.status, headers, latencyMs, message: this.redact(err.message) };
+      }
+      if (deadline.signal.aborted || err instanceof OpenAI.APIConnectionTimeoutError) {
+        return { outcome: 'timeout', status: null, headers: null, latencyMs, message: `no complete answer within ${timeoutMs} ms` };
+      }
+      const message = this.redact(err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err));
+      // A 200 whose JSON does not parse.
+      if (err instanceof SyntaxError) return { outcome: 'malformed', status: 200, headers: null, latencyMs, message: `response body is not JSON: ${message}` };
+      return { outcome: 'connection', status: null, headers: null, latencyMs, message };
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  counters(): TeacherCounters {
+    return {
+      requests: this.c.requests,
+      answered: this.c.answered,
+      failed: this.c.failed,
+      attempts: { ...this.c.attempts },
+      retries: this.c.retries,
+      rateLimited: this.c.rateLimited,
+      promptTokens: this.c.promptTokens,
+      completionTokens: this.c.completionTokens,
+      costUsd: this.cost.spentUsd,
+      costCapReached: this.cost.capReached,
+      concurrencyLimit: this.limiter.limit,
+      limits: this.rate.limits(),
+      breaker: { state: this.breaker.state, opens: this.breaker.openCount },
+      latency: this.latency.toJSON(),
+    };
+  }
+
+  /** Stop: every request still waiting for a slot fails with `reason`. */
+  close(reason: unknown = new InterruptedError()): void {
+    this.rate.close(reason);
+    this.limiter.close(reason);
+    this.breaker.close();
+  }
+}

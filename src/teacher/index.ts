@@ -1,0 +1,14 @@
+export { TeacherClient, resolveEndpoint, asChatCompletion, type TeacherClientOptions, type TeacherEvent, type CompletionCall, type CompletionResult, type ChatBody, type ChatChoice, type ChatCompletionBody } from './client.js';
+export { ResponseCache, type CachedResponse, type CacheOptions, type CacheStats } from './cache.js';
+export { CostTracker, costOf, estimateRun, type Price, type Usage, type RunEstimate, type EstimateOptions } from './cost.js';
+export { ImagePreparer, type ImageLoader, type PreparedImage, type ImagePreparerOptions } from './images.js';
+export { PROMPT_TEMPLATES, TASK_BLOCKS, taskBlock, renderPrompt, promptVersionId, checkPromptVersion, groundTruthText, type PromptInput, type TaskBlock } from './prompts.js';
+export { planRequests, chatBody, canonicalJson, requestHash, seenSizesFor, CANONICAL_VERSION, type CanonicalRequest, type RequestPlan } from './request.js';
+export { RateLimiter, TokenBucket, parseDurationMs, retryAfterMs, readRateHeaders, type RateHeaders, type Reservation } from './rate-limit.js';
+export { AdaptiveLimiter } from './concurrency.js';
+export { CircuitBreaker, type BreakerState, type BreakerOptions } from './breaker.js';
+export { backoffMs, outcomeOfStatus, classifyStatus, isRetryable, ATTEMPT_OUTCOMES, type AttemptOutcome } from './backoff.js';
+export { TokenEstimator, textTokens, imageTokens, qwenImageTokens, openaiImageTokens, type ImageTokenMode } from './tokens.js';
+export { Histogram, LATENCY_BUCKETS_MS, totalAttempts, type TeacherCounters } from './metrics.js';
+export { TeacherRequestError, TeacherFatalError, TeacherUnavailableError, CostCapError } from './errors.js';
+export { openTeacher, type TeacherHandle, type OpenTeacherOptions } from './handle.js';

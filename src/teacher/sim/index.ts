@@ -1,0 +1,16 @@
+/**
+ * The simulated teacher: an OpenAI-compatible chat-completions server on localhost that answers
+ * grounding questions from the pixels and text it is sent, with configurable faults. See server.ts.
+ */
+export { startSimTeacher, type SimTeacher, type SimStats, type SimTeacherHooks, type SimRequestLog } from './server.js';
+export {
+  SimTeacherOptions,
+  resolveOptions as resolveSimTeacherOptions,
+  parseFaultSpec,
+  FAULT_NAMES as SIM_FAULT_NAMES,
+  OUTCOMES as SIM_OUTCOMES,
+  type FaultName as SimFaultName,
+  type Outcome as SimOutcome,
+  type ResolvedSimOptions,
+} from './options.js';
+export { REFUSAL_TEXT as SIM_REFUSAL_TEXT } from './faults.js';

@@ -1,0 +1,43 @@
+import { spawn, spawnSync } from 'node:child_process';
+import OpenAI from 'openai';
+import { describe, expect, it } from 'vitest';
+import { SIM_REFUSAL_TEXT as REFUSAL_TEXT } from '../../../src/teacher/sim/index.js';
+
+const BIN = new URL('../../../bin/univg.js', import.meta.url).pathname;
+
+describe('univg teacher serve', () => {
+  it('serves in the foreground, prints its URL, and stops cleanly on Ctrl-C', async () => {
+    const child = spawn(process.execPath, [BIN, 'teacher', 'serve', '--port', '0', '--seed', '4', '--fault', 'refusal=1', '--model', 'sim-a', '--log'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const url = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /listening on (http:\/\/\S+\/v1)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${err}`)));
+    });
+    const client = new OpenAI({ baseURL: url, apiKey: 'sk-cli-secret-value-123', maxRetries: 0 });
+    const r = await client.chat.completions.create({ model: 'sim-a', messages: [{ role: 'user', content: 'hello' }] });
+    expect(r.choices[0]!.message.content).toBe(REFUSAL_TEXT);
+    const code = await new Promise<number | null>((resolve) => {
+      child.once('exit', (c) => resolve(c));
+      child.kill('SIGINT');
+    });
+    expect(code).toBe(0);
+    expect(err).toMatch(/POST \/v1\/chat\/completions 200 refusal/);
+    expect(err).toMatch(/stopped after 1 requests \(refusal 1\)/);
+    expect(err + out).not.toContain('sk-cli-secret-value-123');
+  });
+
+  it('rejects a bad fault spec as a usage error', () => {
+    const r = spawnSync(process.execPath, [BIN, 'teacher', 'serve', '--port', '0', '--fault', 'meteor=0.5'], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/unknown fault "meteor"/);
+    const r2 = spawnSync(process.execPath, [BIN, 'teacher', 'serve', '--port', '0', '--fault', 'hang=0.7', '--fault', 'reset=0.6'], { encoding: 'utf8' });
+    expect(r2.status).toBe(2);
+    expect(r2.stderr).toMatch(/must not exceed 1/);
+  });
+});
