@@ -5,3 +5,7 @@ export * from './geometry/index.js';
 export * from './completion/index.js';
 export * from './store/index.js';
 export * from './sources/index.js';
+export * from './teacher/index.js';
+export * from './teacher/sim/index.js';
+export * as synthetic from './sources/synthetic/index.js';
+export * from './report/index.js';

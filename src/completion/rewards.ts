@@ -16,6 +16,7 @@
  *   raise in Python, which their `except Exception` turns into reward 0.
  */
 import { GeometryError } from '../errors.js';
+import { scanAsciiBox } from './ascii-box.js';
 import { PY_DIGIT, PY_SPACE, isPySpace, pyIntOfDigits } from './pyre.js';
 
 const D = PY_DIGIT;
@@ -54,8 +55,9 @@ export function formatReward(text: string): 0 | 1 {
   // The box text holds no '<', so the matching <answer> is the last one before the closing tag.
   const open = text.lastIndexOf('<answer>', close - 8);
   if (open < 0) return 0;
-  const box = text.slice(open + 8, close);
-  if (!BOX_FULL_RE.test(box)) return 0;
+  const boxEnd = scanAsciiBox(text, open + 8, SCRATCH);
+  // A plain-ASCII box that stops early cannot become a full match with Unicode classes either.
+  if (boxEnd >= 0 ? boxEnd !== close : !BOX_FULL_RE.test(text.slice(open + 8, close))) return 0;
   // `</think>\s*<answer>`: '>' is not whitespace, so </think> must end where the whitespace run ends.
   let p = open;
   while (p > 0 && isPySpace(text.charCodeAt(p - 1))) p--;
@@ -84,6 +86,11 @@ export function accuracyReward(text: string, gtBox0to1000: readonly number[]): n
   if (i < 0) return 0;
   const j = text.indexOf('</answer>', i + 8);
   if (j < 0) return 0;
+  // Fast path: the answer starts with a plain box, which is then the leftmost match.
+  if (scanAsciiBox(text, i + 8, SCRATCH) >= 0 && fitsExact(gtBox0to1000)) {
+    const g = gtBox0to1000;
+    return iouExact(SCRATCH[0]!, SCRATCH[1]!, SCRATCH[2]!, SCRATCH[3]!, g[0]!, g[1]!, g[2]!, g[3]!);
+  }
   return firstBoxIou(text.slice(i + 8, j), gtBox0to1000);
 }
 
@@ -115,6 +122,10 @@ function checkGt(gt: readonly number[]): void {
 
 /** Below this every intermediate of the IoU is an exact double, so plain numbers give Python's result. */
 const EXACT_LIMIT = 2 ** 24;
+const SCRATCH = [0, 0, 0, 0];
+
+const fitsExact = (g: readonly number[]): boolean =>
+  Math.abs(g[0]!) <= EXACT_LIMIT && Math.abs(g[1]!) <= EXACT_LIMIT && Math.abs(g[2]!) <= EXACT_LIMIT && Math.abs(g[3]!) <= EXACT_LIMIT;
 
 function firstBoxIou(s: string, gt: readonly number[]): number {
   // On printable ASCII text Python's \d and \s reduce to [0-9] and ' ', so the small regex finds the same
@@ -132,10 +143,7 @@ function iouOfMatch(m: RegExpExecArray, gt: readonly number[]): number {
   const g1 = gt[1]!;
   const g2 = gt[2]!;
   const g3 = gt[3]!;
-  if (
-    a.length <= 7 && b.length <= 7 && c.length <= 7 && d.length <= 7 &&
-    Math.abs(g0) <= EXACT_LIMIT && Math.abs(g1) <= EXACT_LIMIT && Math.abs(g2) <= EXACT_LIMIT && Math.abs(g3) <= EXACT_LIMIT
-  ) {
+  if (a.length <= 7 && b.length <= 7 && c.length <= 7 && d.length <= 7 && fitsExact(gt)) {
     const p0 = asciiInt(a);
     const p1 = asciiInt(b);
     const p2 = asciiInt(c);

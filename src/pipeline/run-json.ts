@@ -33,7 +33,7 @@ export function stageStatuses(run: RunDir, stages: readonly Stage[], config: Pip
 
 export async function writeRunJson(
   run: RunDir,
-  a: { config: PipelineConfig; configText: string; configFile: string; stages: readonly Stage[]; event: 'start' | 'end'; services: Services },
+  a: { config: PipelineConfig; configText: string; configFile: string; stages: readonly Stage[]; event: 'start' | 'progress' | 'end'; services: Services },
 ): Promise<void> {
   const file = run.path('run.json');
   const prev = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>) : {};

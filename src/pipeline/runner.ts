@@ -295,6 +295,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
     );
   }
 
+  for (const s of selected) if (!run.stageDone(s)) s.preflight?.(config);
+
   const services = await createServices(config, run, reporter);
   const ran: string[] = [];
   const skipped: string[] = [];
@@ -348,6 +350,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       const finished = stage.outputs.length ? await finalizeOutputs(run, stage, stages, config) : run.stageDone(stage);
       reporter.stageEnd(stage.name, finished);
       ran.push(stage.name);
+      // Later stages (the report) read run.json: keep it current after every stage.
+      await writeRunJson(run, { config, configText: opts.configText, configFile: opts.configFile, stages, event: 'progress', services });
     }
   } finally {
     await writeRunJson(run, { config, configText: opts.configText, configFile: opts.configFile, stages, event: 'end', services });

@@ -1,7 +1,8 @@
 /**
- * Example candidates for each rejection reason (and a few that passed), chosen in SQL with a LIMIT per
- * reason so a corpus of any size costs the same: a stable pseudo-random pick (md5 of the id), the
- * verdict joined to its completion and sample, and small thumbnails of the sample's images.
+ * Example candidates for each rejection reason (and a few that passed), chosen in SQL with a limit per
+ * reason so a corpus of any size costs the same. Candidates that failed fewest checks come first (they
+ * show the reason most plainly), ties broken by a stable pseudo-random order (md5 of the id). Each is
+ * joined to its completion and sample, with small thumbnails of the sample's images.
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
@@ -82,11 +83,11 @@ export function exampleSql(present: Set<string>, perReason: number, passed: numb
   const c = present.has('candidates');
   const s = present.has('samples');
   return `WITH grouped AS (
-      SELECT sampleId, candidateIndex, unnest(reasons) AS grp FROM verdicts WHERE NOT pass
-      UNION ALL SELECT sampleId, candidateIndex, ${sqlString(PASSED)} AS grp FROM verdicts WHERE pass
+      SELECT sampleId, candidateIndex, len(reasons) AS n_reasons, unnest(reasons) AS grp FROM verdicts WHERE NOT pass
+      UNION ALL SELECT sampleId, candidateIndex, 0 AS n_reasons, ${sqlString(PASSED)} AS grp FROM verdicts WHERE pass
     ), picked AS (
       SELECT grp, sampleId, candidateIndex,
-        row_number() OVER (PARTITION BY grp ORDER BY md5(sampleId || chr(0) || candidateIndex::VARCHAR), sampleId, candidateIndex) AS k
+        row_number() OVER (PARTITION BY grp ORDER BY n_reasons, md5(sampleId || chr(0) || candidateIndex::VARCHAR), sampleId, candidateIndex) AS k
       FROM grouped
     )
     SELECT p.grp, p.k, v.sampleId, v.candidateIndex, v.task, v.difficulty, v.reasons, v.iou, v.answerBox, v.thinkBoxAgrees, v.namesTargetImage,

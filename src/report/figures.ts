@@ -124,6 +124,10 @@ export interface ReportFigures {
 
 /** Difficulty groups use this key when a sample has none. */
 export const NO_DIFFICULTY = '(none)';
+/**
+ * Difficulty groups read easy, medium, hard, then none (any other value between, by name).
+ */
+const DIFFICULTY_ORDER = `CASE key WHEN 'easy' THEN 0 WHEN 'medium' THEN 1 WHEN 'hard' THEN 2 WHEN ${sqlString(NO_DIFFICULTY)} THEN 4 ELSE 3 END, key`;
 /** Thresholds of the accuracy curve: 0, 0.05, …, 1. */
 export const ACC_THRESHOLDS = Array.from({ length: 21 }, (_, i) => i / 20);
 /** Upper bounds (ms) of the latency histogram's bins; the teacher client buckets the same way. */
@@ -198,15 +202,13 @@ async function quality(duck: Duck): Promise<NonNullable<ReportFigures['quality']
   const diff = `coalesce(difficulty, ${sqlString(NO_DIFFICULTY)})`;
   const overall = qualityRow('all', await duck.one(`SELECT ${qualitySelect} FROM verdicts`));
   const byTask = (await duck.all(`SELECT task AS key, ${qualitySelect} FROM verdicts GROUP BY task ORDER BY task`)).map((r) => qualityRow(str(r.key), r));
-  const byDifficulty = (await duck.all(`SELECT ${diff} AS key, ${qualitySelect} FROM verdicts GROUP BY key ORDER BY key`)).map((r) => qualityRow(str(r.key), r));
+  const byDifficulty = (await duck.all(`SELECT ${diff} AS key, ${qualitySelect} FROM verdicts GROUP BY key ORDER BY ${DIFFICULTY_ORDER}`)).map((r) => qualityRow(str(r.key), r));
 
   const bin = `least(greatest(floor(iou * 10), 0), 9)::INTEGER`;
-  const histRows = async (keyExpr: string) =>
-    duck.all(`SELECT ${keyExpr} AS key, ${bin} AS bin, count(*) AS n FROM verdicts WHERE iou IS NOT NULL GROUP BY key, bin ORDER BY key, bin`);
-  const noBoxRows = async (keyExpr: string) => duck.all(`SELECT ${keyExpr} AS key, count(*) FILTER (WHERE iou IS NULL) AS n FROM verdicts GROUP BY key ORDER BY key`);
-  const hist = async (keyExpr: string): Promise<IouHistogram[]> => {
-    const rows = await histRows(keyExpr);
-    return (await noBoxRows(keyExpr)).map((nb) => {
+  const hist = async (keyExpr: string, order: string): Promise<IouHistogram[]> => {
+    const rows = await duck.all(`SELECT ${keyExpr} AS key, ${bin} AS bin, count(*) AS n FROM verdicts WHERE iou IS NOT NULL GROUP BY key, bin`);
+    const noBox = await duck.all(`SELECT ${keyExpr} AS key, count(*) FILTER (WHERE iou IS NULL) AS n FROM verdicts GROUP BY key ORDER BY ${order}`);
+    return noBox.map((nb) => {
       const key = str(nb.key);
       const bins: Bin[] = Array.from({ length: 10 }, (_, i) => ({ lo: i / 10, hi: (i + 1) / 10, count: 0 }));
       for (const r of rows) if (str(r.key) === key) bins[int(r.bin)]!.count = int(r.n);
@@ -214,18 +216,19 @@ async function quality(duck: Duck): Promise<NonNullable<ReportFigures['quality']
     });
   };
   const accExprs = ACC_THRESHOLDS.map((t, i) => `count(*) FILTER (WHERE iou >= ${t}) AS a${i}`).join(', ');
-  const curve = async (keyExpr: string): Promise<AccCurve[]> =>
-    (await duck.all(`SELECT ${keyExpr} AS key, count(*) AS n, ${accExprs} FROM verdicts GROUP BY key ORDER BY key`)).map((r) => ({
+  const curve = async (keyExpr: string, order: string): Promise<AccCurve[]> =>
+    (await duck.all(`SELECT ${keyExpr} AS key, count(*) AS n, ${accExprs} FROM verdicts GROUP BY key ORDER BY ${order}`)).map((r) => ({
       key: str(r.key),
       shares: ACC_THRESHOLDS.map((_, i) => share(int(r[`a${i}`]), int(r.n)) ?? 0),
     }));
-  const [overallHist] = await hist(`'all'`);
+  const emptyHist: IouHistogram = { key: 'all', bins: Array.from({ length: 10 }, (_, i) => ({ lo: i / 10, hi: (i + 1) / 10, count: 0 })), noBox: 0 };
+  const [overallHist = emptyHist] = await hist(`'all'`, 'key');
   return {
     overall,
     byTask,
     byDifficulty,
-    iou: { overall: overallHist!, byTask: await hist('task'), byDifficulty: await hist(diff) },
-    accCurve: { thresholds: ACC_THRESHOLDS, byTask: await curve('task'), byDifficulty: await curve(diff) },
+    iou: { overall: overallHist, byTask: await hist('task', 'key'), byDifficulty: await hist(diff, DIFFICULTY_ORDER) },
+    accCurve: { thresholds: ACC_THRESHOLDS, byTask: await curve('task', 'key'), byDifficulty: await curve(diff, DIFFICULTY_ORDER) },
   };
 }
 
@@ -338,14 +341,14 @@ async function funnel(duck: Duck, present: Set<string>, reasonsSeen: readonly st
 }
 
 const REASON_LABELS: Record<string, string> = {
-  request_failed: 'request failed',
-  refusal: 'refusal',
-  truncated: 'truncated (length)',
+  request_failed: 'request succeeded',
+  refusal: 'no refusal',
+  truncated: 'not truncated',
   format: 'format',
-  answer_unparsable: 'answer unparsable',
-  answer_out_of_range: 'answer in range',
-  iou_below_threshold: 'IoU threshold',
-  think_answer_disagree: 'think/answer agreement',
+  answer_unparsable: 'answer parsed',
+  answer_out_of_range: 'answer box in range',
+  iou_below_threshold: 'IoU at threshold',
+  think_answer_disagree: 'think box agrees',
   target_image_not_named: 'target image named',
   hint_leak: 'no hint leak',
   think_too_short: 'think long enough',
@@ -354,18 +357,18 @@ const REASON_LABELS: Record<string, string> = {
   text_after_answer: 'nothing after answer',
 };
 
-/** How a check reads in the funnel ("Passed <label>"). */
+/** The check a reason code fails, phrased as what passing means ("Passed <label>" in the funnel). */
 export function reasonLabel(reason: string): string {
   return REASON_LABELS[reason] ?? reason;
 }
 
-async function quarantine(duck: Duck, root: string): Promise<NonNullable<ReportFigures['quarantine']>> {
+async function quarantine(duck: Duck): Promise<NonNullable<ReportFigures['quarantine']>> {
   const total = int((await duck.one(`SELECT count(*) AS n FROM quarantine`)).n);
   const rows = await duck.all(`SELECT coalesce(stage, '(unknown)') AS stage, coalesce(reason, '(unknown)') AS reason, count(*) AS n FROM quarantine GROUP BY ALL ORDER BY n DESC, stage, reason`);
   // The first five ids of each reason in file order (file name, then line), so the examples are stable.
   const ex = await duck.all(`SELECT stage, reason, id FROM (
       SELECT coalesce(stage, '(unknown)') AS stage, coalesce(reason, '(unknown)') AS reason,
-        coalesce(recordId, '(no id) ' || replace(filename, ${sqlString(root)}, '') || CASE WHEN "row" IS NULL THEN '' ELSE ' row ' || "row" END) AS id,
+        coalesce(recordId, '(no id) ' || parse_filename(filename) || CASE WHEN "row" IS NULL THEN '' ELSE ' row ' || "row" END) AS id,
         row_number() OVER (PARTITION BY stage, reason ORDER BY filename, "row" NULLS LAST, recordId) AS k
       FROM quarantine)
     WHERE k <= 5 ORDER BY stage, reason, k`);
@@ -386,7 +389,7 @@ async function samples(duck: Duck): Promise<NonNullable<ReportFigures['samples']
     total: int(total.n),
     multiImage: int(total.multi),
     byTask: countBy(await duck.all(`SELECT task AS key, count(*) AS n FROM samples GROUP BY task ORDER BY task`)),
-    byDifficulty: countBy(await duck.all(`SELECT coalesce(difficulty, ${sqlString(NO_DIFFICULTY)}) AS key, count(*) AS n FROM samples GROUP BY key ORDER BY key`)),
+    byDifficulty: countBy(await duck.all(`SELECT coalesce(difficulty, ${sqlString(NO_DIFFICULTY)}) AS key, count(*) AS n FROM samples GROUP BY key ORDER BY ${DIFFICULTY_ORDER}`)),
   };
 }
 
@@ -410,7 +413,7 @@ export async function computeFigures(duck: Duck, files: RunFiles, present: Set<s
     quality: qual,
     teacher: present.has('candidates') ? await teacher(duck, qual ? qual.overall.samplesWithPass : null) : null,
     rejections: rej,
-    quarantine: present.has('quarantine') ? await quarantine(duck, files.root) : null,
+    quarantine: present.has('quarantine') ? await quarantine(duck) : null,
     corpus: {
       sft: present.has('sft')
         ? {

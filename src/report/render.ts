@@ -71,6 +71,8 @@ function filterBox(target: string, placeholder: string): SafeHtml {
   return html`<div class="filter" hidden><input type="search" data-filter-for="${target}" placeholder="${placeholder}" aria-label="${placeholder}"></div>`;
 }
 
+const plural = (n: number, word: string): string => `${fmtInt(n)} ${word}${n === 1 ? '' : 's'}`;
+
 const countRows = (rows: readonly CountBy[]) => rows.map((r) => [html`<code>${r.key}</code>`, fmtInt(r.count)]);
 
 function duration(a: string | null, b: string | null): string | null {
@@ -95,7 +97,7 @@ function header(m: ReportModel): SafeHtml {
           html`<span>univg <b>${r.version ?? '?'}</b></span>`,
           html`<span>config <b class="mono">${(r.configHash ?? '?').slice(0, 12)}</b></span>`,
           html`<span>started <b>${r.startedAt ?? '?'}</b></span>`,
-          html`<span>ended <b>${r.endedAt ?? 'not finished'}</b></span>`,
+          r.endedAt ? html`<span>ended <b>${r.endedAt}</b></span>` : html`<span>run in progress when this report was written</span>`,
           took ? html`<span>took <b>${took}</b></span>` : '',
         ]
       : html`<span>no run.json</span>`
@@ -124,11 +126,10 @@ function overview(m: ReportModel): SafeHtml {
   const f = m.figures;
   const stageChips = (Object.keys(f.tables) as TableName[]).map((name) => {
     const t = f.tables[name];
-    const status = f.run?.stages[STAGE_OF[name]];
+    // State comes from the files (manifest or part files), never from run.json's stage status: a report
+    // written by the pipeline's own report stage sees run.json as it was when that run started.
     const what = t.state === 'complete' ? `${fmtInt(t.rows)} rows` : t.state === 'partial' ? `partial, ${fmtInt(t.rows)} rows` : 'absent';
-    return html`<span class="stage ${t.state}"><span class="dot"></span><code>${DIR_OF[name]}/</code> ${what}${
-      status ? html` · ${STAGE_OF[name]} ${status.status}${status.tasks !== null ? ` ${status.tasksDone ?? 0}/${status.tasks}` : ''}` : ''
-    }</span>`;
+    return html`<span class="stage ${t.state}" title="${`${STAGE_OF[name]} stage`}"><span class="dot"></span><code>${DIR_OF[name]}/</code> ${what}</span>`;
   });
   const q = f.quality?.overall;
   const kpis: SafeHtml[] = [];
@@ -159,12 +160,12 @@ function funnelSection(f: ReportFigures): SafeHtml {
     candidates: f.funnel.find((s) => s.unit === 'candidates')?.count ?? null,
     rows: f.funnel.find((s) => s.key === 'kept')?.count ?? null,
   };
-  const rows = f.funnel.map((s) => {
+  const rows = f.funnel.map((s, i) => {
     const width = ((s.count / maxOf(s.unit)) * 100).toFixed(2);
     const b = base[s.unit];
     return html`<div class="step">${s.label} <span class="unit">${s.unit}</span></div>
 <div class="track"><div class="bar ${s.unit}" style="width: ${width}%"></div></div>
-<div class="count" data-figure="${`funnel.${s.key}`}">${fmtInt(s.count)}</div>
+<div class="count" data-figure="${`funnel[${i}].count`}" data-step="${s.key}">${fmtInt(s.count)}</div>
 <div class="pct">${b ? fmtPct(s.count / b) : ''}</div>`;
   });
   return html`<section id="funnel"><h2>Funnel</h2>
@@ -282,7 +283,7 @@ function teacherSection(m: ReportModel): SafeHtml {
     labelEvery: 2,
   });
   const attempts = barChart(
-    t.attempts.byCount.map((a) => ({ label: `${a.key} attempt${a.key === '1' ? '' : 's'}`, value: a.count })),
+    t.attempts.byCount.map((a) => ({ label: a.key === '0' ? '0 (cache hit)' : plural(Number(a.key), 'attempt'), value: a.count })),
     { title: 'Attempts per candidate', width: 420, format: fmtInt, color: PALETTE[4] },
   );
   const counters = m.teacherCounters ? flatten(m.teacherCounters) : [];
@@ -331,12 +332,25 @@ function completionText(e: Example): SafeHtml {
 
 const c2 = (n: number) => String(Math.round(n * 100) / 100);
 
-function boxRect(box: readonly number[], cls: string, label: string): SafeHtml {
+/**
+ * A box in image pixels. A box too small to see at thumbnail size (a teacher answering 0-1 floats in a
+ * 0-1000 convention, say) also gets a ring around its centre, so the reader finds it.
+ */
+function boxRect(box: readonly number[], cls: string, label: string, imgW: number, imgH: number): SafeHtml {
   const [x1, y1, x2, y2] = box as [number, number, number, number];
-  return raw(
-    `<rect class="${cls}" x="${c2(x1)}" y="${c2(y1)}" width="${c2(Math.max(0, x2 - x1))}" height="${c2(Math.max(0, y2 - y1))}" vector-effect="non-scaling-stroke"><title>${escapeHtml(label)}</title></rect>`,
-  );
+  const title = `<title>${escapeHtml(label)}</title>`;
+  let out = `<rect class="${cls}" x="${c2(x1)}" y="${c2(y1)}" width="${c2(Math.max(0, x2 - x1))}" height="${c2(Math.max(0, y2 - y1))}" vector-effect="non-scaling-stroke">${title}</rect>`;
+  if (imgW > 0 && imgH > 0 && (x2 - x1 < imgW * 0.02 || y2 - y1 < imgH * 0.02)) {
+    const r = Math.min(imgW, imgH) * 0.04;
+    out += `<circle class="${cls}" cx="${c2((x1 + x2) / 2)}" cy="${c2((y1 + y2) / 2)}" r="${c2(r)}" vector-effect="non-scaling-stroke">${title}</circle>`;
+  }
+  return raw(out);
 }
+
+const boxText = (b: readonly number[]) => `(${b.slice(0, 2).map((v) => c2(v)).join(', ')}), (${b.slice(2, 4).map((v) => c2(v)).join(', ')})`;
+
+/** Tallest an image is shown (px): portrait images shrink in width rather than push the card down. */
+const MAX_IMAGE_HEIGHT = 340;
 
 function imageBox(img: ExampleImage, overlays: SafeHtml[], alt: string): SafeHtml {
   if (!img.thumb) return html`<div class="noimg">${img.problem ?? 'no image'}<br><code>${img.sha256.slice(0, 12)}</code></div>`;
@@ -344,7 +358,8 @@ function imageBox(img: ExampleImage, overlays: SafeHtml[], alt: string): SafeHtm
   // exactly on the thumbnail whatever size it is shown at.
   const w = img.width > 0 ? img.width : img.thumb.width;
   const h = img.height > 0 ? img.height : img.thumb.height;
-  return html`<div class="imgbox" style="aspect-ratio: ${w} / ${h}"><img src="${img.thumb.dataUrl}" width="${img.thumb.width}" height="${img.thumb.height}" alt="${alt}">${
+  const maxW = Math.round((MAX_IMAGE_HEIGHT * w) / h);
+  return html`<div class="imgbox" style="aspect-ratio: ${w} / ${h}; width: min(100%, ${maxW}px)"><img src="${img.thumb.dataUrl}" width="${img.thumb.width}" height="${img.thumb.height}" alt="${alt}">${
     overlays.length ? raw(`<svg viewBox="0 0 ${w} ${h}" preserveAspectRatio="none" aria-hidden="true">${overlays.map((o) => o.value).join('')}</svg>`) : ''
   }</div>`;
 }
@@ -357,15 +372,17 @@ function exampleCard(e: Example): SafeHtml {
   const target = e.images.find((i) => i.isTarget) ?? null;
   const others = e.images.filter((i) => !i.isTarget);
   const overlays: SafeHtml[] = [];
-  if (e.targetBox) overlays.push(boxRect(e.targetBox, 'gt', `ground truth ${e.targetBox.map((v) => c2(v)).join(', ')}`));
-  if (e.answerBox) overlays.push(boxRect(e.answerBox, 'pred', `answer ${e.answerBox.map((v) => c2(v)).join(', ')}`));
-  const off = target && e.answerBox && outside(e.answerBox, target.width, target.height);
+  const tw = target?.width ?? 0;
+  const th = target?.height ?? 0;
+  if (e.targetBox) overlays.push(boxRect(e.targetBox, 'gt', `ground truth ${boxText(e.targetBox)}`, tw, th));
+  if (e.answerBox) overlays.push(boxRect(e.answerBox, 'pred', `answer ${boxText(e.answerBox)}`, tw, th));
+  const off = target && e.answerBox && outside(e.answerBox, tw, th);
   const figure = target
     ? html`<figure class="target">${imageBox(target, overlays, `image ${target.index + 1} of sample ${e.sampleId}`)}<figcaption>Image ${target.index + 1}${
         e.images.length > 1 ? ' (target)' : ''
-      } · ${target.width}×${target.height} <span class="legend-gt"></span>ground truth${e.answerBox ? html`<span class="legend-pred"></span>answer` : ' · no answer box'}${
-        off ? ' (answer box extends outside the image)' : ''
-      }</figcaption></figure>`
+      } · ${target.width}×${target.height} px<br><span class="legend-gt"></span>ground truth ${e.targetBox ? boxText(e.targetBox) : '–'}<br>${
+        e.answerBox ? html`<span class="legend-pred"></span>answer ${boxText(e.answerBox)}` : html`<span class="legend-pred"></span>no answer box`
+      }${off ? ' (extends outside the image)' : ''}</figcaption></figure>`
     : html`<div class="noimg">${e.question === null ? 'sample not found (samples/ absent)' : 'no target image'}</div>`;
   const otherFigs = others.length
     ? html`<div class="others">${others.map((i) => html`<figure>${imageBox(i, [], `image ${i.index + 1}`)}<figcaption>Image ${i.index + 1}</figcaption></figure>`)}</div>`
@@ -378,7 +395,7 @@ function exampleCard(e: Example): SafeHtml {
     e.thinkBoxAgrees === null ? null : `think box ${e.thinkBoxAgrees ? 'agrees' : 'disagrees'}`,
     e.namesTargetImage === null ? null : `target image ${e.namesTargetImage ? 'named' : 'not named'}`,
     e.finishReason ? `finish ${e.finishReason}` : null,
-    e.attempts !== null ? `${e.attempts} attempt${e.attempts === 1 ? '' : 's'}` : null,
+    e.attempts !== null ? plural(e.attempts, 'attempt') : null,
   ].filter((x): x is string => x !== null);
   return html`<article class="example" data-filter-item>
 <div>${figure}${otherFigs}</div>
@@ -397,12 +414,12 @@ function rejectionSection(m: ReportModel): SafeHtml {
   const r = m.figures.rejections;
   if (!r) return html`<section id="rejections"><h2>Rejections</h2>${missing('verify was not run: no verdicts/ in this run.')}</section>`;
   const bars = barChart(
-    r.byReason.map((x, i) => ({ label: x.reason, value: x.count, note: x.only ? `(${fmtInt(x.only)} only this)` : '', color: PALETTE[(i + 5) % PALETTE.length] })),
-    { title: 'Rejected candidates by reason', width: 620, format: fmtInt },
+    r.byReason.map((x) => ({ label: x.reason, value: x.count, note: x.only ? `(${fmtInt(x.only)} only this)` : '' })),
+    { title: 'Rejected candidates by reason', width: 620, format: fmtInt, color: PALETTE[5] },
   );
   const groups = [...m.examples.entries()].map(([g, list]) => {
     const fig = r.byReason.find((x) => x.reason === g);
-    const title = g === PASSED ? html`<code>passed</code> a few that passed every check` : html`<code>${g}</code> ${fmtInt(fig?.count ?? 0)} candidates`;
+    const title = g === PASSED ? html`<code>passed</code> a few that passed every check` : html`<code>${g}</code> ${plural(fig?.count ?? 0, 'candidate')}`;
     return html`<div class="reason-group${g === PASSED ? ' passed' : ''}" id="${`reason-${g === PASSED ? 'passed' : g}`}"><h3>${title}</h3><div class="examples">${list.map(exampleCard)}</div></div>`;
   });
   return html`<section id="rejections"><h2>Rejections</h2>

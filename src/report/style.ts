@@ -53,7 +53,7 @@ td.wrap { max-width: 520px; overflow-wrap: anywhere; }
 .chart-box { margin: 4px 0; }
 .chart-box .caption { font-size: 13px; font-weight: 600; margin-bottom: 2px; }
 .chart-box .caption .sub { font-weight: 400; color: var(--muted); }
-svg.chart { display: block; max-width: 100%; height: auto; font-size: 11px; overflow: visible; }
+svg.chart { display: block; max-width: 100%; height: auto; font-size: 12px; overflow: visible; }
 svg.chart text { fill: var(--fg); }
 svg.chart .tick, svg.chart .note, svg.chart .axis-label, svg.chart .count { fill: var(--muted); }
 svg.chart .grid { stroke: #eaeef2; } svg.chart .axis { stroke: #8c959f; }
@@ -64,17 +64,17 @@ svg.chart .empty { fill: var(--muted); font-style: italic; }
 .reason-group > h3 code { background: #ffebe9; color: var(--bad); padding: 1px 6px; border-radius: 4px; }
 .reason-group.passed > h3 code { background: #dafbe1; color: var(--ok); }
 .examples { display: grid; gap: 14px; }
-.example { display: grid; grid-template-columns: minmax(240px, 420px) 1fr; gap: 16px; border: 1px solid var(--line); border-radius: 8px; padding: 12px; background: #fff; }
+.example { display: grid; grid-template-columns: minmax(200px, 320px) 1fr; gap: 16px; border: 1px solid var(--line); border-radius: 8px; padding: 12px; background: #fff; }
 @media (max-width: 800px) { .example { grid-template-columns: 1fr; } }
 .imgbox { position: relative; width: 100%; background: var(--soft); border: 1px solid var(--line); }
 .imgbox img, .imgbox svg { position: absolute; inset: 0; width: 100%; height: 100%; display: block; }
-.imgbox svg rect { fill: none; stroke-width: 2.5; }
-.imgbox svg rect.gt { stroke: var(--gt); }
-.imgbox svg rect.pred { stroke: var(--pred); stroke-dasharray: 6 3; }
+.imgbox svg rect, .imgbox svg circle { fill: none; stroke-width: 2.5; }
+.imgbox svg .gt { stroke: var(--gt); }
+.imgbox svg .pred { stroke: var(--pred); stroke-dasharray: 6 3; }
 .noimg { padding: 28px 10px; text-align: center; color: var(--muted); font-size: 12px; border: 1px dashed var(--line); background: var(--soft); }
 figure { margin: 0; }
 figcaption { font-size: 12px; color: var(--muted); margin-top: 4px; }
-.legend-gt, .legend-pred { display: inline-block; width: 14px; height: 0; border-top: 3px solid var(--gt); vertical-align: middle; margin: 0 4px 0 8px; }
+.legend-gt, .legend-pred { display: inline-block; width: 14px; height: 0; border-top: 3px solid var(--gt); vertical-align: middle; margin: 0 4px 0 0; }
 .legend-pred { border-top: 3px dashed var(--pred); }
 .others { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
 .others figure { width: 96px; }

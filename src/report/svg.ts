@@ -121,7 +121,8 @@ export function histogram(bins: readonly Bin[], o: HistogramOptions): SafeHtml {
   const y0 = height - PAD.bottom;
   const y1 = PAD.top + 10;
   const maxCount = Math.max(0, ...bins.map((b) => b.count));
-  const ticks = niceTicks(maxCount, 3);
+  // Counts are whole: never a tick at 0.5.
+  const ticks = niceTicks(Math.max(maxCount, 3), 3);
   const top = ticks[ticks.length - 1]!;
   const yOf = (v: number) => y0 - (v / top) * (y0 - y1);
   const n = Math.max(1, bins.length);

@@ -61,14 +61,19 @@ export type RecordOf<K extends RecordKind> = z.infer<(typeof RECORDS)[K]>;
 // ---------------------------------------------------------------------------------------------------
 // growable buffers
 
+/**
+ * Growable byte buffer. Growth skips zero-filling: only bytes below `len`, all written by us, ever
+ * leave (take() is a view of exactly those), so output stays deterministic.
+ */
 class ByteBuf {
-  buf: Buffer = Buffer.alloc(1024);
+  buf: Buffer = Buffer.allocUnsafeSlow(1024);
   len = 0;
   ensure(extra: number): void {
     if (this.len + extra <= this.buf.length) return;
-    let cap = this.buf.length * 2;
-    while (cap < this.len + extra) cap *= 2;
-    const next = Buffer.alloc(cap);
+    // Double while small, then grow in 16 MiB steps: a big image column must not reserve 2x its size.
+    const step = Math.min(this.buf.length, 16 * 1024 * 1024);
+    const cap = Math.max(this.len + extra, this.buf.length + step);
+    const next = Buffer.allocUnsafeSlow(cap);
     this.buf.copy(next, 0, 0, this.len);
     this.buf = next;
   }

@@ -27,9 +27,12 @@ export const PriceConfig = z.strictObject({
   outputPerMTok: z.number().nonnegative().describe('USD per million completion tokens'),
 });
 
+/** Faults the simulated teacher can inject (src/teacher/sim checks it serves exactly these). */
+export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal'] as const;
+
 export const SimulatedTeacherConfig = z
   .strictObject({
-    faults: z.record(z.string(), z.number().min(0).max(1)).default({}).describe('fault name -> rate'),
+    faults: z.partialRecord(z.enum(SIM_FAULTS), z.number().min(0).max(1)).default({}).describe('fault name -> rate (0..1)'),
     rpm: z.number().int().positive().optional(),
     tpm: z.number().int().positive().optional(),
     latencyMs: z.number().nonnegative().default(0),
@@ -79,6 +82,10 @@ export const TeacherConfig = z.strictObject({
   breakerCooldownMs: z.number().int().positive().default(30_000).describe('pause before the breaker probes again (doubles each time)'),
   breakerMaxOpens: z.number().int().positive().default(4).describe('consecutive failed probes before the stage fails'),
   imageCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('LRU budget for resized, encoded images'),
+  httpTransport: z
+    .enum(['node', 'fetch'])
+    .default('node')
+    .describe('node: node:http keep-alive transport (about a third of the CPU per request); fetch: the global fetch (undici)'),
 });
 
 export const VerifyConfig = z.strictObject({
@@ -102,7 +109,7 @@ export const SelectConfig = z.strictObject({
 
 export const ShardConfig = z.strictObject({
   tasks: z.number().int().positive().default(4).describe('work split into this many tasks by hash of sample id'),
-  rowGroupSize: z.number().int().positive().default(1024),
+  rowGroupSize: z.number().int().positive().default(10_000).describe('most rows per row group (the writer also caps a group by bytes)'),
   embedImages: z.boolean().default(false).describe('embed image bytes in training shards instead of referencing the image store'),
   compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
 });

@@ -38,8 +38,8 @@ interface FormatSpec {
 
 const FORMATS: Record<SourceFormat, FormatSpec> = {
   mgrounding: { plan: planMGrounding, recordId: mgroundingRecordId },
-  // MIG-Bench ids are derived from the row, so they cannot repeat.
-  migbench: { plan: planMigBench, recordId: () => null },
+  // MIG-Bench ids are derived from the row and cannot repeat; derived files may carry their own.
+  migbench: { plan: planMigBench, recordId: (raw) => (raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : null) },
 };
 
 /** MGrounding-630k training JSON -> samples (one per grounded turn) and quarantine records. */

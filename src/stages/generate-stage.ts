@@ -1,6 +1,8 @@
 /** The generate stage: k teacher candidates per sample, through the cached, rate-limited client. */
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
+import { ConfigError } from '../errors.js';
 import { readManifest } from '../store/manifest.js';
+import { resolveEndpoint } from '../teacher/client.js';
 import { generateCandidates } from './generate.js';
 import type { Stage } from './stage.js';
 
@@ -15,6 +17,11 @@ export const generateStage: Stage = {
     const t = c.teacher;
     if (!t) return null;
     return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ?? null };
+  },
+  preflight(c) {
+    if (!c.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
+    // A real endpoint needs its key before the first sample, not after an hour of ingest.
+    if (!c.teacher.simulated) resolveEndpoint(c.teacher, process.env);
   },
   async runTask(ctx) {
     const teacher = await ctx.services.teacher();

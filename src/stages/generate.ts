@@ -9,11 +9,12 @@
  * (abort signal, cost cap, fatal endpoint error) requests already sent finish and are cached, the
  * complete samples in order are emitted, and then the stopping error is thrown.
  */
+import { setMaxListeners } from 'node:events';
 import { GeometryError, InputError, InterruptedError, RecordError, UnivgError } from '../errors.js';
 import type { TeacherConfig } from '../schema/config.js';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
 import type { CachedResponse, ResponseCache } from '../teacher/cache.js';
-import type { ChatChoice, TeacherClient } from '../teacher/client.js';
+import { choiceText, type ChatChoice, type TeacherClient } from '../teacher/client.js';
 import { TeacherRequestError } from '../teacher/errors.js';
 import { ImagePreparer, type ImageLoader } from '../teacher/images.js';
 import { checkPromptVersion } from '../teacher/prompts.js';
@@ -50,9 +51,12 @@ function isRowError(err: unknown): err is Error {
   return err instanceof TeacherRequestError || err instanceof InputError || err instanceof GeometryError || err instanceof RecordError;
 }
 
+/** What rows need to know about the request behind them. */
+type PlanInfo = Pick<RequestPlan, 'hash' | 'promptVersion' | 'n' | 'firstCandidate' | 'seenSizes'>;
+
 interface RowBase {
   sample: GroundingSample;
-  plan: RequestPlan;
+  plan: PlanInfo;
   config: TeacherConfig;
 }
 
@@ -109,13 +113,13 @@ export function rowsFromResponse(b: RowBase, value: CachedResponse, run: { cache
   const prompt = splitInteger(value.usage.promptTokens, choices.map(() => 1));
   const completion = splitInteger(
     value.usage.completionTokens,
-    choices.map((c) => (c.message.content ?? '').length),
+    choices.map((c) => choiceText(c).length),
   );
   const costs = prompt.map((p, j) => p + completion[j]!);
   const costSum = costs.reduce((a, c) => a + c, 0);
   const rows: TeacherCandidate[] = choices.map((c, j) => ({
     ...baseRow(b, b.plan.firstCandidate + j),
-    completion: c.message.content,
+    completion: choiceText(c),
     finishReason: c.finish_reason ?? null,
     error: null,
     promptTokens: prompt[j]!,
@@ -143,6 +147,8 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
   if (opts.signal?.aborted) stop.abort(opts.signal.reason);
   opts.signal?.addEventListener('abort', onOuterAbort, { once: true });
   const signal = stop.signal;
+  // Every request waiting for a slot, a rate token or the breaker listens on it: many listeners is normal.
+  setMaxListeners(0, signal);
 
   const processPlan = async (sample: GroundingSample, plan: RequestPlan): Promise<TeacherCandidate[]> => {
     const b: RowBase = { sample, plan, config };
@@ -191,8 +197,8 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
     } catch (err) {
       if (!isRowError(err)) throw err;
       // A sample that cannot even be turned into a request: k error rows, no request hash to speak of.
-      const fake: RequestPlan = { hash: '-', canonical: undefined as never, promptVersion: `${config.mode}-${config.promptVersion}`, promptText: '', n: config.candidates, firstCandidate: 0, seenSizes: [] };
-      return errorRows({ sample, plan: fake, config }, (err as RecordError).describe(), 0);
+      const none: PlanInfo = { hash: '-', promptVersion: `${config.mode}-${config.promptVersion}`, n: config.candidates, firstCandidate: 0, seenSizes: [] };
+      return errorRows({ sample, plan: none, config }, err instanceof UnivgError ? err.describe() : err.message, 0);
     }
     // allSettled: every request of the sample finishes (and is cached) before the sample is judged.
     const settled = await Promise.allSettled(plans.map((p) => processPlan(sample, p)));

@@ -2,6 +2,7 @@
  * The ingest stage: the pipeline's source (a synthetic suite it renders, or MGrounding / MIG-Bench JSON)
  * to GroundingSample shards partitioned by sample id, every image copied once into the run's store.
  */
+import { statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import type { PipelineConfig } from '../schema/config.js';
@@ -10,6 +11,14 @@ import { ingestSource, resolveUnderRoot } from '../sources/index.js';
 import { generateSuite } from '../sources/synthetic/index.js';
 import { SYNTH_TASKS, type SynthTask } from '../sources/synthetic/vocabulary.js';
 import type { Stage, TaskContext } from './stage.js';
+
+function statOrNull(p: string): Stats | null {
+  try {
+    return statSync(p);
+  } catch {
+    return null;
+  }
+}
 
 /** Where the synthetic suite is rendered inside the run (its JSON and images are the source files). */
 export const SYNTHETIC_DIR = 'source';
@@ -32,6 +41,14 @@ export const ingestStage: Stage = {
   outputs: [{ name: 'samples', dir: 'samples', kind: 'GroundingSample' }],
   mode: 'whole',
   settings: (c: PipelineConfig) => ({ source: c.source }),
+  preflight(c) {
+    const src = c.source;
+    if (src.format === 'synthetic') return;
+    const input = statOrNull(src.input);
+    if (!input?.isFile()) throw new InputError(input ? 'source input is not a file' : 'source input file not found', { file: src.input, field: 'source.input' });
+    const root = statOrNull(src.imageRoot);
+    if (!root?.isDirectory()) throw new InputError(root ? 'image root is not a directory' : 'image root not found', { file: src.imageRoot, field: 'source.imageRoot' });
+  },
   async runTask(ctx) {
     const { format, input, imageRoot } = await sourceFiles(ctx);
     const out = ctx.output<GroundingSample>('samples');

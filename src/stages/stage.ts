@@ -81,4 +81,9 @@ export interface Stage {
   /** The part of the config that shapes this stage's output: hashed to detect stale results. */
   settings(config: PipelineConfig): unknown;
   runTask(ctx: TaskContext): Promise<void>;
+  /**
+   * Cheap checks before anything runs (input files exist, an API key is set), so a mistake costs one
+   * clear line instead of a half-finished run. Throws ConfigError or InputError.
+   */
+  preflight?(config: PipelineConfig): void;
 }

@@ -65,16 +65,24 @@ export function encodeStream(input: ReadableStream, props: pw.WriterProperties):
 export interface Footer {
   rows: number;
   rowGroupRows: number[];
+  /** Uncompressed size of each row group (what decoding it costs in memory). */
+  rowGroupBytes: number[];
   keyValue: Map<string, string>;
   createdBy: string | undefined;
   schema: arrow.Schema;
   size: number;
 }
 
+/** Decoded data per batch when reading: bounds memory whatever the row-group size of the file. */
+export const DECODE_BATCH_BYTES = 16 * 1024 * 1024;
+
 export interface OpenParquet {
   footer: Footer;
-  /** Decode one row group into Arrow JS batches (one batch unless the group is huge). */
-  readRowGroup(i: number, columns?: string[]): Promise<arrow.RecordBatch[]>;
+  /**
+   * Decode one row group as Arrow JS batches: the whole group in one batch when it is at most
+   * DECODE_BATCH_BYTES uncompressed, otherwise in slices of about that size.
+   */
+  readRowGroup(i: number, columns?: string[]): AsyncGenerator<arrow.RecordBatch>;
   close(): void;
 }
 
@@ -128,11 +136,13 @@ export async function openParquet(file: string): Promise<OpenParquet> {
   try {
     const meta = pf.metadata();
     const fm = meta.fileMetadata();
-    const rowGroupRows = meta.rowGroups().map((rg) => {
-      const n = rg.numRows();
+    const rowGroupRows: number[] = [];
+    const rowGroupBytes: number[] = [];
+    for (const rg of meta.rowGroups()) {
+      rowGroupRows.push(rg.numRows());
+      rowGroupBytes.push(rg.totalByteSize());
       rg.free();
-      return n;
-    });
+    }
     const keyValue = new Map<string, string>();
     for (const [k, v] of fm.keyValueMetadata()) keyValue.set(String(k), String(v));
     const wasmSchema = pf.schema();
@@ -144,6 +154,7 @@ export async function openParquet(file: string): Promise<OpenParquet> {
     footer = {
       rows: fm.numRows(),
       rowGroupRows,
+      rowGroupBytes,
       keyValue,
       createdBy: fm.createdBy(),
       schema: new arrow.Schema(ipcSchema.fields, md),
@@ -158,19 +169,36 @@ export async function openParquet(file: string): Promise<OpenParquet> {
   let closed = false;
   return {
     footer,
-    async readRowGroup(i, columns) {
+    async *readRowGroup(i, columns) {
       if (closed) throw shardError(file, 'file already closed');
-      let table: pw.Table;
+      const rows = footer.rowGroupRows[i] ?? 0;
+      const bytes = footer.rowGroupBytes[i] ?? 0;
+      const batchSize = Math.max(1, Math.min(rows, bytes > 0 ? Math.floor((rows * DECODE_BATCH_BYTES) / bytes) : rows));
+      let reader: ReadableStreamDefaultReader<pw.RecordBatch>;
       try {
-        table = await pf.read({ rowGroups: [i], batchSize: Math.max(1, footer.rowGroupRows[i] ?? 1), ...(columns ? { columns } : {}) });
+        const stream = (await pf.stream({ rowGroups: [i], batchSize, ...(columns ? { columns } : {}) })) as ReadableStream<pw.RecordBatch>;
+        reader = stream.getReader();
       } catch (err) {
         throw shardError(file, `cannot decode row group ${i}: ${errText(err)}`, err);
       }
-      const ipc = table.intoIPCStream();
-      const decoded = arrow.tableFromIPC(ipc);
-      // Batches from IPC lose the schema metadata; give them the file's schema (same fields, in order).
-      const schema = columns ? new arrow.Schema(decoded.schema.fields, footer.schema.metadata) : footer.schema;
-      return decoded.batches.map((b) => new arrow.RecordBatch(schema, b.data));
+      try {
+        for (;;) {
+          let next: Awaited<ReturnType<typeof reader.read>>;
+          try {
+            next = await reader.read();
+          } catch (err) {
+            throw shardError(file, `cannot decode row group ${i}: ${errText(err)}`, err);
+          }
+          if (next.done) return;
+          const decoded = arrow.tableFromIPC(next.value.intoIPCStream());
+          // Batches from IPC lose the schema metadata; give them the file's (same fields, same order).
+          const schema = columns ? new arrow.Schema(decoded.schema.fields, footer.schema.metadata) : footer.schema;
+          for (const b of decoded.batches) yield new arrow.RecordBatch(schema, b.data);
+        }
+      } finally {
+        // Stop the decoder if the consumer stopped early.
+        await reader.cancel().catch(() => undefined);
+      }
     },
     close() {
       if (!closed) pf.free();

@@ -79,7 +79,7 @@ async function checkAgainstManifest(t: Target): Promise<void> {
 
 /**
  * Record batches of a stage directory (every file of its manifest, in order) or of one file, one row
- * group at a time; only one row group is in memory at once.
+ * group at a time (a big row group in slices of about 16 MiB), so memory stays bounded.
  */
 export async function* readBatches(dirOrFile: string, opts: ReadOptions = {}): AsyncGenerator<arrow.RecordBatch> {
   const targets = await resolveTargets(dirOrFile, opts);
@@ -94,13 +94,15 @@ export async function* readBatches(dirOrFile: string, opts: ReadOptions = {}): A
         throw new ShardError('schema differs from the manifest schema fingerprint', { file: t.path });
       let seen = 0;
       for (let g = 0; g < footer.rowGroupRows.length; g++) {
-        const batches = await file.readRowGroup(g, opts.columns);
         let n = 0;
-        for (const b of batches) n += b.numRows;
+        for await (const b of file.readRowGroup(g, opts.columns)) {
+          n += b.numRows;
+          if (n > footer.rowGroupRows[g]!) break;
+          yield b;
+        }
         if (n !== footer.rowGroupRows[g])
           throw new ShardError(`row group ${g} decoded ${n} rows, footer says ${footer.rowGroupRows[g]}`, { file: t.path });
         seen += n;
-        yield* batches;
       }
       if (seen !== footer.rows) throw new ShardError(`decoded ${seen} rows, footer says ${footer.rows}`, { file: t.path });
     } finally {

@@ -72,8 +72,8 @@ async function checkFooter(
       problems.push({ file: name, problem: 'schema fingerprint differs from the manifest', expected: expect.fingerprint, actual: fp });
     if (deep) {
       for (let g = 0; g < footer.rowGroupRows.length; g++) {
-        const batches = await file.readRowGroup(g);
-        const n = batches.reduce((s, b) => s + b.numRows, 0);
+        let n = 0;
+        for await (const b of file.readRowGroup(g)) n += b.numRows;
         if (n !== footer.rowGroupRows[g]) problems.push({ file: name, problem: `row group ${g} decodes to a different row count`, expected: footer.rowGroupRows[g], actual: n });
       }
     }

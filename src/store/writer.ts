@@ -1,7 +1,7 @@
 /**
- * Streaming shard writer. Rows are encoded into Arrow builders; every `rowGroupRows` rows (or sooner,
- * once `rowGroupBytes` of data is buffered, since embedded images are big) the batch goes to the
- * parquet-wasm encoder, whose output is hashed and appended to a hidden temp file. `close()` checks
+ * Streaming shard writer. Rows are encoded into Arrow buffers and handed to the parquet-wasm encoder in
+ * batches of at most 8 MiB; the encoder gathers them into row groups of about `rowGroupBytes` of data
+ * (or `rowGroupRows` rows), and its output is hashed and appended to a hidden temp file. `close()` checks
  * the footer, then renames the temp file to its final name; a crash or `abort()` leaves no `*.parquet`
  * file behind. Memory per open writer is about one row group in JS plus one in the encoder, whatever
  * the number of rows.
@@ -21,8 +21,17 @@ import type { z } from 'zod';
 
 export const DEFAULT_ROW_GROUP_ROWS = 10_000;
 export const DEFAULT_ROW_GROUP_BYTES = 64 * 1024 * 1024;
-/** Default cap on what all open writers of one `writeShards` call buffer together (see rowGroupBytes). */
-export const DEFAULT_MEMORY_BYTES = 512 * 1024 * 1024;
+/**
+ * Data handed to the encoder per batch. The encoder gathers batches into row groups of `rowGroupBytes`,
+ * so only this much (not a whole row group) is ever copied JS -> IPC -> wasm at once.
+ */
+const BATCH_BYTES = 8 * 1024 * 1024;
+/**
+ * Default cap on the row data all open writers of one `writeShards` call buffer together; each writer
+ * gets rowGroupBytes = min(64 MiB, memoryBytes / count). Measured peak RSS (bench/store.ts) is about
+ * 200 MiB + 2 x memoryBytes (JS buffers + encoder) + a few transient copies of one row group at flush.
+ */
+export const DEFAULT_MEMORY_BYTES = 128 * 1024 * 1024;
 
 export interface ShardWriterOptions<K extends RecordKind> {
   dir: string;
@@ -106,6 +115,8 @@ export class ShardWriter<K extends RecordKind> {
   private readonly tmpPath: string;
   private readonly rowGroupRows: number;
   private readonly rowGroupBytes: number;
+  /** Rows per row group, fixed when the encoder starts (see start()). */
+  private groupRows: number;
   private readonly compression: Compression;
   private readonly builder: RowBatchBuilder<K>;
   private readonly hash = createHash('sha256');
@@ -113,6 +124,8 @@ export class ShardWriter<K extends RecordKind> {
   private fh: FileHandle | null = null;
   private pump: Promise<void> | null = null;
   private pumpError: unknown = undefined;
+  /** Flushes run one after another even if a caller does not await write(). */
+  private flushing: Promise<void> = Promise.resolve();
   private written = 0;
   private rowCount = 0;
   private state: 'open' | 'closing' | 'closed' | 'aborted' = 'open';
@@ -126,6 +139,7 @@ export class ShardWriter<K extends RecordKind> {
     this.tmpPath = join(opts.dir, tempFileName(this.name));
     this.rowGroupRows = positiveInt('rowGroupRows', opts.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS);
     this.rowGroupBytes = positiveInt('rowGroupBytes', opts.rowGroupBytes ?? DEFAULT_ROW_GROUP_BYTES);
+    this.groupRows = this.rowGroupRows;
     this.compression = opts.compression ?? 'zstd';
     if (!['zstd', 'snappy', 'none'].includes(this.compression)) throw new ConfigError(`unknown compression ${JSON.stringify(this.compression)}`);
     this.builder = new RowBatchBuilder(opts.kind);
@@ -150,7 +164,14 @@ export class ShardWriter<K extends RecordKind> {
     this.throwIfPumpFailed();
     this.builder.append(row, this.rowCount);
     this.rowCount++;
-    if (this.builder.rows >= this.rowGroupRows || this.builder.bytes >= this.rowGroupBytes) await this.flushBatch();
+    if (this.builder.rows >= this.groupRows || this.builder.bytes >= Math.min(BATCH_BYTES, this.rowGroupBytes)) await this.queueFlush();
+  }
+
+  private queueFlush(): Promise<void> {
+    const next = this.flushing.then(() => (this.builder.rows > 0 || !this.pump ? this.flushBatch() : undefined));
+    // Keep the chain alive after a failure; the failure itself reaches the caller through `next`.
+    this.flushing = next.catch(() => undefined);
+    return next;
   }
 
   private throwIfPumpFailed(): void {
@@ -162,15 +183,22 @@ export class ShardWriter<K extends RecordKind> {
     return new ShardError(`${what}: ${err instanceof Error ? err.message : String(err)}`, { file: this.path }, { cause: err });
   }
 
-  private async start(): Promise<void> {
+  /**
+   * Open the temp file and the encoder. parquet-rs cuts row groups at a fixed row count (its byte cap
+   * counts encoded bytes, which say little about decoded size), so the row count is chosen here from
+   * the first batch's uncompressed bytes per row: row groups then hold about `rowGroupBytes` of data
+   * for readers, and the choice depends only on the data, so output stays deterministic.
+   */
+  private async start(firstRows: number, firstBytes: number): Promise<void> {
     if (this.pump) return;
+    if (firstBytes > 0) this.groupRows = Math.max(1, Math.min(this.rowGroupRows, Math.floor((this.rowGroupBytes * firstRows) / firstBytes)));
     await mkdir(this.dir, { recursive: true });
     await this.removeStaleTemps();
     this.fh = await open(this.tmpPath, 'w');
     const codec = recordCodec(this.kind);
     const props = writerProperties({
       compression: this.compression,
-      rowGroupRows: this.rowGroupRows,
+      rowGroupRows: this.groupRows,
       rowGroupBytes: this.rowGroupBytes,
       keyValue: new Map([['huggingface', codec.huggingface]]),
     });
@@ -216,7 +244,7 @@ export class ShardWriter<K extends RecordKind> {
   }
 
   private async flushBatch(): Promise<void> {
-    await this.start();
+    await this.start(this.builder.rows, this.builder.bytes);
     const batch = this.builder.flush();
     for (const rb of toWasmBatches(batch)) await this.handoff.put(rb);
   }
@@ -227,7 +255,7 @@ export class ShardWriter<K extends RecordKind> {
     this.state = 'closing';
     try {
       // An empty part still gets a file with the schema, so every name of the -of-N set exists.
-      if (this.builder.rows > 0 || !this.pump) await this.flushBatch();
+      await this.queueFlush();
       await this.handoff.put(END);
       await this.pump;
       this.throwIfPumpFailed();
@@ -281,7 +309,7 @@ export interface WriteShardsOptions<K extends RecordKind> {
   prefix?: string;
   rowGroupRows?: number;
   rowGroupBytes?: number;
-  /** Cap on data buffered by all `count` writers together; lowers rowGroupBytes to memoryBytes/count (default 512 MiB). */
+  /** Cap on data buffered by all `count` writers together; lowers rowGroupBytes to memoryBytes/count (default 128 MiB). */
   memoryBytes?: number;
   compression?: Compression;
   lineage?: z.input<typeof Lineage>;

@@ -67,9 +67,13 @@ export class CircuitBreaker {
         return true;
       }
       await new Promise<void>((resolve, reject) => {
-        const w = { resolve, reject };
-        this.waiters.push(w);
-        if (signal) signal.addEventListener('abort', () => resolve(), { once: true });
+        const onAbort = () => resolve();
+        const done = () => signal?.removeEventListener('abort', onAbort);
+        this.waiters.push({
+          resolve: () => (done(), resolve()),
+          reject: (e) => (done(), reject(e)),
+        });
+        signal?.addEventListener('abort', onAbort, { once: true });
         this.schedule();
       });
     }

@@ -75,7 +75,8 @@ interface Segment {
   /** Bytes of the .idx file consumed. */
   idxRead: number;
   torn: boolean;
-  fh?: FileHandle;
+  /** Read handle, opened once (a promise, so concurrent gets share one open). */
+  fh?: Promise<FileHandle>;
 }
 
 function checksum(valueText: string): string {
@@ -157,8 +158,8 @@ export class ResponseCache {
     const seg = this.segments[this.entSeg[id]!]!;
     const len = this.entLen[id]!;
     const buf = Buffer.allocUnsafe(len);
-    seg.fh ??= await open(join(this.dir, seg.name), 'r');
-    const { bytesRead } = await seg.fh.read(buf, 0, len, this.entOff[id]!);
+    seg.fh ??= open(join(this.dir, seg.name), 'r');
+    const { bytesRead } = await (await seg.fh).read(buf, 0, len, this.entOff[id]!);
     const parsed = bytesRead === len ? parseLine(buf.toString('utf8', 0, len - 1)) : null;
     if (!parsed || parsed.key !== key) {
       // Changed under us (disk corruption): never serve it; the request will be made again.
@@ -373,7 +374,7 @@ export class ResponseCache {
     this.closed = true;
     await this.refreshing;
     this.closeWriter();
-    await Promise.all(this.segments.map((s) => s.fh?.close()));
+    await Promise.all(this.segments.map(async (s) => (s.fh ? (await s.fh).close() : undefined)));
     for (const s of this.segments) delete s.fh;
   }
 }

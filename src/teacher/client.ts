@@ -16,6 +16,7 @@ import { CostCapError, TeacherFatalError, TeacherRequestError } from './errors.j
 import { emptyAttempts, Histogram, type TeacherCounters } from './metrics.js';
 import { RateLimiter, readRateHeaders, retryAfterMs, type Reservation } from './rate-limit.js';
 import { TokenEstimator, textTokens } from './tokens.js';
+import { createNodeFetch } from './transport.js';
 
 export type TeacherEvent =
   | { type: 'retry'; requestHash: string; attempt: number; outcome: AttemptOutcome; status: number | null; delayMs: number; message: string }
@@ -61,8 +62,16 @@ export interface CompletionCall {
 
 export interface ChatChoice {
   index: number;
-  message: { content: string | null } & Record<string, unknown>;
+  message: { content: string | null | Array<{ type?: string; text?: string }> } & Record<string, unknown>;
   finish_reason: string | null;
+}
+
+/** The text of a choice: string content, text parts joined, or '' when the server sent none. */
+export function choiceText(c: ChatChoice): string {
+  const content = c.message.content;
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) return content.map((p) => (typeof p.text === 'string' ? p.text : '')).join('');
+  return '';
 }
 
 export interface ChatCompletionBody {
@@ -99,7 +108,11 @@ export function asChatCompletion(data: unknown): ChatCompletionBody | null {
   for (const c of choices) {
     if (!c || typeof c !== 'object' || typeof (c as ChatChoice).index !== 'number') return null;
     const m = (c as ChatChoice).message;
-    if (!m || typeof m !== 'object' || !(typeof m.content === 'string' || m.content === null)) return null;
+    if (!m || typeof m !== 'object') return null;
+    const content: unknown = m.content;
+    // Some servers send content as text parts; an absent content (refusal, filter) is an empty answer.
+    const ok = typeof content === 'string' || content === null || content === undefined || (Array.isArray(content) && content.every((p) => p && typeof p === 'object'));
+    if (!ok) return null;
   }
   return data as ChatCompletionBody;
 }
@@ -157,9 +170,17 @@ export class TeacherClient {
     this.apiKey = apiKey;
     this.model = cfg.model;
     // Retries, timeouts and logging are ours: the SDK would retry behind our counters and limits.
-    this.openai = new OpenAI({ baseURL: baseUrl, apiKey, maxRetries: 0, timeout: cfg.timeoutMs, logLevel: 'off' });
+    this.openai = new OpenAI({
+      baseURL: baseUrl,
+      apiKey,
+      maxRetries: 0,
+      timeout: cfg.timeoutMs,
+      logLevel: 'off',
+      ...(cfg.httpTransport === 'node' ? { fetch: createNodeFetch({ maxSockets: cfg.concurrency * 2 }) } : {}),
+    });
     this.rate = new RateLimiter({ rpm: cfg.rpm, tpm: cfg.tpm });
-    this.limiter = new AdaptiveLimiter(cfg.concurrency);
+    // Slow start from one request: its response's headers say the limits before anything bursts.
+    this.limiter = new AdaptiveLimiter(cfg.concurrency, 1000, Date.now, 1);
     this.breaker = new CircuitBreaker({
       window: cfg.breakerWindow,
       failureRate: cfg.breakerFailureRate,
@@ -186,45 +207,47 @@ export class TeacherClient {
     const promptEst = this.estimator.prompt(call.rawPromptTokens);
     const tokensEst = promptEst + this.estimator.completion(call.choices);
     const costEst = costOf({ promptTokens: promptEst, completionTokens: tokensEst - promptEst }, this.o.config.price);
-    if (!this.cost.canStart(costEst)) {
+    let admitted: boolean;
+    try {
+      admitted = await this.cost.admit(costEst, call.signal);
+    } catch {
+      throw new InterruptedError();
+    }
+    if (!admitted) {
       if (!this.costCapLogged) {
         this.costCapLogged = true;
         this.emit({ type: 'cost_cap', spentUsd: this.cost.spentUsd, capUsd: this.cost.capUsd! });
       }
       throw new CostCapError(this.cost.spentUsd, this.cost.capUsd!);
     }
-    let probe: boolean;
-    try {
-      probe = await this.breaker.gate(call.signal);
-    } catch (err) {
-      if (call.signal?.aborted) throw new InterruptedError();
-      throw err;
-    }
-    this.cost.reserve(costEst);
-    this.c.requests++;
     let settled = false;
     let attempts = 0;
     let retries = 0;
     let rlRetries = 0;
+    // A request holds its slot from its first attempt to its last, backoff included: the slot is taken
+    // before the breaker's gate, so when the breaker opens at most `concurrency` requests are past it,
+    // and a probe never waits for a slot held by requests queued behind the gate.
+    await this.slot(call.signal);
     try {
+      let probe: boolean;
+      try {
+        probe = await this.breaker.gate(call.signal);
+      } catch (err) {
+        if (call.signal?.aborted) throw new InterruptedError();
+        throw err;
+      }
+      this.c.requests++;
       for (;;) {
         if (this.fatal) throw this.fatal;
         let reservation: Reservation;
         try {
-          await this.limiter.acquire(call.signal);
-          try {
-            reservation = await this.rate.acquire(tokensEst, call.signal);
-          } catch (err) {
-            this.limiter.release();
-            throw err;
-          }
+          reservation = await this.rate.acquire(tokensEst, call.signal);
         } catch (err) {
           if (call.signal?.aborted) throw new InterruptedError();
           throw err;
         }
         attempts++;
         const r = await this.attempt(call);
-        this.limiter.release();
         this.c.attempts[r.outcome]++;
         if (r.headers) {
           const h = r.headers;
@@ -287,7 +310,17 @@ export class TeacherClient {
         }
       }
     } finally {
+      this.limiter.release();
       if (!settled) this.cost.settle(costEst, 0);
+    }
+  }
+
+  private async slot(signal?: AbortSignal): Promise<void> {
+    try {
+      await this.limiter.acquire(signal);
+    } catch (err) {
+      if (signal?.aborted) throw new InterruptedError();
+      throw err;
     }
   }
 
@@ -304,7 +337,7 @@ export class TeacherClient {
     const ok = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
     if (u && ok(u.prompt_tokens) && ok(u.completion_tokens)) return { promptTokens: u.prompt_tokens, completionTokens: u.completion_tokens };
     // No usage from the server: bill our estimate so cost and limits stay conservative.
-    return { promptTokens: promptEst, completionTokens: resp.choices.reduce((s, c) => s + textTokens(c.message.content ?? ''), 0) };
+    return { promptTokens: promptEst, completionTokens: resp.choices.reduce((s, c) => s + textTokens(choiceText(c)), 0) };
   }
 
   private noteLimits(): void {
@@ -319,14 +352,15 @@ export class TeacherClient {
   /** One HTTP attempt; never throws, the outcome says what happened. */
   private async attempt(call: CompletionCall): Promise<AttemptResult> {
     const timeoutMs = this.o.config.timeoutMs;
-    // The SDK's own timeout stops at the headers; ours also covers a body that never ends.
-    const deadline = new AbortController();
-    const timer = setTimeout(() => deadline.abort(), timeoutMs);
+    // With the global fetch the SDK's timeout stops at the response headers, so a deadline of our own
+    // covers a body that never ends; the node transport reads the whole body inside the SDK's timeout.
+    const deadline = this.o.config.httpTransport === 'fetch' ? new AbortController() : null;
+    const timer = deadline ? setTimeout(() => deadline.abort(), timeoutMs) : null;
     const t0 = performance.now();
     try {
       const { data, response } = await this.openai.chat.completions
         .create(call.body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, {
-          signal: deadline.signal,
+          ...(deadline ? { signal: deadline.signal } : {}),
           timeout: timeoutMs,
           headers: { 'x-univg-request-hash': call.requestHash },
         })
@@ -344,7 +378,7 @@ export class TeacherClient {
         const headers = (err.headers as Headers | undefined) ?? null;
         return { outcome: classifyStatus(err.status, headers?.get('x-should-retry') ?? null), status: err.status, headers, latencyMs, message: this.redact(err.message) };
       }
-      if (deadline.signal.aborted || err instanceof OpenAI.APIConnectionTimeoutError) {
+      if (deadline?.signal.aborted || err instanceof OpenAI.APIConnectionTimeoutError) {
         return { outcome: 'timeout', status: null, headers: null, latencyMs, message: `no complete answer within ${timeoutMs} ms` };
       }
       const message = this.redact(err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err));
@@ -352,7 +386,7 @@ export class TeacherClient {
       if (err instanceof SyntaxError) return { outcome: 'malformed', status: 200, headers: null, latencyMs, message: `response body is not JSON: ${message}` };
       return { outcome: 'connection', status: null, headers: null, latencyMs, message };
     } finally {
-      clearTimeout(timer);
+      if (timer) clearTimeout(timer);
     }
   }
 

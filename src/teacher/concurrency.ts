@@ -1,6 +1,9 @@
 /**
  * A concurrency limiter whose limit moves (AIMD, as Data Designer does): halve on a rate-limit signal,
  * add one after `limit` successes in a row, never below 1 nor above the configured maximum.
+ * It can start in slow start (TCP's): from `initial`, +1 per success (doubling per round trip) until the
+ * maximum or the first rate-limit signal, so a run does not open with a burst into limits it has not
+ * learned yet (the first response's headers tell them).
  */
 
 export class AdaptiveLimiter {
@@ -9,14 +12,17 @@ export class AdaptiveLimiter {
   private successes = 0;
   private lastDecrease = -Infinity;
   private _limit: number;
+  private slowStart: boolean;
 
   constructor(
     readonly max: number,
     /** Decreases closer together than this count once (one 429 storm halves once, not ten times). */
     private readonly decreaseCooldownMs = 1000,
     private readonly now: () => number = Date.now,
+    initial = max,
   ) {
-    this._limit = max;
+    this._limit = Math.max(1, Math.min(max, initial));
+    this.slowStart = this._limit < max;
   }
 
   get limit(): number {
@@ -64,6 +70,11 @@ export class AdaptiveLimiter {
   /** Additive increase: +1 after as many successes as the current limit. */
   onSuccess(): void {
     if (this._limit >= this.max) return;
+    if (this.slowStart) {
+      this._limit++;
+      this.drain();
+      return;
+    }
     if (++this.successes >= this._limit) {
       this.successes = 0;
       this._limit++;
@@ -75,6 +86,7 @@ export class AdaptiveLimiter {
   onRateLimited(): boolean {
     const t = this.now();
     this.successes = 0;
+    this.slowStart = false;
     if (t - this.lastDecrease < this.decreaseCooldownMs) return false;
     this.lastDecrease = t;
     const next = Math.max(1, Math.floor(this._limit / 2));

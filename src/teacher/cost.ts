@@ -25,36 +25,64 @@ export function costOf(usage: Usage, price: Price | undefined): number {
 }
 
 /**
- * Spend so far plus what requests in flight are expected to cost. `canStart` refuses a new request whose
- * estimate would take spend past the cap, so the cap is not overrun by more than the estimation error.
+ * Spend so far plus what requests in flight are expected to cost. A new request is admitted when its
+ * estimate fits under the cap next to what is spent and reserved; when it does not fit only because of
+ * requests in flight, it waits for them to settle (their real cost is usually below the estimate); when
+ * it does not fit with nothing in flight, the cap is reached and stays reached for the run.
  */
 export class CostTracker {
   spentUsd = 0;
   private reservedUsd = 0;
   capReached = false;
+  private waiters: Array<() => void> = [];
 
   constructor(
     readonly price: Price | undefined,
     readonly capUsd: number | undefined,
   ) {}
 
-  canStart(estimateUsd: number): boolean {
-    if (this.capUsd === undefined) return true;
-    if (this.capReached || this.spentUsd + this.reservedUsd + estimateUsd > this.capUsd) {
-      this.capReached = true;
-      return false;
-    }
-    return true;
+  get reserved(): number {
+    return this.reservedUsd;
   }
 
-  reserve(estimateUsd: number): void {
-    this.reservedUsd += estimateUsd;
+  /** Reserve `estimateUsd` for a new request; false once the cap is reached. Rejects when `signal` aborts. */
+  async admit(estimateUsd: number, signal?: AbortSignal): Promise<boolean> {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      if (this.capUsd === undefined) {
+        this.reservedUsd += estimateUsd;
+        return true;
+      }
+      if (this.capReached) return false;
+      if (this.spentUsd + this.reservedUsd + estimateUsd <= this.capUsd) {
+        this.reservedUsd += estimateUsd;
+        return true;
+      }
+      if (this.reservedUsd <= 1e-12) {
+        this.capReached = true;
+        this.wake();
+        return false;
+      }
+      await new Promise<void>((resolve) => {
+        const onAbort = () => resolve();
+        this.waiters.push(() => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        });
+        signal?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  }
+
+  private wake(): void {
+    for (const w of this.waiters.splice(0)) w();
   }
 
   /** The request ended: drop its reservation, add what it really cost (0 when it failed). */
   settle(estimateUsd: number, actualUsd: number): void {
     this.reservedUsd = Math.max(0, this.reservedUsd - estimateUsd);
     this.spentUsd += actualUsd;
+    this.wake();
   }
 
   /** Total this run is heading for: spend so far scaled by the share of work done. */

@@ -1,9 +1,9 @@
-export { TeacherClient, resolveEndpoint, asChatCompletion, type TeacherClientOptions, type TeacherEvent, type CompletionCall, type CompletionResult, type ChatBody, type ChatChoice, type ChatCompletionBody } from './client.js';
+export { TeacherClient, resolveEndpoint, asChatCompletion, choiceText, type TeacherClientOptions, type TeacherEvent, type CompletionCall, type CompletionResult, type ChatBody, type ChatChoice, type ChatCompletionBody } from './client.js';
 export { ResponseCache, type CachedResponse, type CacheOptions, type CacheStats } from './cache.js';
 export { CostTracker, costOf, estimateRun, type Price, type Usage, type RunEstimate, type EstimateOptions } from './cost.js';
 export { ImagePreparer, type ImageLoader, type PreparedImage, type ImagePreparerOptions } from './images.js';
 export { PROMPT_TEMPLATES, TASK_BLOCKS, taskBlock, renderPrompt, promptVersionId, checkPromptVersion, groundTruthText, type PromptInput, type TaskBlock } from './prompts.js';
-export { planRequests, chatBody, canonicalJson, requestHash, seenSizesFor, CANONICAL_VERSION, type CanonicalRequest, type RequestPlan } from './request.js';
+export { planRequests, chatBody, requestHash, seenSizesFor, CANONICAL_VERSION, type CanonicalRequest, type RequestPlan } from './request.js';
 export { RateLimiter, TokenBucket, parseDurationMs, retryAfterMs, readRateHeaders, type RateHeaders, type Reservation } from './rate-limit.js';
 export { AdaptiveLimiter } from './concurrency.js';
 export { CircuitBreaker, type BreakerState, type BreakerOptions } from './breaker.js';

@@ -263,7 +263,7 @@ export class RateLimiter {
   /**
    * Headers of a response to the request admitted as `r`. Limits can only go down from the configured
    * ones; `remaining` caps our bucket (minus what we sent after this request, which the server had not
-   * counted yet), and an exhausted remaining pauses us until its reset.
+   * counted yet).
    */
   observe(h: RateHeaders, r?: Reservation): void {
     let changed = false;
@@ -276,16 +276,11 @@ export class RateLimiter {
       changed = true;
     }
     if (changed) this.apply();
+    // `reset-*` is the time until the server's bucket is full again (OpenAI), not until the next request
+    // fits, so it is not a pause: an empty remaining empties our bucket, which then refills at the rate.
     const sentAfter = r ? Math.max(0, this.seq - r.seq) : 0;
-    if (h.remainingRequests !== null && this.rpmBucket) {
-      const left = h.remainingRequests - sentAfter;
-      this.rpmBucket.clampTo(left);
-      if (left <= 0 && h.resetRequestsMs !== null) this.pausedUntil = Math.max(this.pausedUntil, this.now() + h.resetRequestsMs);
-    }
-    if (h.remainingTokens !== null && this.tpmBucket) {
-      this.tpmBucket.clampTo(h.remainingTokens);
-      if (h.remainingTokens <= 0 && h.resetTokensMs !== null) this.pausedUntil = Math.max(this.pausedUntil, this.now() + h.resetTokensMs);
-    }
+    if (h.remainingRequests !== null && this.rpmBucket) this.rpmBucket.clampTo(h.remainingRequests - sentAfter);
+    if (h.remainingTokens !== null && this.tpmBucket) this.tpmBucket.clampTo(h.remainingTokens);
     this.pump();
   }
 

@@ -137,6 +137,8 @@ describe('parseCompletion: image mentions', () => {
     ['image 3x4 grid, image 2.5', []],
     ['frame #4 and view 2', [3, 1]],
     ['no images named here', []],
+    ['IMAGE 2, Third Picture, subimage 4, preview 5', [1, 2]],
+    ['İstanbul photo: image 3 then the first frame', [2, 0]],
   ])('%j -> %j', (think, expected) => expect(mentions(think)).toEqual(expected));
 });
 
@@ -156,10 +158,10 @@ describe('formatBox / formatCompletion', () => {
   });
 
   const reasoning = fc.string({ maxLength: 60 }).filter((s) => !/<\/?(think|answer)>/.test(s));
-  const sorted = (lo: number, hi: number, int: boolean) =>
-    fc.tuple(...[0, 1, 2, 3].map(() => (int ? fc.integer({ min: lo, max: hi }) : fc.double({ min: lo, max: hi, noNaN: true })))).filter(
-      ([a, b, c, d]) => a < c && b < d,
-    );
+  const sorted = (lo: number, hi: number, int: boolean) => {
+    const v = int ? fc.integer({ min: lo, max: hi }) : fc.double({ min: lo, max: hi, noNaN: true });
+    return fc.tuple(v, v, v, v).filter(([a, b, c, d]) => a < c && b < d);
+  };
 
   it('parse(formatCompletion(box)) gives the box back (integer conventions exactly)', () => {
     fc.assert(

@@ -61,6 +61,8 @@ const piece = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('<think>', '</think>', '<answer>', '</answer>', '<box>', '</box>', '<|box_start|>', '<|box_end|>') },
   { weight: 3, arbitrary: box },
   { weight: 2, arbitrary: fc.constantFrom('(', ')', ',', '[', ']', '.', ' ', '\n', '\r\n', '\t', '\u3000', '\ufeff', '\x1c', '\x85') },
+  // Halves of U+1D7CF (MATHEMATICAL BOLD DIGIT ONE): alone they are lone surrogates, together a digit.
+  { weight: 1, arbitrary: fc.constantFrom('\ud835', '\udfcf', '\ud835\udfcf') },
   { weight: 2, arbitrary: number },
   { weight: 2, arbitrary: fc.constantFrom('The bus in image 2 ', 'the second image', ' so the answer is ', 'Image-3: ', 'x') },
   { weight: 1, arbitrary: fc.tuple(number, number, number, number).map((n) => `[${n.join(', ')}]`) },

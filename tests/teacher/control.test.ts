@@ -53,6 +53,25 @@ describe('AdaptiveLimiter (AIMD)', () => {
     expect(l.limit).toBe(1);
   });
 
+  it('slow start: from 1, +1 per success (doubling per round trip) until the max or the first 429', () => {
+    let t = 0;
+    const l = new AdaptiveLimiter(32, 1000, () => t, 1);
+    expect(l.limit).toBe(1);
+    l.onSuccess();
+    expect(l.limit).toBe(2);
+    for (let i = 0; i < 2; i++) l.onSuccess();
+    expect(l.limit).toBe(4);
+    for (let i = 0; i < 4; i++) l.onSuccess();
+    expect(l.limit).toBe(8);
+    l.onRateLimited();
+    expect(l.limit).toBe(4);
+    for (let i = 0; i < 4; i++) l.onSuccess(); // congestion avoidance now: +1 per `limit` successes
+    expect(l.limit).toBe(5);
+    const fast = new AdaptiveLimiter(4, 1000, () => t, 1);
+    for (let i = 0; i < 10; i++) fast.onSuccess();
+    expect(fast.limit).toBe(4);
+  });
+
   it('admits waiters up to the limit and more as the limit grows', async () => {
     const l = new AdaptiveLimiter(2, 0);
     l.onRateLimited(); // 1

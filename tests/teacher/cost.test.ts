@@ -34,18 +34,33 @@ describe('cost', () => {
     expect(costOf({ promptTokens: 10, completionTokens: 10 }, undefined)).toBe(0);
   });
 
-  it('refuses a new request whose estimate would pass the cap, counting requests in flight', () => {
+  it('admits under the cap, makes a request wait while requests in flight may free room, refuses once reached', async () => {
     const t = new CostTracker(price, 1);
-    expect(t.canStart(0.4)).toBe(true);
-    t.reserve(0.4);
-    expect(t.canStart(0.4)).toBe(true);
-    t.reserve(0.4);
-    expect(t.canStart(0.4)).toBe(false);
-    expect(t.capReached).toBe(true);
+    expect(await t.admit(0.4)).toBe(true);
+    expect(await t.admit(0.4)).toBe(true);
+    let third: boolean | null = null;
+    const p = t.admit(0.4).then((v) => (third = v));
+    await Promise.resolve();
+    expect(third).toBeNull(); // 0.8 reserved + 0.4 > 1: waits
+    t.settle(0.4, 0.1); // real cost below the estimate: room again
+    await p;
+    expect(third).toBe(true);
     t.settle(0.4, 0.3);
-    expect(t.spentUsd).toBeCloseTo(0.3);
-    expect(t.canStart(0.01)).toBe(false); // once reached, it stays reached for the run
-    expect(new CostTracker(price, undefined).canStart(1e9)).toBe(true);
+    t.settle(0.4, 0.35);
+    expect(t.spentUsd).toBeCloseTo(0.75);
+    expect(await t.admit(0.3)).toBe(false); // nothing in flight, 0.75 + 0.3 > 1
+    expect(t.capReached).toBe(true);
+    expect(await t.admit(0.01)).toBe(false); // stays reached for the run
+    expect(await new CostTracker(price, undefined).admit(1e9)).toBe(true);
+  });
+
+  it('a waiting admission rejects when its signal aborts', async () => {
+    const t = new CostTracker(price, 1);
+    await t.admit(0.9);
+    const ac = new AbortController();
+    const p = t.admit(0.5, ac.signal);
+    ac.abort(new Error('stop'));
+    await expect(p).rejects.toThrow('stop');
   });
 
   it('projects the total from progress', () => {

@@ -95,13 +95,17 @@ describe('RateLimiter', () => {
     expect(free.limits().tpm).toBeCloseTo(980, 6); // default safety 0.98
   });
 
-  it('waits for the reset when the server says nothing remains, and for retry-after on a 429', async () => {
+  it('empties its bucket when the server says nothing remains, and waits out retry-after on a 429', async () => {
     vi.useFakeTimers({ now: 0 });
-    const rl = new RateLimiter({ rpm: 6000, safety: 1 });
-    await rl.acquire(1);
-    rl.observe(readRateHeaders((n) => ({ 'x-ratelimit-remaining-requests': '0', 'x-ratelimit-reset-requests': '1500ms' })[n] ?? null));
-    const t1 = await admitTimes(rl, 1, 1, 10, 3000);
-    expect(t1[0]).toBeGreaterThanOrEqual(1500);
+    const rl = new RateLimiter({ rpm: 600, safety: 1, burstSeconds: 10 }); // 10/s
+    await vi.advanceTimersByTimeAsync(10_000); // bucket full: 100 tokens
+    const first = await rl.acquire(1);
+    await rl.acquire(1); // sent after `first`, before its headers arrived
+    rl.observe(readRateHeaders((n) => ({ 'x-ratelimit-remaining-requests': '1', 'x-ratelimit-reset-requests': '59s' })[n] ?? null), first);
+    // The server has one left and had not yet counted our second request: next one waits ~100 ms, not 59 s.
+    const t1 = await admitTimes(rl, 1, 1, 10, 1000);
+    expect(t1[0]! - 10_000).toBeGreaterThanOrEqual(90);
+    expect(t1[0]! - 10_000).toBeLessThanOrEqual(120);
     const start = Date.now();
     rl.pause(2000);
     expect(rl.pausedForMs()).toBe(2000);

@@ -1,9 +1,10 @@
 // Every CLI command module; each exports `register(program)`. One line per command group.
 import type { Command } from 'commander';
 import * as ingest from './ingest.js';
+import * as report from './report.js';
 import * as run from './run.js';
 import * as shards from './shards.js';
 import * as synth from './synth.js';
 import * as teacher from './teacher.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report];

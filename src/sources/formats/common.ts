@@ -39,6 +39,8 @@ export interface GroundingUnit {
   sourceBox: SourceBox;
   grid: SourceGrid;
   split: string | null;
+  /** Difficulty label when the source states one (the synthetic suite does). */
+  difficulty?: 'easy' | 'medium' | 'hard' | null;
   meta: Record<string, unknown>;
   /** Position of the event among the record's events (keeps turn order with quarantined turns). */
   order: number;
@@ -124,7 +126,7 @@ function buildSample(
     context: u.context,
     targetImage: u.targetImage,
     targetBox,
-    difficulty: null,
+    difficulty: u.difficulty ?? null,
     split: u.split,
     meta,
   });

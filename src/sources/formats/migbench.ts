@@ -2,6 +2,7 @@
  * MIG-Bench (Migician) items: `{task, images, question, answer: [x1,y1,x2,y2] in 0-1 floats,
  * additional_info, need_format}`. Items carry no id, so the id is `<task>-<row>` with row the item's
  * 0-based position in the file (stable, unique, and independent of how other tasks are ordered).
+ * Optional `id`, `split` (default "test") and `difficulty` fields, as the synthetic suite writes, are kept.
  *
  * Target image: the question names it ("locate this object in the 2th image", "Find it and locate it in
  * the second image", "in the source image"); group_grounding questions do not, but `additional_info` does
@@ -29,7 +30,16 @@ export function planMigBench(raw: unknown, ctx: RecordContext): RecordPlan {
     return done(q({ ...site, field: 'task' }, 'record_invalid', 'missing "task", or not a simple name ([A-Za-z0-9_.-]+)'));
   }
   const task = raw.task;
-  site.recordId = migbenchId(task, ctx.row);
+  // Files derived from MIG-Bench (the synthetic suite) may carry their own id, split and difficulty.
+  if (raw.id !== undefined && (typeof raw.id !== 'string' || raw.id === '')) return done(q({ ...site, field: 'id' }, 'record_invalid', 'expected a non-empty string'));
+  site.recordId = typeof raw.id === 'string' ? raw.id : migbenchId(task, ctx.row);
+  const split = raw.split === undefined || raw.split === null ? 'test' : raw.split;
+  if (typeof split !== 'string') return done(q({ ...site, field: 'split' }, 'record_invalid', 'expected a string'));
+  const rawDifficulty = raw.difficulty === undefined || raw.difficulty === null ? null : raw.difficulty;
+  if (rawDifficulty !== null && rawDifficulty !== 'easy' && rawDifficulty !== 'medium' && rawDifficulty !== 'hard') {
+    return done(q({ ...site, field: 'difficulty' }, 'record_invalid', 'expected easy, medium or hard'));
+  }
+  const difficulty: 'easy' | 'medium' | 'hard' | null = rawDifficulty;
 
   const imgs = readImageList(raw.images);
   if (!imgs.ok) return done(q({ ...site, field: imgs.field }, 'record_invalid', imgs.detail));
@@ -65,7 +75,8 @@ export function planMigBench(raw: unknown, ctx: RecordContext): RecordPlan {
     targetImage: target.index,
     sourceBox: checked.box,
     grid: 'norm' as const,
-    split: 'test',
+    split,
+    difficulty,
     meta: { need_format: needFormat, additional_info: additional, targetRule: target.rule, row: ctx.row },
     order: 0,
   };

@@ -12,7 +12,7 @@
 import { mkdir, open, rename, rm, writeFile, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { ConfigError } from '../../errors.js';
+import { ConfigError, EXIT, UnivgError } from '../../errors.js';
 import type { Difficulty } from '../../schema/records.js';
 import { SYNTH_TASKS, type SynthTask } from './vocabulary.js';
 import { makeScene } from './make-scene.js';
@@ -145,7 +145,11 @@ export async function generateSuite(options: SuiteOptions): Promise<SuiteResult>
     scenes: join(o.out, 'scenes.jsonl'),
     manifest: join(o.out, 'manifest.json'),
   };
-  await mkdir(join(o.out, 'images'), { recursive: true });
+  try {
+    await mkdir(join(o.out, 'images'), { recursive: true });
+  } catch (err) {
+    throw new UnivgError('output', `cannot create the output directory: ${(err as Error).message}`, { file: o.out }, { cause: err, exitCode: EXIT.usage });
+  }
   const all = new JsonArrayFile(files.all);
   const split = { train: new JsonArrayFile(files.train), test: new JsonArrayFile(files.test) };
   const scenes = new PendingFile(files.scenes);

@@ -36,7 +36,7 @@ function makeTile(tileSeed: number, kind: TileKind): Buffer {
   const gy = (Math.sin(ga) * 24) / N;
   // Fine sensor-like noise from a xorshift stream (cheaper than the sample Rng, same determinism).
   let s = hash32(tileSeed, 0x5eed, TILE_KINDS.indexOf(kind)) | 1;
-  const amp = kind === 'noise' ? 28 : 14;
+  const amp = kind === 'noise' ? 20 : 10;
   for (let y = 0; y < N; y++) {
     for (let x = 0; x < N; x++) {
       s ^= s << 13;

@@ -6,7 +6,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { fromPixels } from '../../geometry/index.js';
 import { parseQuestion, renderQuestion } from './vocabulary.js';
-import { EDGE } from './layout.js';
+import { EDGE, markerFootprint } from './layout.js';
 import { type Scene, type SceneImage, type SceneObject, boxesIntersect, keyOf, visibility } from './scene.js';
 import { shapeArea, shapeBox } from './shapes.js';
 
@@ -24,10 +24,10 @@ export interface Interpretation {
   problems: string[];
 }
 
-/** The objects that the marker of an image encloses (the marker is drawn around one object's box). */
+/** The objects inside or touching the marker of an image (it is drawn around one object's box). */
 export function markedObjects(img: SceneImage): SceneObject[] {
-  const m = img.marker;
-  return m ? img.objects.filter((o) => boxesIntersect(shapeBox(o), m)) : [];
+  const zone = img.marker ? markerFootprint(img.marker) : null;
+  return zone ? img.objects.filter((o) => boxesIntersect(shapeBox(o), zone)) : [];
 }
 
 function extreme(objects: readonly SceneObject[], which: 'largest' | 'smallest'): SceneObject | null {
@@ -95,6 +95,7 @@ export function interpret(scene: Scene): Interpretation {
     case 'correspondence':
     case 'object_tracking': {
       const first = scene.images[0]!;
+      if (q.target === 0) problems.push('the marked object must be found in another image than the first');
       const marked = markedObjects(first);
       if (marked.length !== 1) {
         problems.push(`the marker in image 1 touches ${marked.length} objects`);

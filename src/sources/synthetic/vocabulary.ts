@@ -87,9 +87,11 @@ export function renderQuestion(q: QuestionSpec): string {
     case 'correspondence':
       return `The object marked by the red box in the first image also appears in the ${ord} image. Locate it in the ${ord} image.`;
     case 'reasoning':
+      // The reference sentence comes first and has no locate verb, so the last image a locate verb points
+      // at is the target (the ingest's rule for MIG-Bench questions, src/sources/image-refs.ts).
       return q.relation === 'same_color_as_largest'
-        ? `Find the shape in the ${ord} image that has the same colour as the largest shape in the first image.`
-        : `Find the object in the ${ord} image that has the same shape as the smallest object in the first image.`;
+        ? `Look at the largest shape in the first image. Find the shape with the same colour in the ${ord} image.`
+        : `Look at the smallest object in the first image. Find the object with the same shape in the ${ord} image.`;
     case 'object_tracking': {
       const [x1, y1, x2, y2] = q.markerBox1000;
       // MIG-Bench's own wording, "2th" included.
@@ -111,6 +113,9 @@ const PATTERNS: Array<[RegExp, (m: RegExpExecArray) => QuestionSpec | null]> = [
       ),
   ],
   [new RegExp(`The object marked by the red box in the first image also appears in the ${W} image\\.`, 'i'), (m) => withTarget({ task: 'correspondence', target: 0 }, m[1]!)],
+  [new RegExp(`Look at the largest shape in the first image\\. Find the shape with the same colou?r in the ${W} image\\.`, 'i'), (m) => withTarget({ task: 'reasoning', target: 0, relation: 'same_color_as_largest' }, m[1]!)],
+  [new RegExp(`Look at the smallest object in the first image\\. Find the object with the same shape in the ${W} image\\.`, 'i'), (m) => withTarget({ task: 'reasoning', target: 0, relation: 'same_shape_as_smallest' }, m[1]!)],
+  // Earlier wording of the two reasoning questions, still understood.
   [new RegExp(`Find the shape in the ${W} image that has the same colou?r as the largest shape in the first image\\.`, 'i'), (m) => withTarget({ task: 'reasoning', target: 0, relation: 'same_color_as_largest' }, m[1]!)],
   [new RegExp(`Find the object in the ${W} image that has the same shape as the smallest object in the first image\\.`, 'i'), (m) => withTarget({ task: 'reasoning', target: 0, relation: 'same_shape_as_smallest' }, m[1]!)],
   [

@@ -187,7 +187,7 @@ function finding(f: Finding, s: Solution, scenes: readonly PerceivedScene[], cho
   switch (f.kind) {
     case 'common':
       return f.all
-        ? choose([`The ${f.color} ${f.shape} is the object present in all ${scenes.length} images.`, `Comparing the images, only the ${f.color} ${f.shape} shows up in every one of them.`])
+        ? choose([`The ${f.color} ${f.shape} is the object present in ${scenes.length === 2 ? 'both' : `all ${scenes.length}`} images.`, `Comparing the images, only the ${f.color} ${f.shape} shows up in every one of them.`])
         : `No object is clearly present in every image; the ${f.color} ${f.shape} appears in the ${list(f.inImages.map((i) => imageName(i).replace(' image', '')))} image${f.inImages.length > 1 ? 's' : ''}, the most of any.`;
     case 'diff': {
       const on = imageName(f.other);

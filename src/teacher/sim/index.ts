@@ -14,3 +14,4 @@ export {
   type ResolvedSimOptions,
 } from './options.js';
 export { REFUSAL_TEXT as SIM_REFUSAL_TEXT } from './faults.js';
+export { parseHint, type Hint as SimHint, type SimConvention } from './boxes.js';

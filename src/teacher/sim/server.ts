@@ -136,6 +136,7 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
       return p;
     }
     p = decodeRgb(bytes).then((img) => perceive(img));
+    // A failed decode is reported to the caller through `p`; here it is only evicted so a retry decodes again.
     p.catch(() => scenes.delete(k));
     scenes.set(k, p);
     if (scenes.size > SCENE_CACHE) scenes.delete(scenes.keys().next().value!);
@@ -225,8 +226,7 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
     }
 
     const contentHash = hashHex(JSON.stringify({ ...(parsed as object), n: undefined, stream: undefined }));
-    const rng = new Rng('latency', opts.seed, bodyHash, attempt);
-    let delay = latency ? (latency.distribution === 'fixed' ? latency.medianMs : latency.medianMs * Math.exp(latency.sigma * rng.normal())) : 0;
+    let delay = latency ? sampleLatencyMs(latency, new Rng('latency', opts.seed, bodyHash, attempt)) : 0;
     if (fault === 'slow') {
       count(res, 'slow');
       delay += opts.slowMs;
@@ -237,10 +237,10 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
       if (fault !== 'hang' && fault !== 'slow') count(res, 'client_closed');
       return;
     }
-    respond(res, request, choices, promptTokens, fault, requestId, headers, contentHash, started);
+    respond(res, request, choices, promptTokens, fault, headers, contentHash, started);
   }
 
-  function respond(res: ServerResponse, request: ChatRequest, choices: GeneratedChoice[], promptTokens: number, fault: string | null, requestId: string, headers: Record<string, string>, contentHash: string, started: number) {
+  function respond(res: ServerResponse, request: ChatRequest, choices: GeneratedChoice[], promptTokens: number, fault: string | null, headers: Record<string, string>, contentHash: string, started: number) {
     const completionTokens = choices.reduce((s, c) => s + c.completionTokens, 0);
     stats.choices += choices.length;
     for (const c of choices) if (c.fault) stats.byChoiceFault[c.fault]++;
@@ -351,6 +351,17 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
       await closed;
     },
   };
+}
+
+export interface LatencySpec {
+  distribution: 'fixed' | 'lognormal';
+  medianMs: number;
+  sigma: number;
+}
+
+/** One request's latency: fixed, or lognormal around the median (heavy right tail, like real endpoints). */
+export function sampleLatencyMs(spec: LatencySpec, rng: Rng): number {
+  return spec.distribution === 'fixed' ? spec.medianMs : spec.medianMs * Math.exp(spec.sigma * rng.normal());
 }
 
 function modelCard(id: string) {

@@ -201,9 +201,10 @@ function markedObject(scene: PerceivedScene, marker: PixelBox): PerceivedObject 
   return scene.objects.filter((o) => overlapShare(o.box, marker) > 0.6).sort((a, b) => b.area - a.area)[0] ?? null;
 }
 
-/** Objects of `scene` that look like `ref`, most similar first (size, then fewer surprises in shape). */
-function lookalikes(scene: PerceivedScene, ref: PerceivedObject): { list: PerceivedObject[]; relaxed: boolean } {
-  const sim = (o: PerceivedObject) => Math.abs(Math.log(o.area / ref.area));
+/** Objects of `scene` that look like `ref` (seen in `refScene`), most similar in size relative to the image first. */
+function lookalikes(scene: PerceivedScene, ref: PerceivedObject, refScene: PerceivedScene): { list: PerceivedObject[]; relaxed: boolean } {
+  const rel = (o: PerceivedObject, s: PerceivedScene) => o.area / (s.width * s.height);
+  const sim = (o: PerceivedObject) => Math.abs(Math.log(rel(o, scene) / rel(ref, refScene)));
   const exact = scene.objects.filter((o) => key(o) === key(ref)).sort((a, b) => sim(a) - sim(b));
   const partial = scene.objects.filter((o) => key(o) !== key(ref) && (o.color === ref.color || o.shape === ref.shape)).sort((a, b) => Number(b.color === ref.color) - Number(a.color === ref.color) || sim(a) - sim(b));
   return { list: [...exact, ...partial], relaxed: exact.length === 0 };
@@ -216,7 +217,7 @@ function correspondence(scenes: readonly PerceivedScene[], target: number) {
   const findings: Finding[] = [{ kind: 'marked', image: 0, object: ref, markerFound: marker !== undefined }];
   if (!ref) return { candidates: [], findings, confident: false };
   if (target === 0) return { candidates: [cand(ref)], findings, confident: true };
-  const { list, relaxed } = lookalikes(scenes[target]!, ref);
+  const { list, relaxed } = lookalikes(scenes[target]!, ref, first);
   findings.push({ kind: 'match', color: ref.color, shape: ref.shape, matches: list.filter((o) => key(o) === key(ref)).length, relaxed });
   return { candidates: list.map(cand), findings, confident: !relaxed };
 }

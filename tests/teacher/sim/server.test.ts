@@ -1,4 +1,4 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, AuthenticationError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
+import OpenAI, { APIConnectionError, APIConnectionTimeoutError, BadRequestError, InternalServerError, RateLimitError } from 'openai';
 import type { ChatCompletionContentPart, ChatCompletionCreateParamsNonStreaming } from 'openai/resources/chat/completions';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { iou, smartResize } from '../../../src/geometry/index.js';
@@ -184,6 +184,20 @@ describe('simulated teacher: answers from the request', () => {
     expect(r.usage!.completion_tokens).toBe(12);
     expect(r.choices[0]!.message.content).not.toContain('</think>');
     expect(s.stats().byOutcome.truncated).toBe(1);
+  });
+
+  it('reads JPEG data URLs, and says so when there is no image at all', async () => {
+    const s = await sim();
+    const jpeg = await renderTestImage({ width: 448, height: 448, shapes: A }, 11, 'jpeg');
+    const r = await client(s).chat.completions.create({
+      model: 'univg-sim',
+      temperature: 0,
+      messages: [{ role: 'user', content: [{ type: 'image_url', image_url: { url: dataUrl(jpeg, 'image/jpeg') } }, { type: 'text', text: 'Locate the blue square in the first image.' }] }],
+    });
+    expect(iou(px1000(answerOf(r.choices[0]!.message.content)!), trueBox(A[1]!))).toBeGreaterThan(0.8);
+    const none = await client(s).chat.completions.create({ model: 'univg-sim', messages: [{ role: 'user', content: 'Locate the blue square in the first image.' }] });
+    expect(none.choices[0]!.message.content).toMatch(/none/);
+    expect(none.choices[0]!.message.content).not.toMatch(/<answer>/);
   });
 
   it('lists its models', async () => {

@@ -118,3 +118,26 @@ describe('faults and options', () => {
     expect(err({ model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true }).message).toMatch(/stream/);
   });
 });
+
+describe('latency', () => {
+  it('is fixed, or lognormal around its median with a right tail', async () => {
+    const { sampleLatencyMs } = await import('../../../src/teacher/sim/server.js');
+    const { Rng } = await import('../../../src/teacher/sim/rng.js');
+    expect(sampleLatencyMs({ distribution: 'fixed', medianMs: 120, sigma: 0 }, new Rng(1))).toBe(120);
+    const xs = Array.from({ length: 2000 }, (_, i) => sampleLatencyMs({ distribution: 'lognormal', medianMs: 200, sigma: 0.5 }, new Rng('l', i))).sort((a, b) => a - b);
+    const median = xs[1000]!;
+    expect(median).toBeGreaterThan(180);
+    expect(median).toBeLessThan(220);
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    expect(mean).toBeGreaterThan(median);
+    expect(xs.every((x) => x > 0)).toBe(true);
+  });
+});
+
+describe('pipeline config and the simulated teacher agree on fault names', () => {
+  it('every configurable fault is one the server injects, and vice versa', async () => {
+    const { SIM_FAULTS } = await import('../../../src/schema/config.js');
+    const { SIM_FAULT_NAMES } = await import('../../../src/teacher/sim/index.js');
+    expect([...SIM_FAULTS].sort()).toEqual([...SIM_FAULT_NAMES].sort());
+  });
+});

@@ -1,0 +1,63 @@
+/**
+ * `univg report RUN_DIR`: build the run report (report/index.html + report/figures.json) and print its path.
+ *
+ *   univg report runs/demo                 # prints runs/demo/report/index.html
+ *   xdg-open "$(univg report runs/demo --open-path)"
+ */
+import type { Command } from 'commander';
+import { relative } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ConfigError } from '../../errors.js';
+import { buildReport, type ReportFigures } from '../../report/index.js';
+import { action, intOption } from '../action.js';
+
+interface ReportCliOptions {
+  openPath?: boolean;
+  imageRoot?: string;
+  examples?: string;
+  out?: string;
+}
+
+/** One line for stderr: what the report covers. */
+function summaryLine(f: ReportFigures): string {
+  const parts: string[] = [];
+  if (f.samples) parts.push(`${f.samples.total} samples`);
+  if (f.teacher) parts.push(`${f.teacher.candidates} candidates`);
+  if (f.quality) parts.push(`pass rate ${f.quality.overall.passRate === null ? '-' : `${(f.quality.overall.passRate * 100).toFixed(1)}%`}`);
+  if (f.corpus.sft || f.corpus.rl) parts.push(`${f.corpus.sft?.rows ?? 0} SFT / ${f.corpus.rl?.rows ?? 0} RL rows`);
+  if (f.teacher) parts.push(`cost $${f.teacher.costUsd.toFixed(4)}`);
+  if (f.quarantine) parts.push(`${f.quarantine.total} quarantined`);
+  return `report: ${parts.length ? parts.join(', ') : 'no stage output yet'}\n`;
+}
+
+export function register(program: Command): void {
+  program
+    .command('report')
+    .description('Build the run report: funnel, pass rate and IoU per task, teacher cost and latency, rejection examples with boxes, quarantine')
+    .argument('<run-dir>', 'run directory, e.g. runs/demo')
+    .option('--open-path', 'print a file:// URL instead of a path (for a browser or xdg-open)')
+    .option('--image-root <dir>', "where to find images missing from the run's images/ (default: the config's source imageRoot)")
+    .option('--examples <n>', 'examples per rejection reason', '3')
+    .option('--out <dir>', 'write index.html and figures.json here instead of <run-dir>/report')
+    .addHelpText(
+      'after',
+      `
+The page is one self-contained file (inline CSS, SVG plots, images as data URLs): it opens from disk
+with no network and can be mailed or attached to a ticket. Every number is also in figures.json.
+
+Examples:
+  $ univg report runs/demo
+  runs/demo/report/index.html
+  $ xdg-open "$(univg report runs/demo --open-path)"`,
+    )
+    .action(
+      action(async (runDir: string, o: ReportCliOptions) => {
+        const perReason = intOption('examples', o.examples, 3);
+        if (perReason < 0 || perReason > 100) throw new ConfigError(`--examples must be from 0 to 100, got ${perReason}`);
+        const { file, figures } = await buildReport(runDir, { examplesPerReason: perReason, imageRoot: o.imageRoot, outDir: o.out });
+        process.stderr.write(summaryLine(figures));
+        const rel = relative(process.cwd(), file);
+        process.stdout.write(`${o.openPath ? pathToFileURL(file).href : rel && !rel.startsWith('..') ? rel : file}\n`);
+      }),
+    );
+}

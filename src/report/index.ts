@@ -1,0 +1,18 @@
+/** The run report: one self-contained HTML page (and figures.json) from a run directory's shards. */
+export { buildReport, type ReportOptions, type ReportResult } from './build.js';
+export {
+  computeFigures,
+  createViews,
+  type ReportFigures,
+  type FunnelStep,
+  type QualityRow,
+  type IouHistogram,
+  type AccCurve,
+  type TeacherFigures,
+  type RejectionFigure,
+  type QuarantineFigure,
+  type TableFigure,
+  type CountBy,
+} from './figures.js';
+export { readRunFiles, type RunFiles, type RunInfo, type TableFiles } from './run-files.js';
+export { renderReport, type ReportModel } from './render.js';

@@ -1,0 +1,129 @@
+/**
+ * The main job end to end, through the CLI as a user runs it: the demo pipeline (synthetic suite,
+ * simulated teacher over HTTP, real Parquet, DuckDB, report), killed and resumed, split over processes.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'univg.js');
+const work = mkdtempSync(join(tmpdir(), 'univg-demo-e2e-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** The shipped demo pipeline, smaller, with its own cache so runs cannot share paid responses. */
+function pipeline(name: string, samples = 36): string {
+  const doc = parse(readFileSync(join(ROOT, 'pipelines', 'demo.yaml'), 'utf8'));
+  doc.name = name;
+  doc.source.samples = samples;
+  doc.teacher.cacheDir = join(work, `cache-${name}`);
+  const file = join(work, `${name}.yaml`);
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+function cli(args: string[]) {
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+}
+
+/** Every file of the final outputs (corpus and verdicts), by relative path. */
+function finalOutputs(runDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const d of ['samples', 'verdicts', 'corpus/sft', 'corpus/rl']) {
+    for (const f of readdirSync(join(runDir, d)).sort()) out[`${d}/${f}`] = readFileSync(join(runDir, d, f)).toString('base64');
+  }
+  return out;
+}
+
+const clean = join(work, 'clean');
+
+beforeAll(() => {
+  const r = cli(['run', pipeline('clean'), '--run-dir', clean, '--quiet']);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+}, 240_000);
+
+describe('the demo pipeline', () => {
+  it('finishes with shards, manifests and a report; DuckDB reads the SFT shards and agrees with the report', async () => {
+    for (const d of ['samples', 'candidates', 'verdicts', 'corpus/sft', 'corpus/rl']) expect(existsSync(join(clean, d, '_manifest.json')), d).toBe(true);
+    expect(existsSync(join(clean, 'report', 'index.html'))).toBe(true);
+    const figures = JSON.parse(readFileSync(join(clean, 'report', 'figures.json'), 'utf8'));
+    const db = await DuckDBInstance.create(':memory:');
+    const con = await db.connect();
+    const rows = (await con.runAndReadAll(`select count(*)::int as n, count(distinct id)::int as ids, sum(len(images))::int as imgs from read_parquet('${clean}/corpus/sft/*.parquet')`)).getRowObjects()[0]!;
+    const sftStep = figures.funnel.find((s: { key: string }) => s.key === 'sft');
+    expect(rows.n).toBeGreaterThan(0);
+    expect(sftStep.count).toBe(rows.n);
+    expect(rows.ids).toBe(rows.n);
+    const passed = (await con.runAndReadAll(`select count(*)::int as n from read_parquet('${clean}/verdicts/*.parquet') where pass`)).getRowObjects()[0]!;
+    expect(figures.funnel.find((s: { key: string }) => s.key === 'passed').count).toBe(passed.n);
+    // Every SFT completion ends with the ground-truth answer in the training convention.
+    const bad = (await con.runAndReadAll(`select count(*)::int as n from read_parquet('${clean}/corpus/sft/*.parquet') where not ends_with(completion, '<answer>' || answer || '</answer>')`)).getRowObjects()[0]!;
+    expect(bad.n).toBe(0);
+    con.closeSync();
+  });
+
+  it('status shows every stage done', () => {
+    const r = cli(['status', clean, '--json']);
+    expect(r.status).toBe(0);
+    const s = JSON.parse(r.stdout);
+    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(['done', 'done', 'done', 'done', 'done']);
+  });
+
+  it('killed at several points and resumed, ends byte-identical to the uninterrupted run', async () => {
+    const dir = join(work, 'killed');
+    const file = pipeline('killed');
+    for (const ms of [2500, 5000, 8000]) {
+      const child = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+      const exited = new Promise((r) => child.once('exit', r));
+      await new Promise((r) => setTimeout(r, ms));
+      child.kill('SIGKILL');
+      await exited;
+      // Nothing half-written may look complete: no manifest without every part.
+      for (const d of ['samples', 'candidates', 'verdicts']) {
+        if (existsSync(join(dir, d, '_manifest.json'))) expect(readdirSync(join(dir, d)).filter((f) => f.endsWith('.parquet')).length).toBe(4);
+      }
+    }
+    const r = cli(['run', file, '--run-dir', dir, '--json']);
+    expect(r.status).toBe(0);
+    expect(finalOutputs(dir)).toEqual(finalOutputs(clean));
+    // That no paid-for completion is requested again after a kill is proven at the generate level
+    // against a separate server process (tests/teacher), where the server's request log survives.
+  }, 300_000);
+
+  it('a stage run as 4 separate task processes gives the same files as one process', async () => {
+    const dir = join(work, 'tasks');
+    const file = pipeline('tasks');
+    expect(cli(['run', file, '--run-dir', dir, '--stages', 'ingest', '--quiet']).status).toBe(0);
+    const procs = [0, 1, 2, 3].map((i) => new Promise<number>((resolve) => {
+      const c = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--task', `${i}/4`, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+      c.once('exit', (code) => resolve(code ?? -1));
+    }));
+    expect(await Promise.all(procs)).toEqual([0, 0, 0, 0]);
+    expect(finalOutputs(dir)).toEqual(finalOutputs(clean));
+  }, 300_000);
+
+  it('config errors and missing inputs give one clear line and exit code 2', () => {
+    const bad = join(work, 'bad.yaml');
+    writeFileSync(bad, 'name: bad\nsource:\n  format: synthetic\n  samples: zero\n');
+    const r1 = cli(['run', bad]);
+    expect(r1.status).toBe(2);
+    expect(r1.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r1.stderr).toMatch(/bad\.yaml:4.*source\.samples/);
+    const r2 = cli(['run', join(work, 'missing.yaml')]);
+    expect(r2.status).toBe(2);
+    expect(r2.stderr).toMatch(/pipeline file not found/);
+    const missingInput = join(work, 'missing-input.yaml');
+    writeFileSync(missingInput, 'name: mi\nsource: { format: migbench, input: /nonexistent/x.json, imageRoot: /nonexistent }\n');
+    const r3 = cli(['run', missingInput, '--run-dir', join(work, 'mi')]);
+    expect(r3.status).toBe(2);
+    expect(r3.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r3.stderr).not.toMatch(/\n\s+at /);
+    const r4 = cli(['run', pipeline('x'), '--task', '9/4']);
+    expect(r4.status).toBe(2);
+  });
+});
