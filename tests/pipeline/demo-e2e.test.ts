@@ -107,6 +107,21 @@ describe('the demo pipeline', () => {
     expect(finalOutputs(dir)).toEqual(finalOutputs(clean));
   }, 300_000);
 
+  it('--dry-run estimates tokens and cost without sending a request', () => {
+    const file = pipeline('dry');
+    const r = cli(['run', file, '--run-dir', join(work, 'dry'), '--dry-run', '--json', '--quiet']);
+    expect(r.status).toBe(0);
+    const est = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
+    expect(est.event).toBe('estimate');
+    expect(existsSync(join(work, 'cache-dry'))).toBe(false);
+    expect(existsSync(join(work, 'dry', 'candidates'))).toBe(false);
+    const real = JSON.parse(readFileSync(join(clean, 'run.json'), 'utf8')).teacher;
+    // Prompt tokens are known before the call (text + image tokens at the size sent): close to what was billed.
+    expect(Math.abs(est.promptTokens - real.promptTokens) / real.promptTokens).toBeLessThan(0.05);
+    expect(est.requests).toBe(real.requests);
+    expect(est.costUsd).toBeGreaterThan(0);
+  });
+
   it('config errors and missing inputs give one clear line and exit code 2', () => {
     const bad = join(work, 'bad.yaml');
     writeFileSync(bad, 'name: bad\nsource:\n  format: synthetic\n  samples: zero\n');

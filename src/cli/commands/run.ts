@@ -8,6 +8,11 @@ import { loadPipelineConfig } from '../../pipeline/load-config.js';
 import { createReporter, pickReporterMode } from '../../pipeline/progress.js';
 import { runPipeline } from '../../pipeline/runner.js';
 import { runStatus, formatStatus } from '../../pipeline/status.js';
+import type { GroundingSample } from '../../schema/records.js';
+import { readManifest } from '../../store/manifest.js';
+import { readRows } from '../../store/reader.js';
+import { ResponseCache } from '../../teacher/cache.js';
+import { estimateRun } from '../../teacher/cost.js';
 import { STANDARD_STAGES } from '../../stages/index.js';
 import { action } from '../action.js';
 
@@ -23,6 +28,7 @@ function parseTask(v: string | undefined): { index: number; count: number } | un
 const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
 interface RunFlags {
+  dryRun?: boolean;
   runDir?: string;
   stages?: string;
   from?: string;
@@ -30,6 +36,52 @@ interface RunFlags {
   force?: string;
   quiet?: boolean;
   json?: boolean;
+}
+
+/**
+ * `--dry-run`: ingest (local, free, and reused by the real run), then estimate the teacher's tokens, cost
+ * and time from up to 200 samples, counting responses already in the cache as free. No request is sent.
+ */
+async function dryRun(file: string, flags: RunFlags): Promise<number> {
+  const loaded = loadPipelineConfig(file);
+  const teacher = loaded.config.teacher;
+  if (!teacher) throw new ConfigError('nothing to estimate: the pipeline has no teacher section', { file, field: 'teacher' });
+  const reporter = createReporter(pickReporterMode(flags));
+  try {
+    const summary = await runPipeline({
+      config: loaded.config, configText: loaded.text, configFile: loaded.file, stages: STANDARD_STAGES,
+      runDir: flags.runDir, only: ['ingest'], reporter,
+    });
+    const dir = join(summary.runDir, 'samples');
+    const total = (await readManifest(dir))?.rows ?? 0;
+    const sample: GroundingSample[] = [];
+    for await (const s of readRows('GroundingSample', dir)) {
+      sample.push(s);
+      if (sample.length >= 200) break;
+    }
+    const cacheDir = resolve(teacher.cacheDir);
+    const cache = existsSync(cacheDir) ? await ResponseCache.open(cacheDir) : null;
+    try {
+      const est = estimateRun(sample, teacher, { totalSamples: total, ...(cache ? { has: (h: string) => cache.has(h) } : {}) });
+      if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'estimate', ...est })}\n`);
+      else {
+        const cost = est.costUsd === null ? 'unknown (no teacher.price in the pipeline)' : `$${est.costUsd.toFixed(2)}`;
+        process.stdout.write(
+          `estimate for ${est.totalSamples} samples (from ${est.sampled}), model ${teacher.model}:\n` +
+            `  requests ${est.requests} (${est.cachedRequests} already in the cache)\n` +
+            `  tokens   ${est.promptTokens} prompt + ${est.completionTokens} completion\n` +
+            `  cost     ${cost}\n` +
+            `  time     ${est.minutes.toFixed(1)} min (limited by ${est.bottleneck})\n` +
+            `  assumes  ${est.assumptions.completionTokensPerChoice} completion tokens per choice, ${est.assumptions.latencyMs} ms per request\n`,
+        );
+      }
+    } finally {
+      await cache?.close();
+    }
+    return EXIT.ok;
+  } finally {
+    reporter.close();
+  }
 }
 
 /** Run a pipeline with Ctrl-C handled: the first stops cleanly (exit 130), the second exits at once. */
@@ -78,6 +130,7 @@ function runOptions(cmd: Command): Command {
     .option('--from <stage>', 'run this stage and every later one')
     .option('--task <i/N>', 'run only task i of N in partitioned stages (N = shards.tasks), as one worker of a job array')
     .option('--force <a,b>', 'redo these stages and every stage that depends on them')
+    .option('--dry-run', 'estimate the teacher\'s tokens, cost and time (ingests locally; sends no request)')
     .option('--quiet', 'print only errors')
     .option('--json', 'print progress as JSON lines (for scripts)');
 }
@@ -95,17 +148,18 @@ Examples:
   univg run pipelines/demo.yaml
   univg run pipelines/cot-corpus.yaml --run-dir /shared/runs/cot --task 3/16   # one worker of 16
   univg run pipelines/demo.yaml --force verify                                    # redo verify, select, report
+  univg run pipelines/cot-corpus.yaml --dry-run                                   # tokens, cost, time; no request sent
 
 Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to resume).`,
       ),
-  ).action(action(async (file: string, flags: RunFlags) => runWithSignals(file, flags)));
+  ).action(action(async (file: string, flags: RunFlags) => (flags.dryRun ? dryRun(file, flags) : runWithSignals(file, flags))));
 
   runOptions(
     program
       .command('demo')
       .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, report')
       .addHelpText('after', '\nExample:\n  univg demo --run-dir runs/demo'),
-  ).action(action(async (flags: RunFlags) => runWithSignals(join(REPO, 'pipelines', 'demo.yaml'), flags)));
+  ).action(action(async (flags: RunFlags) => (flags.dryRun ? dryRun(join(REPO, 'pipelines', 'demo.yaml'), flags) : runWithSignals(join(REPO, 'pipelines', 'demo.yaml'), flags))));
 
   program
     .command('status')
