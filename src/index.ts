@@ -9,3 +9,4 @@ export * from './teacher/index.js';
 export * from './teacher/sim/index.js';
 export * as synthetic from './sources/synthetic/index.js';
 export * from './report/index.js';
+export * from './train/eval/index.js';

@@ -1,5 +1,6 @@
 // Every CLI command module; each exports `register(program)`. One line per command group.
 import type { Command } from 'commander';
+import * as evaluate from './eval.js';
 import * as ingest from './ingest.js';
 import * as report from './report.js';
 import * as run from './run.js';
@@ -7,4 +8,4 @@ import * as shards from './shards.js';
 import * as synth from './synth.js';
 import * as teacher from './teacher.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate];

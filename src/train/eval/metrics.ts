@@ -54,6 +54,11 @@ export interface EvalMetrics {
   tasks: TaskMetrics[];
   /** The paper's AVG: the mean over tasks of each task's number. */
   average: { answer: AverageNumbers; paper: AverageNumbers };
+  /**
+   * By difficulty label, pooled over tasks, when samples carry one (the synthetic suite); empty otherwise.
+   * Levels in the order easy, medium, hard, then others by name.
+   */
+  byDifficulty: Array<{ difficulty: string; n: number; answer: ScorerNumbers; paper: ScorerNumbers }>;
   /** Over all samples pooled (not the paper's AVG; differs when tasks differ in size). */
   pooled: { answer: AverageNumbers; paper: AverageNumbers };
   counts: {
@@ -162,14 +167,28 @@ export function aggregate(scored: Iterable<ScoredSample>): EvalMetrics {
     if (s.boxesDiffer) disagree++;
   }
   const predicted = all.filter((s) => s.predicted).length;
+  const levels = [...new Set(all.map((s) => s.difficulty).filter((d): d is string => d !== null))].sort(levelOrder);
+  const byDifficulty = levels.map((difficulty) => {
+    const list = all.filter((s) => s.difficulty === difficulty);
+    return { difficulty, n: list.length, answer: numbers(list.map((s) => s.iou)), paper: numbers(list.map((s) => s.paperIou)) };
+  });
   return {
     tasks,
     average: { answer: meanOver(tasks.map((t) => pick(t.answer))), paper: meanOver(tasks.map((t) => pick(t.paper))) },
+    byDifficulty,
     pooled: { answer: pick(numbers(all.map((s) => s.iou))), paper: pick(numbers(all.map((s) => s.paperIou))) },
     counts: { samples: all.length, predicted, missing: all.length - predicted, unscored, problems: sortKeys(problems), boxesDiffer: disagree },
     thresholds: THRESHOLDS,
     comparison: '>=',
   };
+}
+
+const LEVELS = ['easy', 'medium', 'hard'];
+function levelOrder(a: string, b: string): number {
+  const ia = LEVELS.indexOf(a);
+  const ib = LEVELS.indexOf(b);
+  if (ia >= 0 || ib >= 0) return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib);
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function sortKeys(o: Record<string, number>): Record<string, number> {

@@ -18,7 +18,7 @@ import type { BoxConvention, GroundingSample, Prediction } from '../../schema/re
  * Why a sample scored IoU 0 without a usable answer box. Only one reason per sample, the first that
  * applies in this order.
  */
-export const UNSCORED_REASONS = ['missing_prediction', 'empty_completion', 'missing_answer', 'answer_unparsable', 'box_invalid'] as const;
+export const UNSCORED_REASONS = ['missing_prediction', 'prediction_failed', 'empty_completion', 'missing_answer', 'answer_unparsable', 'box_invalid'] as const;
 export type UnscoredReason = (typeof UNSCORED_REASONS)[number];
 
 /** The pixel budget a qwen25vl model saw; needed to read its boxes (geometry refuses to guess it). */
@@ -30,6 +30,8 @@ export interface PixelBudget {
 export interface ScoredSample {
   id: string;
   task: string;
+  /** The sample's difficulty label when the bench has one (the synthetic suite does). */
+  difficulty: string | null;
   /** False when the bench sample had no prediction at all (scored 0 on both scorers). */
   predicted: boolean;
   /** IoU of the `<answer>` box with the ground truth, pixels of the target image; 0 when unscored. */
@@ -56,9 +58,12 @@ function targetContext(sample: GroundingSample, budget: PixelBudget): ConvertCon
   return { width: img.width, height: img.height, ...budget };
 }
 
-/** A bench sample nobody answered: IoU 0 on both scorers, counted as missing. */
-export function scoreMissing(sample: GroundingSample): ScoredSample {
-  return { id: sample.id, task: sample.task, predicted: false, iou: 0, paperIou: 0, answerBox: null, reason: 'missing_prediction', problems: [], formatReward: 0, boxesDiffer: false };
+/**
+ * A bench sample without a completion: IoU 0 on both scorers. `missing_prediction` (nobody answered it) is
+ * counted as missing; `prediction_failed` (the predictor tried and failed) as predicted.
+ */
+export function scoreMissing(sample: GroundingSample, reason: 'missing_prediction' | 'prediction_failed' = 'missing_prediction'): ScoredSample {
+  return { id: sample.id, task: sample.task, difficulty: sample.difficulty, predicted: reason !== 'missing_prediction', iou: 0, paperIou: 0, answerBox: null, reason, problems: [], formatReward: 0, boxesDiffer: false };
 }
 
 /**
@@ -89,7 +94,7 @@ function paperBox(first: readonly number[], convention: BoxConvention, ctx: Conv
  */
 export function scoreCompletion(sample: GroundingSample, completion: string | null, convention: BoxConvention, budget: PixelBudget = {}): ScoredSample {
   const ctx = targetContext(sample, budget);
-  const base = { id: sample.id, task: sample.task, predicted: true };
+  const base = { id: sample.id, task: sample.task, difficulty: sample.difficulty, predicted: true };
   if (completion === null || completion.trim() === '') {
     return { ...base, iou: 0, paperIou: 0, answerBox: null, reason: 'empty_completion', problems: [], formatReward: 0, boxesDiffer: false };
   }
