@@ -10,3 +10,6 @@ export * from './teacher/sim/index.js';
 export * as synthetic from './sources/synthetic/index.js';
 export * from './report/index.js';
 export * from './train/eval/index.js';
+export * from './stages/index.js';
+export * from './pipeline/index.js';
+export * from './train/loader/index.js';

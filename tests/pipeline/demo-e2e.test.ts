@@ -107,6 +107,32 @@ describe('the demo pipeline', () => {
     expect(finalOutputs(dir)).toEqual(finalOutputs(clean));
   }, 300_000);
 
+  it('re-verifying with a changed check makes no teacher call; a change that leaves requests the same redoes nothing', () => {
+    const dir = join(work, 'reverify');
+    const file = pipeline('reverify');
+    expect(cli(['run', file, '--run-dir', dir, '--quiet']).status).toBe(0);
+    // Limits and concurrency do not change what is asked: nothing is stale, nothing reruns.
+    const doc = parse(readFileSync(file, 'utf8'));
+    doc.teacher.concurrency = 2;
+    doc.teacher.maxRetries = 9;
+    writeFileSync(file, stringify(doc));
+    const same = cli(['run', file, '--run-dir', dir, '--json']);
+    expect(same.status).toBe(0);
+    expect(same.stdout).toMatch(/"event":"stage_skipped"/);
+    expect(same.stdout).not.toMatch(/"event":"stage_start"/);
+    // A stricter check is stale until forced; forcing verify re-verifies cached candidates without the teacher.
+    doc.verify = { iouThreshold: 0.9 };
+    writeFileSync(file, stringify(doc));
+    const stale = cli(['run', file, '--run-dir', dir]);
+    expect(stale.status).toBe(2);
+    expect(stale.stderr).toMatch(/stale: verify/);
+    const forced = cli(['run', file, '--run-dir', dir, '--force', 'verify', '--json']);
+    expect(forced.status).toBe(0);
+    expect(forced.stdout).toMatch(/"stage":"verify"/);
+    const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
+    expect(run.teacher).toBeNull();
+  });
+
   it('--dry-run estimates tokens and cost without sending a request', () => {
     const file = pipeline('dry');
     const r = cli(['run', file, '--run-dir', join(work, 'dry'), '--dry-run', '--json', '--quiet']);

@@ -23,6 +23,10 @@ export function register(program: Command): void {
   program
     .command('ingest')
     .description('Read a source dataset (MGrounding-630k or MIG-Bench JSON) into GroundingSample shards; bad records go to quarantine.jsonl')
+    .addHelpText('after', `
+Examples:
+  univg ingest --format mgrounding --input datasets/fixtures/mgrounding/train.json --image-root datasets/fixtures/mgrounding --out /tmp/mg --shards 2
+  univg ingest --format migbench --input MIG_data.json --image-root MIG-Bench --out runs/mig/samples --copy-images --json`)
     .addOption(new Option('--format <name>', 'source format').choices([...SOURCE_FORMATS]).makeOptionMandatory())
     .requiredOption('--input <file>', 'source JSON file (a top-level array)')
     .requiredOption('--image-root <dir>', 'directory the image paths in the JSON are relative to')

@@ -46,7 +46,7 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
   const loaded = loadPipelineConfig(file);
   const teacher = loaded.config.teacher;
   if (!teacher) throw new ConfigError('nothing to estimate: the pipeline has no teacher section', { file, field: 'teacher' });
-  const reporter = createReporter(pickReporterMode(flags));
+  const reporter = createReporter(pickReporterMode(flags), flags.json ? process.stdout : process.stderr);
   try {
     const summary = await runPipeline({
       config: loaded.config, configText: loaded.text, configFile: loaded.file, stages: STANDARD_STAGES,
@@ -87,7 +87,7 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
 /** Run a pipeline with Ctrl-C handled: the first stops cleanly (exit 130), the second exits at once. */
 async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
   const loaded = loadPipelineConfig(file);
-  const reporter = createReporter(pickReporterMode(flags));
+  const reporter = createReporter(pickReporterMode(flags), flags.json ? process.stdout : process.stderr);
   const controller = new AbortController();
   let interrupts = 0;
   const onSignal = () => {

@@ -56,6 +56,10 @@ export function register(program: Command): void {
   program
     .command('synth')
     .description('Render the synthetic multi-image grounding suite (MIG-Bench-format JSON + PNG images)')
+    .addHelpText('after', `
+Examples:
+  univg synth --out data/synth --samples 600 --seed 7
+  univg synth --out data/hard --samples 120 --seed 7 --difficulty hard --tasks diff,object_tracking`)
     .option('--out <dir>', 'output directory (images/, all.json, train.json, test.json, scenes.jsonl, manifest.json)')
     .option('--samples <n>', 'number of samples')
     .option('--seed <n>', 'seed, 0..4294967295: same seed and options give byte-identical files')

@@ -71,6 +71,11 @@ export function register(program: Command): void {
   teacher
     .command('serve')
     .description('run the simulated OpenAI-compatible teacher on localhost until Ctrl-C')
+    .addHelpText('after', `
+Examples:
+  univg teacher serve --port 8377 --seed 1 --convention qwen2vl
+  univg teacher serve --port 8377 --fault rate_limit=0.1 --fault hang=0.02 --rpm 600 --latency-ms 300
+  curl -s http://127.0.0.1:8377/stats`)
     .option('--port <n>', 'port to listen on (0 = any free port)', '8377')
     .option('--host <host>', 'interface to bind', '127.0.0.1')
     .option('--seed <n>', 'seed of faults, phrasing and latency', '0')

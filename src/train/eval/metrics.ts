@@ -8,7 +8,7 @@
  * averages to exactly 63.54), not a mean over samples; `pooled` below is the over-samples number, kept
  * apart and never called AVG.
  */
-import type { ScoredSample, UnscoredReason } from './score.js';
+import { UNSCORED_REASONS, type ScoredSample, type UnscoredReason } from './score.js';
 
 /** IoU thresholds reported, in the paper's order of importance (Acc@0.5 is the headline). */
 export const THRESHOLDS = [0.3, 0.5, 0.7] as const;
@@ -155,7 +155,7 @@ export function aggregate(scored: Iterable<ScoredSample>): EvalMetrics {
       missing: list.length - predicted,
       answer: numbers(list.map((s) => s.iou)),
       paper: numbers(list.map((s) => s.paperIou)),
-      unscored,
+      unscored: reasonOrder(unscored),
     };
   });
   const unscored: EvalMetrics['counts']['unscored'] = {};
@@ -177,10 +177,15 @@ export function aggregate(scored: Iterable<ScoredSample>): EvalMetrics {
     average: { answer: meanOver(tasks.map((t) => pick(t.answer))), paper: meanOver(tasks.map((t) => pick(t.paper))) },
     byDifficulty,
     pooled: { answer: pick(numbers(all.map((s) => s.iou))), paper: pick(numbers(all.map((s) => s.paperIou))) },
-    counts: { samples: all.length, predicted, missing: all.length - predicted, unscored, problems: sortKeys(problems), boxesDiffer: disagree },
+    counts: { samples: all.length, predicted, missing: all.length - predicted, unscored: reasonOrder(unscored), problems: sortKeys(problems), boxesDiffer: disagree },
     thresholds: THRESHOLDS,
     comparison: '>=',
   };
+}
+
+/** Reason counts in the fixed order of UNSCORED_REASONS (same bytes whatever order samples came in). */
+function reasonOrder(u: Partial<Record<UnscoredReason, number>>): Partial<Record<UnscoredReason, number>> {
+  return Object.fromEntries(UNSCORED_REASONS.filter((r) => u[r] !== undefined).map((r) => [r, u[r]]));
 }
 
 const LEVELS = ['easy', 'medium', 'hard'];

@@ -114,7 +114,8 @@ export function scoreCompletion(sample: GroundingSample, completion: string | nu
   if (parsed.answerBox === null) {
     reason = parsed.answer === null ? 'missing_answer' : 'answer_unparsable';
   } else {
-    const px = convertBox(parsed.answerBox, convention, 'pixels', ctx);
+    // parseCompletion already turned an xywh answer into xyxy: convert from the xyxy form of the frame.
+    const px = convertBox(parsed.answerBox, xyxyOf(convention), 'pixels', ctx);
     if (!(px.every(Number.isFinite) && px[0] < px[2] && px[1] < px[3])) {
       reason = 'box_invalid';
     } else {
@@ -123,6 +124,10 @@ export function scoreCompletion(sample: GroundingSample, completion: string | nu
     }
   }
   return { ...base, iou: value, paperIou, answerBox, reason, problems, formatReward: fmt, boxesDiffer };
+}
+
+function xyxyOf(c: BoxConvention): BoxConvention {
+  return c.endsWith('-xywh') ? (c.slice(0, -5) as BoxConvention) : c;
 }
 
 /** The stored record of a scored prediction (schema `Prediction`). */
