@@ -98,7 +98,11 @@ export const VerifyConfig = z.strictObject({
 });
 
 export const SelectConfig = z.strictObject({
-  judge: z.boolean().default(false).describe('ask a judge LLM to pick among passing candidates'),
+  judge: z
+    .boolean()
+    .default(false)
+    .describe('ask a judge LLM on the teacher endpoint to pick the best chain when an SFT sample has 2+ passing candidates (cached; falls back to the deterministic order)'),
+  judgeModel: z.string().min(1).optional().describe('model name for the judge on the teacher endpoint; default teacher.model'),
   rlFraction: z.number().min(0).max(1).default(0.1).describe('share of selected samples sent to the RL pool'),
   trainingConvention: BoxConvention.default('qwen2vl'),
   answerFrom: z

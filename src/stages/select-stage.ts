@@ -1,10 +1,21 @@
 /** The select stage: best passing candidate per sample, split into SFT and RL pools. */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { PipelineConfig } from '../schema/config.js';
 import type { GroundingSample, HfImage, RlRow, SftRow, TeacherCandidate, Verdict } from '../schema/records.js';
+import { JsonlWriter } from '../sources/jsonl-writer.js';
 import type { ImageStore } from '../store/images.js';
+import { shardFileName } from '../store/names.js';
+import { resolveEndpoint } from '../teacher/client.js';
+import { ImagePreparer } from '../teacher/images.js';
+import { JUDGE_MAX_TOKENS, JUDGE_PROMPT_VERSION, judgeSample, mapOrdered, type JudgeOptions, type JudgeOutcome } from './judge.js';
 import { joinBySample } from './join.js';
 import { selectForSample, toRlRow, toSftRow } from './select.js';
-import type { Stage } from './stage.js';
+import type { Stage, TaskContext } from './stage.js';
+
+/** Where each task's judge outcomes go (one JSON line per judged sample), relative to the run dir. */
+export const JUDGE_LOG_DIR = 'judge';
 
 /** Training images: embedded bytes, or a path into the run's image store (relative to the run dir). */
 async function hfImages(sample: GroundingSample, images: ImageStore, runDir: string, embed: boolean): Promise<HfImage[]> {
@@ -17,31 +28,96 @@ async function hfImages(sample: GroundingSample, images: ImageStore, runDir: str
   return out;
 }
 
+/** What shapes the judge's answers: in the stage settings only when the judge is on (old runs stay fresh). */
+function judgeSettings(c: PipelineConfig) {
+  if (!c.select.judge) return {};
+  return { judge: { model: c.select.judgeModel ?? c.teacher?.model ?? null, promptVersion: JUDGE_PROMPT_VERSION, maxTokens: JUDGE_MAX_TOKENS, minPixels: c.teacher?.minPixels ?? null, maxPixels: c.teacher?.maxPixels ?? null } };
+}
+
+async function openJudge(ctx: TaskContext): Promise<{ opts: JudgeOptions; width: number }> {
+  const teacher = await ctx.services.teacher();
+  const t = teacher.config;
+  return {
+    opts: {
+      teacher: t,
+      ...(ctx.config.select.judgeModel ? { model: ctx.config.select.judgeModel } : {}),
+      client: teacher.client,
+      cache: teacher.cache,
+      images: new ImagePreparer({ loader: (sha) => ctx.services.images.get(sha), minPixels: t.minPixels, maxPixels: t.maxPixels, maxBytes: t.imageCacheBytes }),
+      signal: ctx.signal,
+    },
+    // Enough samples in flight to keep the client's concurrency busy; rows still come out in order.
+    width: Math.max(4, t.concurrency * 2),
+  };
+}
+
 export const selectStage: Stage = {
   name: 'select',
-  description: 'pick the best passing candidate per sample and split the selection into SFT and RL pools',
+  description: 'pick the best passing candidate per sample (optionally asking a judge LLM) and split the selection into SFT and RL pools',
   inputs: ['ingest', 'generate', 'verify'],
   outputs: [
     { name: 'sft', dir: 'corpus/sft', kind: 'SftRow' },
     { name: 'rl', dir: 'corpus/rl', kind: 'RlRow' },
   ],
   mode: 'partitioned',
-  settings: (c) => ({ select: c.select, seed: c.seed, embedImages: c.shards.embedImages }),
+  settings: (c) => ({ select: c.select, seed: c.seed, embedImages: c.shards.embedImages, ...judgeSettings(c) }),
+  preflight(c) {
+    if (!c.select.judge) return;
+    if (!c.teacher) throw new ConfigError('select.judge asks the teacher endpoint to judge, but the pipeline has no teacher section', { field: 'select.judge' });
+    if (!c.teacher.simulated) resolveEndpoint(c.teacher, process.env);
+  },
   async runTask(ctx) {
     const sft = ctx.output<SftRow>('sft');
     const rl = ctx.output<RlRow>('rl');
-    const joined = joinBySample<GroundingSample, { candidates: TeacherCandidate[]; verdicts: Verdict[] }>(ctx.read<GroundingSample>('ingest'), {
-      candidates: ctx.read<TeacherCandidate>('generate'),
-      verdicts: ctx.read<Verdict>('verify'),
-    });
-    for await (const { sample, candidates, verdicts } of joined) {
-      const sel = selectForSample(sample, candidates, verdicts, ctx.config.seed, ctx.config.select);
-      if (sel) {
-        const images = await hfImages(sample, ctx.services.images, ctx.runDir, ctx.config.shards.embedImages);
-        if (sel.pool === 'sft') await sft.write(toSftRow(sample, sel.candidate, sel.verdict, images, ctx.config.select));
-        else await rl.write(toRlRow(sample, images, ctx.config.select));
+    const { seed, select } = ctx.config;
+    const logPath = join(ctx.runDir, JUDGE_LOG_DIR, shardFileName(ctx.task.index, ctx.task.count).replace(/\.parquet$/, '.jsonl'));
+    // A log from an earlier run with the judge on must not outlive a re-run without it.
+    if (!select.judge) await rm(logPath, { force: true });
+    const judge = select.judge ? await openJudge(ctx) : null;
+    let log: JsonlWriter | null = null;
+    if (judge) {
+      await mkdir(join(ctx.runDir, JUDGE_LOG_DIR), { recursive: true });
+      log = await JsonlWriter.create(logPath);
+    }
+    const counts = { judged: 0, cached: 0, fallback: 0 };
+    try {
+      const joined = joinBySample<GroundingSample, { candidates: TeacherCandidate[]; verdicts: Verdict[] }>(ctx.read<GroundingSample>('ingest'), {
+        candidates: ctx.read<TeacherCandidate>('generate'),
+        verdicts: ctx.read<Verdict>('verify'),
+      });
+      const decided = mapOrdered(joined, judge ? judge.width : 1, async ({ sample, candidates, verdicts }) => {
+        let sel = selectForSample(sample, candidates, verdicts, seed, select);
+        let outcome: JudgeOutcome | null = null;
+        // RL rows carry no chain, so only SFT samples are worth a judge request.
+        if (judge && sel?.pool === 'sft') {
+          outcome = await judgeSample(sample, candidates, verdicts, judge.opts);
+          if (outcome) sel = selectForSample(sample, candidates, verdicts, seed, select, outcome.chosen);
+        }
+        return { sample, sel, outcome };
+      });
+      for await (const { sample, sel, outcome } of decided) {
+        if (outcome && log) {
+          await log.write(outcome);
+          counts.judged++;
+          if (outcome.cached) counts.cached++;
+          if (outcome.source === 'fallback') counts.fallback++;
+          ctx.progress.note({ judged: counts.judged, 'judge fallbacks': counts.fallback });
+        }
+        if (sel) {
+          const images = await hfImages(sample, ctx.services.images, ctx.runDir, ctx.config.shards.embedImages);
+          if (sel.pool === 'sft') await sft.write(toSftRow(sample, sel.candidate, sel.verdict, images, select));
+          else await rl.write(toRlRow(sample, images, select));
+        }
+        ctx.progress.advance();
       }
-      ctx.progress.advance();
+      await log?.commit();
+    } catch (err) {
+      await log?.abort();
+      throw err;
+    }
+    if (judge && counts.judged > 0) {
+      const rel = logPath.slice(ctx.runDir.length).replace(/^[\\/]+/, '');
+      ctx.log(`judge chose among the passing candidates of ${counts.judged} samples (${counts.cached} from the cache); ${counts.fallback} fell back to the deterministic order (see ${rel})`);
     }
   },
 };

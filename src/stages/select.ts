@@ -114,9 +114,13 @@ export interface Selection {
   verdict: Verdict;
 }
 
-/** Select for one sample: null when no candidate passed (the funnel counts it). */
-export function selectForSample(sample: GroundingSample, candidates: readonly TeacherCandidate[], verdicts: readonly Verdict[], seed: number, config: SelectConfig): Selection | null {
-  const best = pickBest(verdicts);
+/**
+ * Select for one sample: null when no candidate passed (the funnel counts it). `choice` (the judge's
+ * pick) overrides pickBest when it names a passing candidate.
+ */
+export function selectForSample(sample: GroundingSample, candidates: readonly TeacherCandidate[], verdicts: readonly Verdict[], seed: number, config: SelectConfig, choice?: number): Selection | null {
+  const chosen = choice === undefined ? undefined : verdicts.find((v) => v.pass && v.candidateIndex === choice);
+  const best = chosen ?? pickBest(verdicts);
   if (!best) return null;
   const candidate = candidates.find((c) => c.candidateIndex === best.candidateIndex);
   if (!candidate) return null;

@@ -58,14 +58,15 @@ export interface VerifyContext {
  */
 export function teacherBoxToPixels(box: readonly number[], convention: BoxConvention, sample: GroundingSample, seen: { width: number; height: number } | undefined, index: number): [number, number, number, number] {
   const img = sample.images[index]!;
-  if (convention.startsWith('qwen25vl')) {
+  // parseCompletion already returns xyxy for the -xywh conventions: convert the frame only, never the layout again.
+  const frame = convention.replace(/-xywh$/, '') as BoxConvention;
+  if (frame === 'qwen25vl') {
     const s = seen ?? img;
-    const xyxy = convention.endsWith('-xywh') ? [box[0]!, box[1]!, box[0]! + box[2]!, box[1]! + box[3]!] : box;
     const sx = img.width / s.width;
     const sy = img.height / s.height;
-    return [xyxy[0]! * sx, xyxy[1]! * sy, xyxy[2]! * sx, xyxy[3]! * sy];
+    return [box[0]! * sx, box[1]! * sy, box[2]! * sx, box[3]! * sy];
   }
-  return convertBox(box, convention, 'pixels', { width: img.width, height: img.height });
+  return convertBox(box, frame, 'pixels', { width: img.width, height: img.height });
 }
 
 /** Share of word 4-grams that repeat an earlier one: a cheap, robust degeneration signal. */

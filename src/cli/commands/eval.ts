@@ -13,7 +13,7 @@ import { EXIT, UnivgError } from '../../errors.js';
 import { BoxConvention } from '../../schema/records.js';
 import { BASELINES, baselinePredictor, type Predictor } from '../../train/eval/predictor.js';
 import { openaiPredictor, PAPER_EVAL } from '../../train/eval/endpoint.js';
-import { loadBench, quarantineReasons, runEval, type CompletionSource, type EvalReport } from '../../train/eval/evaluate.js';
+import { loadBench, quarantinedItems, quarantineReasons, runEval, type CompletionSource, type EvalReport } from '../../train/eval/evaluate.js';
 import { readPredictionsFile } from '../../train/eval/predictions-file.js';
 import { formatEvalTable } from '../../train/eval/table.js';
 import type { PixelBudget } from '../../train/eval/score.js';
@@ -38,9 +38,13 @@ interface EvalFlags {
   temperature?: string;
   concurrency?: string;
   cacheDir?: string;
+  backend?: string;
   out?: string;
   json?: boolean;
 }
+
+/** The trainer's backends (src/train/backend.ts BACKEND_ORDER), listed here so the CLI loads no TensorFlow.js to check a flag. */
+const BACKEND_NAMES = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
 
 const usage = (message: string) => new UnivgError('usage', message, {}, { exitCode: EXIT.usage });
 
@@ -80,11 +84,16 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
   const budget = budgetOf(f);
   if (kind === 'baseline' && !(BASELINES as readonly string[]).includes(f.baseline!)) throw usage(`--baseline must be one of ${BASELINES.join(', ')}, got ${JSON.stringify(f.baseline)}`);
   if (kind === 'endpoint' && !f.model && !f.simulated) throw usage('--endpoint needs --model <name> (the model the endpoint serves)');
+  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   if (kind !== 'endpoint') {
-    for (const k of ['baseUrl', 'simulated', 'maxTokens', 'temperature', 'cacheDir', 'apiKeyEnv'] as const) {
-      if (f[k] !== undefined) throw usage(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} applies to --endpoint only`);
-    }
+    for (const k of ['baseUrl', 'simulated', 'cacheDir', 'apiKeyEnv', 'concurrency'] as const) if (f[k] !== undefined) throw usage(`${flag(k)} applies to --endpoint only`);
   }
+  if (kind !== 'endpoint' && kind !== 'checkpoint') {
+    for (const k of ['maxTokens', 'temperature'] as const) if (f[k] !== undefined) throw usage(`${flag(k)} applies to --endpoint and --checkpoint only`);
+  }
+  if (kind !== 'checkpoint' && f.backend !== undefined) throw usage('--backend applies to --checkpoint only');
+  const temperature = f.temperature === undefined ? undefined : Number(f.temperature);
+  if (temperature !== undefined && (f.temperature!.trim() === '' || !(temperature >= 0 && temperature <= 2))) throw usage(`--temperature must be a number in [0, 2], got ${JSON.stringify(f.temperature)}`);
   if (kind === 'predictions' && conv !== undefined) needsBudget(conv, budget, '--convention');
   const imageRoot = f.imageRoot ?? dirname(f.bench);
 
@@ -100,8 +109,6 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
     source = { kind: 'predictor', predictor };
   } else if (kind === 'endpoint') {
     const c = conv ?? 'qwen2vl';
-    const temperature = f.temperature === undefined ? undefined : Number(f.temperature);
-    if (temperature !== undefined && !(temperature >= 0 && temperature <= 2)) throw usage(`--temperature must be a number in [0, 2], got ${JSON.stringify(f.temperature)}`);
     predictor = await openaiPredictor({
       model: f.model ?? 'univg-sim',
       ...(f.baseUrl !== undefined ? { baseUrl: f.baseUrl } : {}),
@@ -118,7 +125,20 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
     });
     source = { kind: 'predictor', predictor };
   } else {
-    throw usage('--checkpoint: the in-repo model (src/train) is not available in this build');
+    const backend = f.backend;
+    if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) throw usage(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
+    if (conv !== undefined) needsBudget(conv, budget, '--convention');
+    // Loaded on demand: it brings TensorFlow.js, which no other eval path needs.
+    const { checkpointPredictor } = await import('../../train/eval/checkpoint-predictor.js');
+    predictor = await checkpointPredictor(f.checkpoint!, {
+      ...(backend !== undefined ? { backend: backend as (typeof BACKEND_NAMES)[number] } : {}),
+      ...(f.maxTokens !== undefined ? { maxTokens: intOption('max-tokens', f.maxTokens) } : {}),
+      ...(temperature !== undefined ? { temperature } : {}),
+      ...(f.seed !== undefined ? { seed: intOption('seed', f.seed) } : {}),
+      ...(conv !== undefined ? { convention: conv } : {}),
+    });
+    process.stderr.write(`univg eval: ${String(predictor.info?.checkpoint)} (step ${String(predictor.info?.step)}) on backend ${String(predictor.info?.backend)}\n`);
+    source = { kind: 'predictor', predictor };
   }
 
   // The endpoint's images were resized to its budget; a qwen25vl answer is read against the same one.
@@ -129,7 +149,7 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
   try {
     const bench = await loadBench(f.bench, imageRoot);
     if (bench.quarantined.length > 0) {
-      process.stderr.write(`univg eval: warning: ${bench.quarantined.length} bench item(s) could not be read and are not scored (${Object.entries(quarantineReasons(bench.quarantined)).map(([k, v]) => `${k} ${v}`).join(', ')})\n`);
+      process.stderr.write(`univg eval: warning: ${quarantinedItems(bench.quarantined)} bench item(s) could not be read and are not scored (${Object.entries(quarantineReasons(bench.quarantined)).map(([k, v]) => `${k} ${v}`).join(', ')})\n`);
     }
     let last = Date.now();
     return await runEval({
@@ -160,6 +180,13 @@ export function register(program: Command): void {
   program
     .command('eval')
     .description('MIG-Bench metrics (Acc@0.3/0.5/0.7, mean IoU per task, AVG over tasks) for predictions, a baseline, an endpoint or a checkpoint')
+    .addHelpText('after', `
+Examples:
+  univg eval --bench runs/demo/source/test.json --baseline centre
+  univg eval --bench MIG-Bench/MIG_data.json --image-root . --predictions preds.jsonl --convention qwen2vl --out runs/eval/qwen2vl-7b
+  univg eval --bench runs/demo/source/test.json --endpoint --simulated --max-tokens 1024
+  univg eval --bench runs/demo/source/test.json --checkpoint runs/sft/checkpoints/step-000400 --out runs/eval/sft
+  OPENAI_API_KEY=... univg eval --bench test.json --endpoint --model Qwen2-VL-7B --base-url http://localhost:8000/v1 --out runs/eval/vllm`)
     .option('--bench <file>', 'MIG-Bench-format JSON (MIG-Bench, or the synthetic suite\'s test.json)')
     .option('--image-root <dir>', 'directory the bench\'s image paths are relative to (default: the bench file\'s directory)')
     .option('--predictions <file>', 'JSONL of {"id", "completion", "convention"?} made elsewhere')
@@ -169,13 +196,14 @@ export function register(program: Command): void {
     .option('--convention <c>', 'box convention of the completions: qwen2vl (0-1000) | qwen25vl | norm | pixels (and -xywh forms)')
     .option('--min-pixels <n>', 'pixel budget: qwen25vl boxes; for --endpoint the image budget (default 3136)')
     .option('--max-pixels <n>', 'pixel budget: qwen25vl boxes; for --endpoint the image budget (default 401408)')
-    .option('--seed <n>', 'seed of the random baseline; request seed for --endpoint')
+    .option('--seed <n>', 'seed of the random baseline; request seed for --endpoint; sampling seed for --checkpoint')
     .option('--model <name>', 'model name: sent to --endpoint; label of --predictions')
     .option('--base-url <url>', 'endpoint base URL (default $OPENAI_BASE_URL)')
     .option('--api-key-env <name>', 'environment variable holding the key (default OPENAI_API_KEY)')
     .option('--simulated', 'start the built-in simulated teacher and evaluate it (blind: no ground truth in the prompt)')
-    .option('--max-tokens <n>', 'completion tokens per answer for --endpoint (default 256, the paper\'s)')
-    .option('--temperature <t>', 'sampling temperature for --endpoint (default 0: greedy)')
+    .option('--max-tokens <n>', 'completion tokens per answer: --endpoint (default 256, the paper\'s), --checkpoint (default the model\'s maximum)')
+    .option('--temperature <t>', 'sampling temperature for --endpoint and --checkpoint (default 0: greedy)')
+    .option('--backend <name>', `TensorFlow.js backend for --checkpoint, tried first: ${BACKEND_NAMES.join(' | ')} (default the best available)`)
     .option('--concurrency <n>', 'requests in flight for --endpoint (default 8)')
     .option('--cache-dir <dir>', 'response cache for --endpoint (default cache/teacher)')
     .option('--out <dir>', 'write predictions.jsonl and metrics.json here')

@@ -6,6 +6,7 @@
 import { parseQuestion } from '../../sources/synthetic/vocabulary.js';
 import { parseHint, type ConventionContext } from './boxes.js';
 import { compose } from './compose.js';
+import { isJudgeRequest, judgePick } from './judge.js';
 import { REFUSAL_TEXT, contentFault, malform, truncateRandom, type ContentFault } from './faults.js';
 import type { FaultName } from './options.js';
 import type { PerceivedScene } from './perceive.js';
@@ -43,6 +44,7 @@ export const NO_IMAGE_TEXT = 'I need at least one image to locate anything, but 
 export function generateChoices(input: GenerateInput): GeneratedChoice[] {
   const { request, scenes, conv } = input;
   const text = request.texts.join('\n');
+  if (isJudgeRequest(text)) return judgeChoices(input, text);
   const spec = scenes.length > 0 ? parseQuestion(text) : null;
   const hint = parseHint(text);
   const solution = scenes.length > 0 ? solve(spec, scenes, text) : null;
@@ -74,6 +76,31 @@ export function generateChoices(input: GenerateInput): GeneratedChoice[] {
       finishReason = 'length';
     }
     out.push({ index: i, text: body, finishReason, fault, ...(variant ? { variant } : {}), completionTokens: countTokens(body) });
+  }
+  return out;
+}
+
+/**
+ * Choices for a judge request: `Best: k` (see judge.ts), with the same content faults as any answer: a
+ * refusal, a malformed reply a strict parser must reject, or a cut reply.
+ */
+function judgeChoices(input: GenerateInput, text: string): GeneratedChoice[] {
+  const { request } = input;
+  const k = judgePick(text, input.scenes, input.conv);
+  const out: GeneratedChoice[] = [];
+  for (let i = 0; i < request.n; i++) {
+    const fault = contentFault(input.seed, input.bodyHash, input.attempt, i, input.faults);
+    let body = fault === 'refusal' ? REFUSAL_TEXT : fault === 'malformed' ? `I think candidate ${k} is the best one.` : `Best: ${k}`;
+    let finishReason: 'stop' | 'length' = 'stop';
+    if (fault === 'truncate') {
+      body = 'Best:';
+      finishReason = 'length';
+    }
+    if (request.maxTokens !== null && countTokens(body) > request.maxTokens) {
+      body = firstTokens(body, request.maxTokens);
+      finishReason = 'length';
+    }
+    out.push({ index: i, text: body, finishReason, fault, completionTokens: countTokens(body) });
   }
   return out;
 }

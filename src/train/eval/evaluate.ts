@@ -98,7 +98,9 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
     const known = new Set(samples.map((s) => s.id));
     for (const q of bench.quarantined) if (q.recordId !== null) known.add(q.recordId);
     checkPredictionIds(source.predictions.keys(), known, source.file);
-    const model = source.model ?? 'external';
+    // The label: --model, else the one model every line names, else "external".
+    const named = new Set([...source.predictions.values()].map((p) => p.model));
+    const model = source.model ?? (named.size === 1 ? [...named][0] : undefined) ?? 'external';
     const conventions = new Set([...source.predictions.values()].map((p) => p.convention));
     for (const sample of samples) {
       if (opts.signal?.aborted) throw new InterruptedError();
@@ -163,10 +165,22 @@ export const SCORER_NOTES = {
     "UniVG-R1's MIG-Bench scorer: the first integer box anywhere in the output (extract_bbox; a box inside <think> wins), IoU in the 0-1000 space against the ground truth in 0-1000 integers (calculate_iou)",
 } as const;
 
+/** Reasons ingest gave, counted once per bench item (ingest writes one record per failing image). */
 export function quarantineReasons(q: readonly QuarantineRecord[]): Record<string, number> {
+  const seen = new Set<string>();
   const out: Record<string, number> = {};
-  for (const r of q) out[r.reason] = (out[r.reason] ?? 0) + 1;
+  for (const r of q) {
+    const key = `${r.reason}\0${r.recordId ?? ''}\0${r.row ?? ''}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out[r.reason] = (out[r.reason] ?? 0) + 1;
+  }
   return out;
+}
+
+/** Bench items ingest refused (several quarantine records can name the same item). */
+export function quarantinedItems(q: readonly QuarantineRecord[]): number {
+  return new Set(q.map((r) => `${r.recordId ?? ''}\0${r.row ?? ''}`)).size;
 }
 
 export interface RunEvalOptions extends Omit<EvaluateOptions, 'onPrediction'> {
@@ -198,7 +212,7 @@ export async function runEval(opts: RunEvalOptions): Promise<EvalReport> {
       file: opts.bench.file,
       imageRoot: opts.bench.imageRoot,
       samples: opts.bench.samples.length,
-      quarantined: opts.bench.quarantined.length,
+      quarantined: quarantinedItems(opts.bench.quarantined),
       quarantineReasons: quarantineReasons(opts.bench.quarantined),
     },
     predictor: {

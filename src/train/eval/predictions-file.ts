@@ -12,6 +12,8 @@ export interface ExternalPrediction {
   /** null: the line says the model gave no answer (scored as an empty completion). */
   completion: string | null;
   convention: BoxConvention;
+  /** The line's `model` field when it has one (a file written by `univg eval --out` does). */
+  model?: string;
   /** 1-based line in the file, for messages. */
   line: number;
 }
@@ -63,7 +65,7 @@ export async function readPredictionsFile(file: string, opts: ReadPredictionsOpt
     }
     const prev = out.get(o.id);
     if (prev) throw new InputError(`id ${JSON.stringify(o.id)} appears twice (first on line ${prev.line})`, { ...where, field: 'id', recordId: o.id });
-    out.set(o.id, { completion: o.completion as string | null, convention, line: n });
+    out.set(o.id, { completion: o.completion as string | null, convention, line: n, ...(typeof o.model === 'string' && o.model !== '' ? { model: o.model } : {}) });
   }
   return out;
 }

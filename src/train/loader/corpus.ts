@@ -81,7 +81,7 @@ export class RowSource<K extends TrainingKind> {
     private readonly files: readonly CorpusFile[],
     private readonly part: Partition,
     private readonly needed: Needed,
-    private readonly verify: boolean,
+    private readonly check: { verify: (file: string) => boolean; verifiedOne: (file: string) => void },
     private readonly counters: RowSourceCounters,
   ) {
     this.it = this.read();
@@ -101,7 +101,10 @@ export class RowSource<K extends TrainingKind> {
       this.counters.filesRead++;
       const path = join(f.dir, f.file);
       let offset = 0;
-      for await (const batch of readBatches(f.dir, { files: [f.file], verify: this.verify })) {
+      const verify = this.check.verify(path);
+      for await (const batch of readBatches(f.dir, { files: [f.file], verify })) {
+        // readBatches checks the whole file before its first batch.
+        if (verify && offset === 0) this.check.verifiedOne(path);
         const b0 = start + offset;
         const [blo, bhi] = substreamRange(b0, b0 + batch.numRows, this.part);
         if (anyNeeded(this.needed, blo, bhi)) {

@@ -1,7 +1,7 @@
 // Image decode worker (plain JS so it runs under node, tsx and vitest alike without a loader hook).
 // It receives encoded image bytes (transferred) or a file path plus a resize plan computed on the main
-// thread, and returns S x S x 3 float32 pixels in 0..1 (transferred), the content placed at
-// (left, top) on black. One job at a time: a worker is one unit of decode parallelism.
+// thread, and returns S x S x 3 uint8 RGB pixels (transferred), the content placed at (left, top) on
+// black; the loader scales them to 0..1 floats while filling the batch. One job at a time: a worker is one unit of decode parallelism.
 import { readFile } from 'node:fs/promises';
 import { parentPort, threadId } from 'node:worker_threads';
 import sharp from 'sharp';
@@ -37,7 +37,8 @@ async function pump() {
 async function run(job) {
   const t0 = performance.now();
   try {
-    const input = job.bytes ? Buffer.from(job.bytes) : await readFile(job.path);
+    // A Buffer over the transferred memory, not a copy of it.
+    const input = job.bytes ? Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength) : await readFile(job.path);
     const img = sharp(input);
     const meta = await img.metadata();
     if (meta.width !== job.width || meta.height !== job.height)
@@ -50,14 +51,14 @@ async function run(job) {
       .toBuffer({ resolveWithObject: true });
     if (info.width !== job.rw || info.height !== job.rh || info.channels !== 3)
       throw new Error(`resize gave ${info.width}x${info.height}x${info.channels}, expected ${job.rw}x${job.rh}x3`);
+    // Letterbox on the worker: the S x S x 3 result is what the batch (and the loader's cache) holds.
     const S = job.size;
-    const px = new Float32Array(S * S * 3);
-    const inv = 1 / 255;
-    const rowLen = job.rw * 3;
-    for (let y = 0; y < job.rh; y++) {
-      const src = y * rowLen;
-      const dst = ((job.top + y) * S + job.left) * 3;
-      for (let k = 0; k < rowLen; k++) px[dst + k] = data[src + k] * inv;
+    let px;
+    if (job.rw === S && job.rh === S) px = new Uint8Array(data.buffer, data.byteOffset, data.byteLength).slice();
+    else {
+      px = new Uint8Array(S * S * 3);
+      const rowLen = job.rw * 3;
+      for (let y = 0; y < job.rh; y++) px.set(data.subarray(y * rowLen, (y + 1) * rowLen), ((job.top + y) * S + job.left) * 3);
     }
     parentPort.postMessage({ id: job.id, ok: true, pixels: px, threadId, ms: performance.now() - t0 }, [px.buffer]);
   } catch (err) {

@@ -15,7 +15,8 @@ import { allocBatch, clearRow, type Batch, type BatchDims, type SkippedRow } fro
 import { openCorpus, RowSource, type Corpus, type HeldRow, type RowSourceCounters, type TrainingKind } from './corpus.js';
 import { utf8Encode, type Encoder } from './encode.js';
 import { consumerRows, replay, shuffleFiles, ShuffleStream, type Partition } from './order.js';
-import { DecodeFailure, DecodePool, type DecodeResult } from './pool.js';
+import { PixelCache, type CachedImage } from './cache.js';
+import { DecodeFailure, DecodePool } from './pool.js';
 import { resizePlan, type Fit } from './resize.js';
 import { checkResumable, LoaderState } from './state.js';
 
@@ -64,8 +65,16 @@ export interface LoaderOptions<K extends TrainingKind> {
   dropLast?: boolean;
   /** An image that cannot be decoded: throw (default), or mask the row out and report it. */
   onBadImage?: 'error' | 'skip';
-  /** Check each shard's sha256 against the manifest before reading it (default true). */
-  verify?: boolean;
+  /**
+   * Check a shard's sha256 against the manifest before decoding it: the first time this loader reads
+   * the file ('once', default), every epoch ('always'), or not at all ('never').
+   */
+  verify?: 'once' | 'always' | 'never';
+  /**
+   * Bytes of resized images kept by sha256 for later epochs (default 64 MiB; 0 turns it off). At S = 64
+   * an image takes 12 KiB, so the default holds about 5,000 images.
+   */
+  imageCacheBytes?: number;
 }
 
 export interface LoaderInfo {
@@ -87,6 +96,8 @@ export interface LoaderStats extends RowSourceCounters {
   truncatedPrompt: number;
   truncatedTarget: number;
   imagesDecoded: number;
+  /** Images served from the decoded-image cache or an identical decode already in flight (no decode). */
+  cacheHits: number;
   /** Images decoded per thread id (the main thread is 0). */
   decodeThreads: Record<number, number>;
   /** Summed worker time spent decoding (ms). */
@@ -105,6 +116,8 @@ interface Plan<K extends TrainingKind> {
   rows: HeldRow<K>[];
   state: LoaderState;
 }
+
+const INV255 = 1 / 255;
 
 function intOpt(name: string, v: number | undefined, dflt: number, min: number): number {
   const x = v ?? dflt;
@@ -142,6 +155,11 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
   private failure: unknown = undefined;
   private nextChain: Promise<unknown> = Promise.resolve();
   private readonly st: LoaderStats;
+  private readonly cache: PixelCache;
+  /** Images being decoded, by sha256: a second request waits for the first. */
+  private readonly inflight = new Map<string, Promise<CachedImage>>();
+  /** Shard files already checked against their manifest (verify: 'once'). */
+  private readonly verified = new Set<string>();
 
   constructor(
     private readonly opts: LoaderOptions<K>,
@@ -180,8 +198,16 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
     this.kernel = opts.kernel ?? 'lanczos3';
     this.prefetch = intOpt('prefetch', opts.prefetch, 2, 1);
     this.threads = intOpt('workers', opts.workers, Math.max(1, Math.min(4, availableParallelism() - 1)), 1);
+    this.cache = new PixelCache(intOpt('imageCacheBytes', opts.imageCacheBytes, 64 * 1024 * 1024, 0));
+    if (opts.verify !== undefined && !['once', 'always', 'never'].includes(opts.verify))
+      throw new ConfigError(`verify must be 'once', 'always' or 'never', got ${JSON.stringify(opts.verify)}`, { field: 'verify' });
     if (opts.state) {
-      const saved = LoaderState.parse(opts.state);
+      const parsed = LoaderState.safeParse(opts.state);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0];
+        throw new ConfigError(`not a loader state: ${issue?.message ?? 'invalid'}`, { field: `state.${issue?.path.join('.') ?? ''}` });
+      }
+      const saved = parsed.data;
       checkResumable(saved, this.base);
       this.current = { ...this.base, epoch: saved.epoch, position: saved.position };
     } else this.current = { ...this.base, epoch: intOpt('epoch', opts.epoch, 0, 0), position: 0 };
@@ -210,6 +236,7 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
       truncatedPrompt: 0,
       truncatedTarget: 0,
       imagesDecoded: 0,
+      cacheHits: 0,
       decodeThreads: {},
       decodeMs: 0,
       waitMs: 0,
@@ -251,14 +278,16 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
   /** Rows of each batch in order, from `from` on; integers only until a row is needed. */
   private async *planBatches(from: LoaderState): AsyncGenerator<Plan<K>> {
     const B = this.dims.batchSize;
-    const verify = this.opts.verify ?? true;
+    const mode = this.opts.verify ?? 'once';
+    const verify = (file: string) => mode === 'always' || (mode === 'once' && !this.verified.has(file));
+    const verifiedOne = (file: string) => void this.verified.add(file);
     let { epoch, position } = from;
     while (epoch < this.epochs) {
       const files = shuffleFiles(this.corpus.files, this.base.seed, epoch);
       const n = consumerRows(this.corpus.rows, this.part);
       const stream = new ShuffleStream(n, this.base.shuffleBuffer, this.base.seed, epoch, this.part);
       const needed = replay(stream, position);
-      const source = new RowSource(this.opts.kind, files, this.part, needed, verify, this.st);
+      const source = new RowSource(this.opts.kind, files, this.part, needed, { verify, verifiedOne }, this.st);
       let index = Math.ceil(position / B);
       try {
         for (;;) {
@@ -317,8 +346,10 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
     try {
       batch = await head;
     } catch (err) {
-      this.failure = err;
       this.awaiting = 0;
+      // Closed by the caller while this batch was in preparation: that is the end, not a failure.
+      if (this.closed) return null;
+      this.failure = err;
       await this.close();
       throw err;
     } finally {
@@ -393,7 +424,7 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
     const arr = allocBatch(this.opts.kind, d, this.padId);
     const pixelsPerImage = S * S * 3;
     let truncated = 0;
-    const perRow: Promise<DecodeResult[]>[] = [];
+    const perRow: Promise<CachedImage[]>[] = [];
     for (let b = 0; b < plan.rows.length; b++) {
       const h = plan.rows[b]!;
       const row = h.row as RecordOf<'SftRow'> | RecordOf<'RlRow'>;
@@ -403,7 +434,13 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
       if (row.imageWidth.length !== nImg || row.imageHeight.length !== nImg)
         throw new RecordError(`row has ${nImg} images but ${row.imageWidth.length} widths and ${row.imageHeight.length} heights`, { ...ctx, field: 'imageWidth' });
       if (row.targetImage >= nImg) throw new RecordError(`targetImage ${row.targetImage} is out of range (${nImg} images)`, { ...ctx, field: 'targetImage' });
-      const enc = this.encode(h.row);
+      let enc: ReturnType<Encoder<K>>;
+      try {
+        enc = this.encode(h.row);
+      } catch (err) {
+        if (err instanceof UnivgError) throw err;
+        throw new RecordError(`encode() failed: ${err instanceof Error ? err.message : String(err)}`, ctx, { cause: err });
+      }
       const tp = this.fillTokens(h, 'prompt', enc.promptTokens, arr.promptTokens, arr.promptMask, b, d.maxPromptTokens);
       const tt = this.fillTokens(h, 'target', enc.targetTokens, arr.targetTokens, arr.targetMask, b, d.maxTargetTokens);
       if (tp) this.st.truncatedPrompt++;
@@ -418,7 +455,8 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
       arr.targetBox.set(row.targetBox, b * 4);
       if (arr.weight && 'weight' in row) arr.weight[b] = row.weight ?? 1;
       if (arr.difficulty && 'difficulty' in row) arr.difficulty[b] = row.difficulty ?? NaN;
-      const jobs: Promise<DecodeResult>[] = [];
+      if (row.imageSha256.length !== nImg) throw new RecordError(`row has ${nImg} images but ${row.imageSha256.length} sha256 values`, { ...ctx, field: 'imageSha256' });
+      const jobs: Promise<CachedImage>[] = [];
       for (let k = 0; k < nImg; k++) {
         const w = row.imageWidth[k]!;
         const hgt = row.imageHeight[k]!;
@@ -428,14 +466,39 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
         arr.imageScale.set([plan2.sx, plan2.sy, plan2.left, plan2.top], slot * 4);
         arr.imageSize.set([w, hgt], slot * 2);
         const img = row.images[k]!;
+        const sha = row.imageSha256[k]!;
+        const hit = this.cache.get(sha);
+        if (hit && hit.width === w && hit.height === hgt) {
+          this.st.cacheHits++;
+          jobs.push(Promise.resolve(hit));
+          continue;
+        }
+        const pending = this.inflight.get(sha);
+        if (pending) {
+          this.st.cacheHits++;
+          jobs.push(pending.then((r) => (r.width === w && r.height === hgt ? r : Promise.reject(new RecordError(`image ${k} has sha256 ${sha} but size ${w}x${hgt}, another row says ${r.width}x${r.height}`, { ...ctx, field: `imageWidth[${k}]` })))));
+          continue;
+        }
         const src = img.bytes ? { bytes: img.bytes } : { path: this.resolvePath(h, k, img.path) };
-        jobs.push(
-          this.pool!.decode({ ...src, width: w, height: hgt, size: S, rw: plan2.width, rh: plan2.height, left: plan2.left, top: plan2.top, kernel: this.kernel }).catch((err: unknown) => {
+        const job = this.pool!.decode({ ...src, width: w, height: hgt, size: S, rw: plan2.width, rh: plan2.height, left: plan2.left, top: plan2.top, kernel: this.kernel }).then(
+          (r) => {
+            this.st.imagesDecoded++;
+            this.st.decodeMs += r.ms;
+            this.st.decodeThreads[r.threadId] = (this.st.decodeThreads[r.threadId] ?? 0) + 1;
+            const c: CachedImage = { pixels: r.pixels, width: w, height: hgt };
+            this.cache.set(sha, c);
+            return c;
+          },
+          (err: unknown) => {
             if (err instanceof DecodeFailure)
               throw new RecordError(`cannot decode image ${k}${src.path ? ` (${src.path})` : ''}: ${err.message}`, { ...ctx, field: `images[${k}]` }, { cause: err });
             throw err;
-          }),
+          },
         );
+        this.inflight.set(sha, job);
+        const forget = () => void this.inflight.delete(sha);
+        job.then(forget, forget);
+        jobs.push(job);
       }
       // The row no longer needs its image bytes (they were transferred to the workers).
       const all = Promise.all(jobs);
@@ -444,7 +507,7 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
     }
     const skipped: SkippedRow[] = [];
     for (let b = 0; b < perRow.length; b++) {
-      let results: DecodeResult[];
+      let results: CachedImage[];
       try {
         results = await perRow[b]!;
       } catch (err) {
@@ -459,11 +522,9 @@ export class Loader<K extends TrainingKind> implements AsyncIterable<Batch> {
         throw err;
       }
       for (let k = 0; k < results.length; k++) {
-        const r = results[k]!;
-        arr.images.set(r.pixels, (b * M + k) * pixelsPerImage);
-        this.st.imagesDecoded++;
-        this.st.decodeMs += r.ms;
-        this.st.decodeThreads[r.threadId] = (this.st.decodeThreads[r.threadId] ?? 0) + 1;
+        const px = results[k]!.pixels;
+        const o = (b * M + k) * pixelsPerImage;
+        for (let j = 0; j < pixelsPerImage; j++) arr.images[o + j] = px[j]! * INV255;
       }
     }
     if (this.closed) throw new UnivgError('closed', 'the loader was closed');

@@ -26,7 +26,8 @@ export interface DecodeJob {
 }
 
 export interface DecodeResult {
-  pixels: Float32Array;
+  /** S x S x 3 RGB, letterboxed. */
+  pixels: Uint8Array;
   threadId: number;
   ms: number;
 }
@@ -37,7 +38,7 @@ export class DecodeFailure extends Error {}
 interface Reply {
   id: number;
   ok: boolean;
-  pixels?: Float32Array;
+  pixels?: Uint8Array;
   message?: string;
   threadId: number;
   ms: number;

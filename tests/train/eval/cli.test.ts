@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evalCommand } from '../../../src/cli/commands/eval.js';
 import { formatBox } from '../../../src/completion/index.js';
+import { UnivgError } from '../../../src/errors.js';
 import { fromPixels, iou } from '../../../src/geometry/index.js';
 import { Prediction, type GroundingSample } from '../../../src/schema/records.js';
 import { generateSuite } from '../../../src/sources/synthetic/index.js';
@@ -118,7 +120,31 @@ describe('univg eval', () => {
     // The file written by --out is itself a valid --predictions input and gives the same numbers.
     const again = await univg('eval', '--bench', benchFile, '--predictions', join(out, 'predictions.jsonl'), '--json');
     expect(again.code).toBe(0);
-    expect((JSON.parse(again.stdout) as EvalReport).metrics.tasks).toEqual(report.metrics.tasks);
+    const againReport = JSON.parse(again.stdout) as EvalReport;
+    expect(againReport.metrics.tasks).toEqual(report.metrics.tasks);
+    expect(againReport.predictor.model).toBe('my-model');
+  });
+
+  it('bench items ingest refuses are reported, not scored; their ids are not "unknown"', async () => {
+    const records = JSON.parse(readFileSync(benchFile, 'utf8')) as Array<{ id: string; images: string[] }>;
+    records[0]!.images = records[0]!.images.map((p, i) => (i === 0 ? 'images/missing.png' : p));
+    const file = join(suite, 'broken.json');
+    writeFileSync(file, JSON.stringify(records));
+    const preds = join(dir, 'broken-preds.jsonl');
+    writeFileSync(preds, records.map((r) => JSON.stringify({ id: r.id, completion: '<think>x</think><answer>(0,0),(1000,1000)</answer>' })).join('\n'));
+    const r = await univg('eval', '--bench', file, '--predictions', preds, '--convention', 'qwen2vl', '--json');
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('univg eval: warning: 1 bench item(s) could not be read and are not scored (image_missing 1)\n');
+    const report = JSON.parse(r.stdout) as EvalReport;
+    expect(report.bench).toMatchObject({ samples: 11, quarantined: 1, quarantineReasons: { image_missing: 1 } });
+    expect(report.metrics.counts).toMatchObject({ samples: 11, predicted: 11, missing: 0 });
+  });
+
+  it('same input and seed give the same predictions.jsonl bytes', async () => {
+    const a = join(dir, 'rand-a');
+    const b = join(dir, 'rand-b');
+    for (const out of [a, b]) expect((await univg('eval', '--bench', benchFile, '--baseline', 'random', '--seed', '3', '--out', out)).code).toBe(0);
+    expect(readFileSync(join(a, 'predictions.jsonl'))).toEqual(readFileSync(join(b, 'predictions.jsonl')));
   });
 
   it('unknown ids are an error listing them (exit 2)', async () => {
@@ -133,20 +159,35 @@ describe('univg eval', () => {
   it('bad usage: one line, exit 2', async () => {
     const file = join(dir, 'noconv.jsonl');
     writeFileSync(file, `${JSON.stringify({ id: bench.samples[0]!.id, completion: 'x' })}\n`);
-    const cases: Array<[string[], RegExp]> = [
+    // Two through the real binary (one line on stderr, exit 2) ...
+    const spawned: Array<[string[], RegExp]> = [
       [['eval', '--bench', benchFile], /say where completions come from/],
-      [['eval', '--bench', benchFile, '--baseline', 'centre', '--predictions', file], /cannot be combined/],
-      [['eval', '--bench', benchFile, '--baseline', 'middle'], /--baseline must be one of centre, random, whole-image/],
       [['eval', '--bench', benchFile, '--predictions', file], /no "convention" on the line and no --convention given;.*noconv\.jsonl:1/],
-      [['eval', '--bench', benchFile, '--predictions', file, '--convention', 'qwen25vl'], /--min-pixels and --max-pixels/],
-      [['eval', '--bench', benchFile, '--predictions', file, '--convention', 'xyxy'], /--convention must be one of/],
-      [['eval', '--predictions', file], /missing required option --bench/],
     ];
-    for (const [args, re] of cases) {
+    for (const [args, re] of spawned) {
       const r = await univg(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trim().split('\n'), args.join(' ')).toHaveLength(1);
       expect(r.stderr, args.join(' ')).toMatch(re);
+    }
+    // ... the rest in-process: the same function, an error with exit code 2.
+    const inProcess: Array<[Parameters<typeof evalCommand>[0], RegExp]> = [
+      [{ bench: benchFile, baseline: 'centre', predictions: file }, /cannot be combined/],
+      [{ bench: benchFile, baseline: 'middle' }, /--baseline must be one of centre, random, whole-image/],
+      [{ bench: benchFile, predictions: file, convention: 'qwen25vl' }, /--min-pixels and --max-pixels/],
+      [{ bench: benchFile, predictions: file, convention: 'xyxy' }, /--convention must be one of/],
+      [{ predictions: file }, /missing required option --bench/],
+      [{ bench: benchFile, baseline: 'centre', simulated: true }, /--simulated applies to --endpoint only/],
+      [{ bench: benchFile, endpoint: true }, /--endpoint needs --model/],
+    ];
+    for (const [flags, re] of inProcess) {
+      const err = await evalCommand(flags).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, JSON.stringify(flags)).toBeInstanceOf(UnivgError);
+      expect((err as UnivgError).exitCode, JSON.stringify(flags)).toBe(2);
+      expect((err as UnivgError).message, JSON.stringify(flags)).toMatch(re);
     }
   });
 });

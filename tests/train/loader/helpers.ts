@@ -27,7 +27,7 @@ export function imageCount(i: number): number {
   return 1 + (i % 3);
 }
 
-export async function solidPng(w: number, h: number, rgb: [number, number, number]): Promise<Uint8Array> {
+export async function solidPng(w: number, h: number, rgb: [number, number, number]): Promise<Uint8Array<ArrayBuffer>> {
   const buf = await sharp({ create: { width: w, height: h, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } }).png().toBuffer();
   return new Uint8Array(buf);
 }
@@ -50,7 +50,7 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 export async function rowsOf(spec: CorpusSpec): Promise<Array<RecordOf<'SftRow'> | RecordOf<'RlRow'>>> {
   const out: Array<RecordOf<'SftRow'> | RecordOf<'RlRow'>> = [];
   for (let i = 0; i < spec.rows; i++) {
-    const images: { bytes: Uint8Array | null; path: string | null }[] = [];
+    const images: { bytes: Uint8Array<ArrayBuffer> | null; path: string | null }[] = [];
     const shas: string[] = [];
     const ws: number[] = [];
     const hs: number[] = [];

@@ -170,3 +170,35 @@ describe('png edge cases', () => {
     expect(got.get('r-1')).toEqual([200, 10, 20]);
   });
 });
+
+describe('decoded-image cache', () => {
+  it('later epochs reuse decoded images, and batches are identical with the cache on or off', async () => {
+    const on = await createLoader(opts({ epochs: 2 }));
+    const withCache: Batch[] = [];
+    for await (const b of on) withCache.push(b);
+    const off = await createLoader(opts({ epochs: 2, imageCacheBytes: 0 }));
+    const without: Batch[] = [];
+    for await (const b of off) without.push(b);
+    expect(withCache.map(digest)).toEqual(without.map(digest));
+    const images = withCache.filter((b) => b.epoch === 0).reduce((s, b) => s + b.imageMask.reduce((x, y) => x + y, 0), 0);
+    expect(on.stats().imagesDecoded).toBe(images);
+    expect(on.stats().cacheHits).toBe(images);
+    // without a cache only an identical decode already in flight is shared
+    expect(off.stats().imagesDecoded + off.stats().cacheHits).toBe(2 * images);
+    expect(off.stats().imagesDecoded).toBeGreaterThan(1.5 * images);
+  });
+
+  it('evicts least recently used entries past its byte budget', async () => {
+    const { PixelCache } = await import('../../../src/train/loader/cache.js');
+    const c = new PixelCache(300);
+    const img = () => ({ pixels: new Uint8Array(100), width: 1, height: 1 });
+    c.set('a', img());
+    c.set('b', img());
+    c.set('c', img());
+    expect(c.get('a')).toBeDefined(); // a is now the most recent
+    c.set('d', img());
+    expect(c.get('b')).toBeUndefined();
+    expect(c.get('a')).toBeDefined();
+    expect(c.size).toBe(300);
+  });
+});

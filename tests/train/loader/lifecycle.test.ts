@@ -75,6 +75,14 @@ describe('close', () => {
     await l.close();
   });
 
+  it('close() while a batch is being prepared ends the stream: the pending next() gives null', async () => {
+    const l = await createLoader(opts({ workers: 1 }));
+    const pending = l.next();
+    await l.close();
+    expect(await pending).toBeNull();
+    expect(l.stats().liveWorkers).toBe(0);
+  });
+
   it('breaking out of for-await closes the loader', async () => {
     const l = await createLoader(opts({ workers: 2 }));
     for await (const _ of l) break;

@@ -155,6 +155,7 @@ describe('resume', () => {
     await expect(createLoader(base({ seed: 8, state: st }))).rejects.toThrow(/seed/);
     await expect(createLoader(base({ worldSize: 2, state: st }))).rejects.toThrow(/epoch boundary/);
     await expect(createLoader(base({ state: { ...st, corpus: 'x'.repeat(64) } }))).rejects.toThrow(/another corpus/);
+    await expect(createLoader(base({ state: { ...st, position: -1 } }))).rejects.toThrow(/not a loader state.*\(field "state.position"\)|not a loader state/);
     // at an epoch boundary the partition may change
     const ok = await createLoader(base({ worldSize: 2, state: { ...st, epoch: 1, position: 0 } }));
     expect(ok.state()).toMatchObject({ epoch: 1, position: 0, worldSize: 2 });
@@ -248,5 +249,43 @@ describe('batch layout', () => {
     await expect(createLoader({ ...base(), kind: 'RlRow' } as unknown as LoaderOptions<'RlRow'>)).rejects.toThrow(/holds SftRow records/);
     const l = await createLoader(base({ maxImages: 2, shuffleBuffer: 1 }));
     await expect(take(l, 10)).rejects.toThrow(/row has 3 images, maxImages is 2/);
+  });
+});
+
+describe('corpus', () => {
+  it('reads several stage directories as one corpus, every row once per epoch', async () => {
+    const other = await writeCorpus({ dir: join(tmp.dir, 'sft-b'), rows: 7, files: 2, idPrefix: 'b' });
+    const ids = (await all({ dirs: [dir, other], epochs: 1 })).flatMap(realIds);
+    expect(ids).toHaveLength(N + 7);
+    expect(new Set(ids).size).toBe(N + 7);
+    expect(ids.filter((i) => i.startsWith('b-'))).toHaveLength(7);
+  });
+
+  it('a shard that no longer matches its manifest is a ShardError naming the file', async () => {
+    const { readFileSync, writeFileSync, readdirSync } = await import('node:fs');
+    const bad = await writeCorpus({ dir: join(tmp.dir, 'tampered'), rows: 6, files: 1 });
+    const file = join(bad, readdirSync(bad).find((n) => n.endsWith('.parquet'))!);
+    const bytes = readFileSync(file);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(file, bytes);
+    const l = await createLoader(base({ dirs: [bad] }));
+    await expect(l.next()).rejects.toThrow(/sha256 does not match the manifest/);
+    expect(l.stats().liveWorkers).toBe(0);
+  });
+
+  it('an encode hook that throws becomes a RecordError naming the row', async () => {
+    const l = await createLoader(
+      base({
+        encode: (r) => {
+          if (r.id === 'r-5') throw new Error('unknown token');
+          return utf8Encode(r);
+        },
+        shuffleBuffer: 1,
+        epochs: 1,
+      }),
+    );
+    const err = await take(l, 20).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RecordError);
+    expect((err as RecordError).describe()).toMatch(/encode\(\) failed: unknown token.*record "r-5"/);
   });
 });

@@ -1,0 +1,241 @@
+/**
+ * Checkpoints: everything needed to use the model or continue training exactly.
+ *
+ *   <out>/checkpoints/step-000120/
+ *     config.json      model config
+ *     tokenizer.json
+ *     weights.bin      float32 little-endian, parameters in paramSpecs order
+ *     optimizer.bin    AdamW first then second moments, same order (absent when saved without optimizer)
+ *     state.json       step, RNG and loader state, backend, training options, sha256 and layout of the .bin files
+ *
+ * A checkpoint is written to a temporary directory next to its final name and renamed into place, so a
+ * directory named `step-*` is always complete; leftovers of a killed write are ignored and removed.
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { ConfigError, InputError } from '../errors.js';
+import type { BackendChoice } from './backend.js';
+import { checkConfig, GroundingModel, paramSpecs, type ModelConfig } from './model.js';
+import type { AdamWConfig, AdamWState } from './optim.js';
+import type { RngState } from './rng.js';
+import { Tokenizer, type TokenizerJson } from './tokenizer.js';
+
+export const CHECKPOINT_FORMAT = 'univg-checkpoint';
+
+export interface CheckpointState {
+  format: typeof CHECKPOINT_FORMAT;
+  version: 1;
+  /** Optimizer updates done. */
+  step: number;
+  rng: RngState | null;
+  /** The loader's state after the last batch consumed (continue from it). */
+  loader: unknown;
+  backend: Pick<BackendChoice, 'name' | 'tfBackend' | 'reasons' | 'detail'>;
+  /** Training options as given (JSON). */
+  train: Record<string, unknown>;
+  metrics: Record<string, number | null>;
+  weights: { file: 'weights.bin'; sha256: string; params: Array<{ name: string; shape: number[] }> };
+  optimizer: { file: 'optimizer.bin'; sha256: string; t: number; config: AdamWConfig } | null;
+}
+
+export interface SaveInput {
+  model: GroundingModel;
+  tokenizer: Tokenizer;
+  step: number;
+  backend: BackendChoice;
+  train: Record<string, unknown>;
+  optimizer?: { state: AdamWState; config: AdamWConfig };
+  rng?: RngState;
+  loader?: unknown;
+  metrics?: Record<string, number | null>;
+}
+
+const sha256 = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
+
+function concatFloats(parts: Float32Array[]): Uint8Array {
+  const n = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Float32Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  // Little-endian on every platform Node runs on; the format says so.
+  return new Uint8Array(out.buffer);
+}
+
+export const checkpointName = (step: number) => `step-${String(step).padStart(6, '0')}`;
+
+/** Write a checkpoint to `dir` atomically (temp directory, then rename). Returns `dir`. */
+export async function saveCheckpoint(dir: string, s: SaveInput): Promise<string> {
+  const specs = s.model.specs;
+  const values = s.model.values();
+  const weights = concatFloats(specs.map((p) => values.get(p.name)!));
+  let optBytes: Uint8Array | null = null;
+  if (s.optimizer) {
+    const { m, v } = s.optimizer.state;
+    const zeros = (name: string) => new Float32Array(values.get(name)!.length);
+    optBytes = concatFloats([...specs.map((p) => m.get(p.name) ?? zeros(p.name)), ...specs.map((p) => v.get(p.name) ?? zeros(p.name))]);
+  }
+  const state: CheckpointState = {
+    format: CHECKPOINT_FORMAT,
+    version: 1,
+    step: s.step,
+    rng: s.rng ?? null,
+    loader: s.loader ?? null,
+    backend: { name: s.backend.name, tfBackend: s.backend.tfBackend, reasons: s.backend.reasons, detail: s.backend.detail },
+    train: s.train,
+    metrics: s.metrics ?? {},
+    weights: { file: 'weights.bin', sha256: sha256(weights), params: specs.map((p) => ({ name: p.name, shape: p.shape })) },
+    optimizer: s.optimizer && optBytes ? { file: 'optimizer.bin', sha256: sha256(optBytes), t: s.optimizer.state.t, config: s.optimizer.config } : null,
+  };
+  await mkdir(dirname(dir), { recursive: true });
+  const tmp = join(dirname(dir), `.${basename(dir)}.tmp-${process.pid}-${Date.now()}`);
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp);
+  await writeFile(join(tmp, 'config.json'), JSON.stringify(s.model.config, null, 2) + '\n');
+  await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(s.tokenizer.toJSON()) + '\n');
+  await writeFile(join(tmp, 'weights.bin'), weights);
+  if (optBytes) await writeFile(join(tmp, 'optimizer.bin'), optBytes);
+  await writeFile(join(tmp, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+  // Replacing an existing checkpoint of the same step (a resumed run passing it again): move the old one
+  // aside first, since a directory cannot be renamed over a non-empty one.
+  const old = `${tmp}.old`;
+  let moved = false;
+  try {
+    await rename(dir, old);
+    moved = true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  await rename(tmp, dir);
+  if (moved) await rm(old, { recursive: true, force: true });
+  return dir;
+}
+
+/** Complete checkpoints under `<out>/checkpoints`, oldest first. Temp leftovers are skipped. */
+export async function listCheckpoints(out: string): Promise<Array<{ step: number; dir: string }>> {
+  const root = join(out, 'checkpoints');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .map((n) => /^step-(\d+)$/.exec(n))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ step: Number(m[1]), dir: join(root, m[0]) }))
+    .sort((a, b) => a.step - b.step);
+}
+
+/** Remove temp directories a killed checkpoint write left behind. */
+export async function removeTempCheckpoints(out: string): Promise<number> {
+  const root = join(out, 'checkpoints');
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const temps = names.filter((n) => n.startsWith('.step-') && n.includes('.tmp-'));
+  for (const n of temps) await rm(join(root, n), { recursive: true, force: true });
+  return temps.length;
+}
+
+/** A checkpoint directory itself, or the latest checkpoint of a training output directory. */
+export async function resolveCheckpointDir(dirOrOut: string): Promise<string> {
+  try {
+    await readFile(join(dirOrOut, 'state.json'));
+    return dirOrOut;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  const all = await listCheckpoints(dirOrOut);
+  if (all.length === 0) throw new InputError('no checkpoint here (expected state.json, or checkpoints/step-* under a training output directory)', { file: dirOrOut });
+  return all[all.length - 1]!.dir;
+}
+
+async function readJson<T>(file: string): Promise<T> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new InputError(`cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file }, { cause: err });
+  }
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw new InputError(`not valid JSON: ${(err as Error).message}`, { file }, { cause: err });
+  }
+}
+
+async function readFloats(file: string, expectedSha: string, expectedLength: number): Promise<Float32Array> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(file);
+  } catch (err) {
+    throw new InputError(`cannot read (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file }, { cause: err });
+  }
+  if (buf.length !== expectedLength * 4) throw new InputError(`${buf.length} bytes, expected ${expectedLength * 4} (truncated or from another model)`, { file });
+  if (sha256(buf) !== expectedSha) throw new InputError('sha256 does not match state.json (corrupted)', { file });
+  // Copy into an aligned buffer of its own.
+  const out = new Float32Array(expectedLength);
+  new Uint8Array(out.buffer).set(buf);
+  return out;
+}
+
+export interface LoadedCheckpoint {
+  dir: string;
+  model: GroundingModel;
+  tokenizer: Tokenizer;
+  config: ModelConfig;
+  state: CheckpointState;
+  /** The optimizer moments, when the checkpoint has them. */
+  optimizer: AdamWState | null;
+}
+
+/**
+ * Load a checkpoint (a `step-*` directory, or a training output directory: its latest checkpoint) into
+ * a model on the current tfjs backend. Checksums and sizes are verified.
+ */
+export async function readCheckpoint(dirOrOut: string, opts: { optimizer?: boolean } = {}): Promise<LoadedCheckpoint> {
+  const dir = await resolveCheckpointDir(dirOrOut);
+  const state = await readJson<CheckpointState>(join(dir, 'state.json'));
+  if (state.format !== CHECKPOINT_FORMAT || state.version !== 1) throw new InputError(`not a univg checkpoint (format ${JSON.stringify(state.format)})`, { file: join(dir, 'state.json') });
+  const config = await readJson<ModelConfig>(join(dir, 'config.json'));
+  try {
+    checkConfig(config);
+  } catch (err) {
+    throw new InputError((err as Error).message, { file: join(dir, 'config.json') }, { cause: err });
+  }
+  const tokenizer = new Tokenizer(await readJson<TokenizerJson>(join(dir, 'tokenizer.json')));
+  if (tokenizer.vocabSize !== config.vocabSize) throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, the model ${config.vocabSize}`, { file: dir });
+  const specs = paramSpecs(config);
+  const sizes = specs.map((s) => s.shape.reduce((a, b) => a * b, 1));
+  const total = sizes.reduce((a, b) => a + b, 0);
+  const flat = await readFloats(join(dir, 'weights.bin'), state.weights.sha256, total);
+  const values = new Map<string, Float32Array>();
+  let o = 0;
+  specs.forEach((s, i) => {
+    values.set(s.name, flat.slice(o, o + sizes[i]!));
+    o += sizes[i]!;
+  });
+  let optimizer: AdamWState | null = null;
+  if (opts.optimizer !== false && state.optimizer) {
+    const both = await readFloats(join(dir, 'optimizer.bin'), state.optimizer.sha256, 2 * total);
+    const m = new Map<string, Float32Array>();
+    const v = new Map<string, Float32Array>();
+    let k = 0;
+    specs.forEach((s, i) => {
+      m.set(s.name, both.slice(k, k + sizes[i]!));
+      v.set(s.name, both.slice(total + k, total + k + sizes[i]!));
+      k += sizes[i]!;
+    });
+    optimizer = { t: state.optimizer.t, m, v };
+  }
+  return { dir, model: new GroundingModel(config, values), tokenizer, config, state, optimizer };
+}

@@ -1,0 +1,463 @@
+/**
+ * Supervised fine-tuning: teacher-forced cross-entropy on the completion tokens only (or on
+ * `<answer>...</answer>` alone with `cot: false`), AdamW with warmup + cosine, clipping by global norm,
+ * gradient accumulation, a held-out loss every `evalEvery` updates, checkpoints every `checkpointEvery`
+ * and exact resume: the checkpoint holds weights, AdamW moments, the step, the RNG and the loader's
+ * state, so a killed run resumed on the same backend ends with the same weights bit for bit.
+ *
+ * Files under `out`: `checkpoints/step-*` (see checkpoint.ts), `train-log.jsonl` (one line per update and
+ * per evaluation), `result.json` and `loss-curve.svg` at the end.
+ */
+import { createHash } from 'node:crypto';
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { isAbsolute, join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors.js';
+import { lineChart } from '../report/svg.js';
+import { readBatches, readRows } from '../store/index.js';
+import { writeFileAtomic } from '../store/fsutil.js';
+import { describeBackend, selectBackend, type BackendChoice, type BackendName } from './backend.js';
+import { exampleBatch, promptIds, realTokens, sftEncoder, stackBatches, targetIds, targetText, targetTokenCount, toModelBatch } from './batching.js';
+import { checkpointName, listCheckpoints, readCheckpoint, removeTempCheckpoints, saveCheckpoint } from './checkpoint.js';
+import { decodeImage } from './image.js';
+import { createLoader, type LoaderState } from './loader/index.js';
+import { GroundingModel, makeModelConfig, paramCount, type ModelBatch, type ModelConfig, type ModelShape } from './model.js';
+import { AdamW, lrAt, type AdamWConfig, type ScheduleConfig } from './optim.js';
+import { update } from './step.js';
+import { Rng } from './rng.js';
+import { TokenizerBuilder, type Tokenizer } from './tokenizer.js';
+
+export interface SftOptions {
+  /** SftRow stage directories (e.g. runs/demo/corpus/sft). */
+  data: string[];
+  /** Directory relative image paths in the rows are resolved against (rows with embedded bytes need none). */
+  dataRoot?: string;
+  out: string;
+  /** Optimizer updates in the whole run. */
+  steps: number;
+  /** Rows per micro-batch. */
+  batch: number;
+  /** Micro-batches per update (default 1): an update sees batch x accum rows. */
+  accum?: number;
+  lr?: number;
+  minLr?: number;
+  warmup?: number;
+  weightDecay?: number;
+  /** Clip the global gradient norm to this (default 1; 0 turns clipping off). */
+  clip?: number;
+  seed?: number;
+  /** Train on the whole completion (default) or on `<answer>...</answer>` only (no-CoT ablation). */
+  cot?: boolean;
+  /** Continue from the latest checkpoint in `out` (starts fresh when there is none). */
+  resume?: boolean;
+  checkpointEvery?: number;
+  /** Keep this many newest checkpoints (default 3; 0 keeps all). */
+  keepCheckpoints?: number;
+  /** Held-out loss every this many updates (default 50; 0: only at the end). */
+  evalEvery?: number;
+  /** Share of rows (by a hash of their id) held out of training for that loss (default 0.05). */
+  evalFraction?: number;
+  /** At most this many held-out rows (default 64). */
+  evalMaxRows?: number;
+  model?: Partial<ModelShape>;
+  backend?: BackendName;
+  /** Loader image-decode threads. */
+  workers?: number;
+  /** Stop after this many updates in this process, checkpointing there (a planned interruption). */
+  stopAfter?: number;
+  /** Abort between updates (e.g. on SIGINT): a checkpoint is written first. */
+  signal?: AbortSignal;
+  /** Progress lines for people (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface StepLog {
+  type: 'step';
+  step: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  rows: number;
+  tokens: number;
+  targetTokens: number;
+  tokensPerSec: number;
+  seconds: number;
+  epoch: number;
+  backend: BackendName;
+}
+
+export interface EvalLog {
+  type: 'eval';
+  step: number;
+  evalLoss: number | null;
+  evalRows: number;
+  evalTokens: number;
+  backend: BackendName;
+}
+
+export interface SftResult {
+  out: string;
+  backend: BackendChoice;
+  /** Updates done in total (all processes). */
+  step: number;
+  steps: number;
+  stopped: 'done' | 'stopAfter' | 'aborted';
+  checkpoint: string;
+  params: number;
+  finalLoss: number | null;
+  finalEvalLoss: number | null;
+  seconds: number;
+  resumedFrom: number | null;
+}
+
+const DEFAULTS = {
+  accum: 1,
+  lr: 1e-3,
+  weightDecay: 0.01,
+  clip: 1,
+  seed: 0,
+  cot: true,
+  checkpointEvery: 50,
+  keepCheckpoints: 3,
+  evalEvery: 50,
+  evalFraction: 0.05,
+  evalMaxRows: 64,
+} as const;
+
+/** Options that change which batches or which updates a run makes: a resume must keep them. */
+const RESUME_KEYS = ['data', 'batch', 'accum', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'cot', 'evalFraction', 'evalMaxRows', 'dataRoot'] as const;
+
+/** Whether a row is in the held-out slice: a hash of its id alone, so every run holds out the same rows. */
+export function isHeldOut(id: string, fraction: number): boolean {
+  if (!(fraction > 0)) return false;
+  return createHash('sha256').update(`heldout\u0000${id}`).digest().readUInt32BE(0) / 4294967296 < fraction;
+}
+
+function resolvedOptions(o: SftOptions) {
+  const accum = o.accum ?? DEFAULTS.accum;
+  const warmup = o.warmup ?? Math.min(100, Math.max(1, Math.floor(o.steps / 10)));
+  const opt = {
+    data: o.data.map((d) => resolve(d)),
+    dataRoot: o.dataRoot === undefined ? null : resolve(o.dataRoot),
+    steps: o.steps,
+    batch: o.batch,
+    accum,
+    lr: o.lr ?? DEFAULTS.lr,
+    minLr: o.minLr ?? (o.lr ?? DEFAULTS.lr) / 10,
+    warmup,
+    weightDecay: o.weightDecay ?? DEFAULTS.weightDecay,
+    clip: o.clip ?? DEFAULTS.clip,
+    seed: o.seed ?? DEFAULTS.seed,
+    cot: o.cot ?? DEFAULTS.cot,
+    checkpointEvery: o.checkpointEvery ?? DEFAULTS.checkpointEvery,
+    keepCheckpoints: o.keepCheckpoints ?? DEFAULTS.keepCheckpoints,
+    evalEvery: o.evalEvery ?? DEFAULTS.evalEvery,
+    evalFraction: o.evalFraction ?? DEFAULTS.evalFraction,
+    evalMaxRows: o.evalMaxRows ?? DEFAULTS.evalMaxRows,
+    model: o.model ?? {},
+  };
+  const bad = (field: string, m: string) => new ConfigError(m, { field });
+  if (opt.data.length === 0) throw bad('data', 'no --data directory given');
+  for (const k of ['steps', 'batch', 'accum', 'checkpointEvery'] as const)
+    if (!Number.isInteger(opt[k]) || opt[k] < 1) throw bad(k, `${k} must be a positive integer, got ${opt[k]}`);
+  for (const k of ['evalEvery', 'keepCheckpoints', 'evalMaxRows', 'warmup'] as const)
+    if (!Number.isInteger(opt[k]) || opt[k] < 0) throw bad(k, `${k} must be a non-negative integer, got ${opt[k]}`);
+  if (!(opt.lr > 0) || !(opt.minLr >= 0)) throw bad('lr', `lr must be > 0 and minLr >= 0 (got ${opt.lr}, ${opt.minLr})`);
+  if (!(opt.evalFraction >= 0 && opt.evalFraction < 1)) throw bad('evalFraction', `evalFraction must be in [0, 1), got ${opt.evalFraction}`);
+  if (!Number.isInteger(opt.seed)) throw bad('seed', `seed must be an integer, got ${opt.seed}`);
+  return opt;
+}
+type Resolved = ReturnType<typeof resolvedOptions>;
+
+/** Build the tokenizer from the corpus text (prompts and completions) and measure the longest rows. */
+async function tokenizerFromCorpus(o: Resolved, log: (l: string) => void): Promise<{ tokenizer: Tokenizer; maxPrompt: number; maxTarget: number; rows: number }> {
+  const b = new TokenizerBuilder();
+  for (const dir of o.data)
+    for await (const batch of readBatches(dir, { columns: ['prompt', 'completion'] })) {
+      const p = batch.getChild('prompt')!;
+      const c = batch.getChild('completion')!;
+      for (let i = 0; i < batch.numRows; i++) {
+        b.add(String(p.get(i)));
+        b.add(String(c.get(i)));
+      }
+    }
+  const tokenizer = b.finish();
+  let maxPrompt = 1;
+  let maxTarget = 1;
+  let rows = 0;
+  for (const dir of o.data)
+    for await (const batch of readBatches(dir, { columns: ['prompt', 'completion', 'answer'] })) {
+      const p = batch.getChild('prompt')!;
+      const c = batch.getChild('completion')!;
+      const a = batch.getChild('answer')!;
+      for (let i = 0; i < batch.numRows; i++) {
+        rows++;
+        maxPrompt = Math.max(maxPrompt, promptIds(tokenizer, String(p.get(i))).length);
+        maxTarget = Math.max(maxTarget, targetIds(tokenizer, targetText({ completion: String(c.get(i)), answer: String(a.get(i)) }, o.cot)).length);
+      }
+    }
+  if (rows === 0) throw new ConfigError('the training corpus has no rows', { field: 'data' });
+  log(`tokenizer: ${tokenizer.vocabSize} tokens from ${b.texts} texts (${rows} rows); longest prompt ${maxPrompt}, longest target ${maxTarget} tokens`);
+  return { tokenizer, maxPrompt, maxTarget, rows };
+}
+
+/** The held-out rows, decoded and encoded once: batches of at most `batch` rows. */
+async function heldOutBatches(o: Resolved, cfg: ModelConfig, tok: Tokenizer): Promise<{ ids: Set<string>; batches: ModelBatch[]; rows: number }> {
+  const ids = new Set<string>();
+  const parts: ModelBatch[] = [];
+  if (o.evalFraction <= 0 || o.evalMaxRows === 0) return { ids, batches: [], rows: 0 };
+  for (const dir of o.data) {
+    for await (const row of readRows('SftRow', dir)) {
+      if (!isHeldOut(row.id, o.evalFraction)) continue;
+      ids.add(row.id);
+      if (parts.length >= o.evalMaxRows) continue;
+      const images = await Promise.all(
+        row.images.map((im, k) => {
+          if (im.bytes) return decodeImage(im.bytes, { size: cfg.imageSize, fit: 'stretch' });
+          if (!im.path) throw new ConfigError(`row ${row.id}: image ${k} has neither bytes nor path`, { recordId: row.id, field: `images[${k}]` });
+          if (!isAbsolute(im.path) && o.dataRoot === null) throw new ConfigError(`row ${row.id}: image paths are relative; pass --data-root`, { recordId: row.id, field: 'dataRoot' });
+          return decodeImage(isAbsolute(im.path) ? im.path : join(o.dataRoot!, im.path), { size: cfg.imageSize, fit: 'stretch' });
+        }),
+      );
+      if (images.length > cfg.maxImages) continue;
+      const q = promptIds(tok, row.prompt).slice(0, cfg.maxPromptTokens);
+      const t = targetIds(tok, targetText(row, o.cot)).slice(0, cfg.maxTargetTokens);
+      parts.push(exampleBatch(cfg, images, q, t, tok.bos));
+    }
+  }
+  const batches: ModelBatch[] = [];
+  for (let i = 0; i < parts.length; i += o.batch) batches.push(stackBatches(parts.slice(i, i + o.batch)));
+  return { ids, batches, rows: parts.length };
+}
+
+/** Mean cross-entropy per target token over the held-out batches. */
+export function evaluateLoss(model: GroundingModel, batches: ModelBatch[]): { loss: number | null; tokens: number } {
+  let sum = 0;
+  let tokens = 0;
+  for (const b of batches) {
+    const n = targetTokenCount(b);
+    if (n === 0) continue;
+    const l = tf.tidy(() => model.loss(b, 1));
+    sum += l.dataSync()[0]!;
+    l.dispose();
+    tokens += n;
+  }
+  return { loss: tokens ? sum / tokens : null, tokens };
+}
+
+async function readLog(file: string): Promise<string[]> {
+  try {
+    return (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+function lossCurveSvg(steps: StepLog[], evals: EvalLog[], title: string): string {
+  const pts = steps.map((s) => [s.step, s.loss] as const);
+  const ev = evals.filter((e) => e.evalLoss !== null).map((e) => [e.step, e.evalLoss!] as const);
+  const ys = [...pts, ...ev].map((p) => p[1]);
+  const xMax = Math.max(1, ...steps.map((s) => s.step));
+  const yMax = ys.length ? Math.max(...ys) : 1;
+  return (
+    lineChart(
+      [
+        { name: 'train loss', points: pts },
+        { name: 'held-out loss', points: ev },
+      ],
+      { title, xDomain: [0, xMax], yDomain: [0, yMax], xLabel: 'update', yLabel: 'cross-entropy / token', width: 640, height: 260 },
+    ).value + '\n'
+  );
+}
+
+/** Run (or continue) supervised fine-tuning. */
+export async function trainSft(options: SftOptions): Promise<SftResult> {
+  const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const t0 = performance.now();
+  const o = resolvedOptions(options);
+  const out = resolve(options.out);
+  const backend = await selectBackend({ prefer: options.backend });
+  log(describeBackend(backend));
+  await mkdir(out, { recursive: true });
+  await removeTempCheckpoints(out);
+  const existing = await listCheckpoints(out);
+  if (existing.length > 0 && !options.resume)
+    throw new ConfigError(`${out} already has checkpoints (latest step ${existing[existing.length - 1]!.step}); pass --resume to continue, or another --out`, { file: out });
+
+  const trainJson: Record<string, unknown> = { ...o };
+  let model: GroundingModel;
+  let tokenizer: Tokenizer;
+  let step = 0;
+  let rng = new Rng(o.seed);
+  let loaderState: LoaderState | undefined;
+  const opt = new AdamW({ weightDecay: o.weightDecay } satisfies Partial<AdamWConfig>);
+  let resumedFrom: number | null = null;
+
+  if (options.resume && existing.length > 0) {
+    const ck = await readCheckpoint(existing[existing.length - 1]!.dir, { optimizer: true });
+    const saved = ck.state.train;
+    const diffs = RESUME_KEYS.filter((k) => JSON.stringify(saved[k] ?? null) !== JSON.stringify(o[k] ?? null));
+    if (diffs.length)
+      throw new ConfigError(`cannot resume exactly: ${diffs.map((k) => `${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(o[k])}`).join('; ')}`, { file: ck.dir });
+    if (ck.state.backend.name !== backend.name) log(`warning: the checkpoint was written on backend ${ck.state.backend.name}, resuming on ${backend.name}: the result will not be bit-identical`);
+    model = ck.model;
+    tokenizer = ck.tokenizer;
+    step = ck.state.step;
+    if (ck.state.rng) rng = new Rng(ck.state.rng);
+    loaderState = (ck.state.loader ?? undefined) as LoaderState | undefined;
+    if (ck.optimizer) opt.load(ck.optimizer, new Map(model.specs.map((s) => [s.name, s.shape])));
+    resumedFrom = step;
+    log(`resumed from ${ck.dir} (step ${step})`);
+  } else {
+    const t = await tokenizerFromCorpus(o, log);
+    tokenizer = t.tokenizer;
+    const cfg = makeModelConfig(o.model, { vocabSize: tokenizer.vocabSize, coordBase: tokenizer.coordId(0), coordMax: 1000 }, { maxPromptTokens: t.maxPrompt, maxTargetTokens: t.maxTarget });
+    model = GroundingModel.init(cfg, rng.fork('init'));
+  }
+  const cfg = model.config;
+  log(
+    `model: ${paramCount(cfg)} parameters (d=${cfg.dModel}, layers ${cfg.nLayers}, heads ${cfg.nHeads}, ${cfg.imageSize}px images in ${cfg.patchSize}px patches, up to ${cfg.maxImages} images); target: ${o.cot ? 'CoT completion' : 'answer only (no CoT)'}`,
+  );
+
+  const held = await heldOutBatches(o, cfg, tokenizer);
+  log(`held-out slice: ${held.rows} rows (${held.ids.size} rows excluded from training)`);
+
+  const logFile = join(out, 'train-log.jsonl');
+  const kept = (await readLog(logFile)).filter((l) => (JSON.parse(l) as { step: number }).step <= step);
+  await writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
+  const history = kept.map((l) => JSON.parse(l) as StepLog | EvalLog);
+
+  const loader = await createLoader({
+    dirs: o.data,
+    kind: 'SftRow',
+    batchSize: o.batch,
+    seed: o.seed,
+    imageSize: cfg.imageSize,
+    maxImages: cfg.maxImages,
+    fit: 'stretch',
+    encode: sftEncoder(tokenizer, o.cot),
+    maxPromptTokens: cfg.maxPromptTokens,
+    maxTargetTokens: cfg.maxTargetTokens,
+    padId: tokenizer.pad,
+    ...(loaderState ? { state: loaderState } : {}),
+    ...(o.dataRoot !== null ? { imageBase: o.dataRoot } : {}),
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
+  });
+
+  const schedule: ScheduleConfig = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, totalSteps: o.steps };
+  let lastLoss: number | null = null;
+  let lastEval: number | null = null;
+  let lastSaved = -1;
+  let doneHere = 0;
+  let stopped: SftResult['stopped'] = 'done';
+  const appendLog = async (entry: StepLog | EvalLog) => {
+    history.push(entry);
+    await appendFile(logFile, JSON.stringify(entry) + '\n');
+  };
+  const checkpoint = async () => {
+    const dir = join(out, 'checkpoints', checkpointName(step));
+    await saveCheckpoint(dir, {
+      model,
+      tokenizer,
+      step,
+      backend,
+      train: trainJson,
+      optimizer: { state: opt.state(), config: opt.cfg },
+      rng: rng.state(),
+      loader: loaderState ?? null,
+      metrics: { loss: lastLoss, evalLoss: lastEval },
+    });
+    lastSaved = step;
+    if (o.keepCheckpoints > 0) {
+      const all = await listCheckpoints(out);
+      for (const c of all.slice(0, Math.max(0, all.length - o.keepCheckpoints))) await rm(c.dir, { recursive: true, force: true });
+    }
+    return dir;
+  };
+
+  try {
+    if (step === 0 && o.evalEvery > 0 && held.batches.length) {
+      lastEval = evaluateLoss(model, held.batches).loss;
+      await appendLog({ type: 'eval', step: 0, evalLoss: lastEval, evalRows: held.rows, evalTokens: held.batches.reduce((n, b) => n + targetTokenCount(b), 0), backend: backend.name });
+    }
+    while (step < o.steps) {
+      if (options.signal?.aborted) {
+        stopped = 'aborted';
+        break;
+      }
+      const ts = performance.now();
+      const micro: ModelBatch[] = [];
+      let epoch = 0;
+      // Held-out rows are dropped from training batches; keep pulling until the update has targets.
+      for (let pulls = 0; micro.length < o.accum || micro.every((m) => targetTokenCount(m) === 0); pulls++) {
+        if (pulls > 1000 + o.accum) throw new ConfigError('no trainable rows: every row is in the held-out slice (lower --eval-fraction)', { field: 'evalFraction' });
+        const b = await loader.next();
+        if (!b) throw new Error('the loader ended (it is configured to repeat epochs)');
+        loaderState = b.state;
+        epoch = b.epoch;
+        const mb = toModelBatch(b, cfg, tokenizer.bos, held.ids);
+        if (mb) micro.push(mb);
+      }
+      const lr = lrAt(step, schedule);
+      const { loss: lossSum, gradNorm, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr });
+      step++;
+      doneHere++;
+      lastLoss = lossSum;
+      const seconds = (performance.now() - ts) / 1000;
+      const tokens = micro.reduce((n, m) => n + realTokens(m, cfg), 0);
+      await appendLog({
+        type: 'step',
+        step,
+        loss: lossSum,
+        lr,
+        gradNorm,
+        rows: micro.reduce((n, m) => n + m.B, 0),
+        tokens,
+        targetTokens: nTarget,
+        tokensPerSec: tokens / seconds,
+        seconds,
+        epoch,
+        backend: backend.name,
+      });
+      if (step === 1 || step % 10 === 0 || step === o.steps)
+        log(`step ${step}/${o.steps} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} |g| ${gradNorm.toFixed(3)} ${(tokens / seconds).toFixed(0)} tok/s ${seconds.toFixed(2)} s/step`);
+      if (held.batches.length && ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps)) {
+        const e = evaluateLoss(model, held.batches);
+        lastEval = e.loss;
+        await appendLog({ type: 'eval', step, evalLoss: e.loss, evalRows: held.rows, evalTokens: e.tokens, backend: backend.name });
+        log(`step ${step}: held-out loss ${e.loss?.toFixed(4) ?? 'n/a'}`);
+      }
+      if (step % o.checkpointEvery === 0 || step === o.steps) await checkpoint();
+      if (options.stopAfter !== undefined && doneHere >= options.stopAfter && step < o.steps) {
+        stopped = 'stopAfter';
+        break;
+      }
+    }
+    if (lastSaved !== step) await checkpoint();
+  } finally {
+    await loader.close();
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const ckDir = join(out, 'checkpoints', checkpointName(step));
+  const result: SftResult = {
+    out,
+    backend,
+    step,
+    steps: o.steps,
+    stopped,
+    checkpoint: ckDir,
+    params: paramCount(cfg),
+    finalLoss: lastLoss,
+    finalEvalLoss: lastEval,
+    seconds,
+    resumedFrom,
+  };
+  const steps = history.filter((h): h is StepLog => h.type === 'step');
+  const evals = history.filter((h): h is EvalLog => h.type === 'eval');
+  await writeFileAtomic(join(out, 'loss-curve.svg'), lossCurveSvg(steps, evals, `SFT loss (${o.cot ? 'CoT' : 'no-CoT'}, backend ${backend.name})`));
+  await writeFileAtomic(join(out, 'result.json'), JSON.stringify({ ...result, options: trainJson, model: cfg }, null, 2) + '\n');
+  log(`${stopped === 'done' ? 'done' : `stopped (${stopped})`}: step ${step}/${o.steps}, checkpoint ${ckDir}, ${seconds.toFixed(1)} s`);
+  return result;
+}
