@@ -10,8 +10,9 @@
  * Images are the synthetic suite's own renders (the demo's images: 224-1024 px PNGs, median side about
  * 430), embedded in SftRow shards written by writeShards; rows hold 1-4 images (mean 2.5). Each
  * measurement runs in a fresh child process so peak RSS is its own. Throughput: samples/s delivered
- * to a consumer that does nothing, batch 32, 64x64 letterbox, maxImages 6, one epoch. Memory: the
- * same settings over 1k and 10k rows (shuffle buffer 512): peak RSS should not follow corpus size.
+ * to a consumer that does nothing, batch 32, 64x64 letterbox, maxImages 6, two epochs (the second
+ * served by the decoded-image cache). Memory: 1k and 10k rows of smaller images (shuffle buffer 512,
+ * cache off): peak RSS should not follow corpus size.
  * SFT ratio (when src/train/sft.ts exists): `trainSft` runs a few updates of batch 32 (default model,
  * backend chosen as always) on the small-image corpus, where the loader is far ahead so a step's time is
  * the step's own; rows/s of updates 2.. is the step's consumption rate, compared with the loader's rates.
@@ -240,12 +241,13 @@ async function main(): Promise<void> {
     }
   }
   if (args.includes('--skip-mem')) return;
-  console.log('\nmemory: peak RSS over a whole epoch, images about 110 px (2 threads, batch 32, 64x64, shuffle buffer 512, prefetch 4, image cache 64 MiB)');
+  console.log('\nmemory: peak RSS over a whole epoch, images about 110 px (2 threads, batch 32, 64x64, shuffle buffer 512, prefetch 4,');
+  console.log('image cache off: with it on, add at most imageCacheBytes, 64 MiB by default)');
   console.log('rows    shard MiB  peakRSS   maxRowsHeld  seconds');
   for (const n of [1000, 10000]) {
     const d = await corpus(n, true);
     const m = JSON.parse(readFileSync(join(d, '_manifest.json'), 'utf8')) as { bytes: number };
-    const r = runChild({ dir: d, workers: 2, batchSize: 32, imageSize: 64, prefetch: 4, limit: 0, epochs: 1 });
+    const r = runChild({ dir: d, workers: 2, batchSize: 32, imageSize: 64, prefetch: 4, limit: 0, epochs: 1, imageCacheBytes: 0 });
     console.log(`${String(n).padEnd(7)} ${(m.bytes / 2 ** 20).toFixed(0).padStart(9)}  ${r.maxRssMiB.toFixed(0).padStart(4)} MiB  ${String(r.maxRowsHeld).padStart(11)}  ${r.seconds.toFixed(1).padStart(7)}`);
   }
 }

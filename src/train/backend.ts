@@ -9,8 +9,9 @@ import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { ConfigError } from '../errors.js';
 
-export const BACKEND_ORDER = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_ORDER)[number];
+import { BACKEND_ORDER, type BackendName } from './backend-names.js';
+
+export { BACKEND_ORDER, type BackendName };
 
 export interface BackendChoice {
   /** Our name for the backend (see BACKEND_ORDER). */

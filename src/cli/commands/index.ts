@@ -7,5 +7,6 @@ import * as run from './run.js';
 import * as shards from './shards.js';
 import * as synth from './synth.js';
 import * as teacher from './teacher.js';
+import * as train from './train.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train];
