@@ -30,6 +30,10 @@ const { values: a } = parseArgs({
     backend: { type: 'string' },
     profile: { type: 'boolean', default: false },
     'no-torch': { type: 'boolean', default: false },
+    // Debian's python3-torch uses the reference BLAS (BLAS_INFO=generic); pass an OpenBLAS directory to also
+    // time it with OpenBLAS, e.g. from `apt-get download libopenblas0-pthread && dpkg -x <deb> /tmp/oblas`:
+    // --torch-lib /tmp/oblas/usr/lib/x86_64-linux-gnu/openblas-pthread (nothing is installed system-wide).
+    'torch-lib': { type: 'string' },
   },
 });
 
@@ -97,18 +101,23 @@ if (a.profile) {
 
 const rows: Array<[string, number | null, string]> = [[`tfjs ${backend.name}`, ours, `${paramCount(cfg)} params`]];
 if (!a['no-torch']) {
-  for (const threads of [0, 2]) {
-    const spec = { config: cfg, B, M, Lq, Lc, steps, warmup: 1, seed: 0, ...(threads ? { threads } : {}) };
-    const r = spawnSync('/usr/bin/python3', [new URL('./train_step_torch.py', import.meta.url).pathname, JSON.stringify(spec)], { encoding: 'utf8' });
-    if (r.status !== 0) {
-      rows.push([`pytorch (${threads || 'default'} threads)`, null, `failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`]);
-      continue;
+  const blasVariants: Array<[string, NodeJS.ProcessEnv]> = [['reference BLAS', {}]];
+  if (a['torch-lib']) blasVariants.push(['OpenBLAS', { LD_LIBRARY_PATH: a['torch-lib'] }]);
+  for (const [blas, env] of blasVariants)
+    for (const threads of [1, 2]) {
+      const spec = { config: cfg, B, M, Lq, Lc, steps, warmup: 1, seed: 0, threads };
+      const r = spawnSync('/usr/bin/python3', [new URL('./train_step_torch.py', import.meta.url).pathname, JSON.stringify(spec)], {
+        encoding: 'utf8',
+        env: { ...process.env, ...env, OPENBLAS_NUM_THREADS: String(threads) },
+      });
+      if (r.status !== 0) {
+        rows.push([`pytorch, ${blas} (${threads} threads)`, null, `failed: ${(r.stderr || r.error?.message || '').trim().split('\n').pop()}`]);
+        continue;
+      }
+      const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { version: string; threads: number; params: number; secondsPerStep: number };
+      rows.push([`pytorch ${res.version}, ${blas} (${res.threads} thr)`, res.secondsPerStep, `${res.params} params${res.params !== paramCount(cfg) ? ' (MISMATCH)' : ''}`]);
     }
-    const res = JSON.parse(r.stdout.trim().split('\n').pop()!) as { version: string; threads: number; params: number; secondsPerStep: number };
-    rows.push([`pytorch ${res.version} (${res.threads} thread${res.threads > 1 ? 's' : ''})`, res.secondsPerStep, `${res.params} params${res.params !== paramCount(cfg) ? ' (MISMATCH)' : ''}`]);
-  }
 }
 console.log('\nseconds per training step (median of ' + steps + '):');
-for (const [name, s, note] of rows) console.log(`  ${name.padEnd(34)} ${s === null ? '   n/a' : s.toFixed(3).padStart(7)}  ${note}`);
-const torchBest = Math.min(...rows.slice(1).map((r) => r[1] ?? Infinity));
-if (Number.isFinite(torchBest)) console.log(`\ntfjs / best pytorch = ${(ours / torchBest).toFixed(2)}x the time (${ours <= torchBest ? 'at least as fast' : 'slower'})`);
+for (const [name, s, note] of rows) console.log(`  ${name.padEnd(40)} ${s === null ? '   n/a' : s.toFixed(3).padStart(7)}  ${note}`);
+for (const [name, s] of rows.slice(1)) if (s !== null) console.log(`tfjs / ${name}: ${(ours / s).toFixed(2)}x the time (${ours <= s ? 'at least as fast' : 'slower'})`);

@@ -22,6 +22,19 @@ export interface SamplingOptions {
   topP?: number;
   /** Seed of the sampling RNG (default 0). */
   seed?: number;
+  /**
+   * Greedy decoding only. `token` (default): plain argmax. `class`: the 1001 coordinate tokens compete
+   * with every other token as one class (the sum of their probabilities), and the most likely coordinate
+   * is taken when that class wins: they split one decision ("a number comes next") over 1001 values, so
+   * under plain argmax a punctuation token at 20% beats a number holding 80% spread over many values.
+   */
+  greedy?: 'class' | 'token';
+}
+
+/** The token ids of coordinates, [first, last], for class-greedy decoding. */
+export interface CoordinateRange {
+  first: number;
+  last: number;
 }
 
 export interface GenerationInput {
@@ -41,8 +54,9 @@ export interface Generation {
 }
 
 /** Pick a token from logits: argmax when temperature is 0, else temperature + top-p sampling. */
-export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng): number {
+export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, coords?: CoordinateRange): number {
   if (!(temperature > 0)) {
+    if (coords) return classGreedy(logits, coords);
     let best = 0;
     for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
     return best;
@@ -69,6 +83,23 @@ export function sampleToken(logits: Float32Array, temperature: number, topP: num
   return keep[keep.length - 1]!;
 }
 
+/** Argmax where the coordinate tokens count as one class (see SamplingOptions.greedy). */
+export function classGreedy(logits: Float32Array, coords: CoordinateRange): number {
+  let max = -Infinity;
+  for (const v of logits) max = Math.max(max, v);
+  let coordMass = 0;
+  let bestCoord = coords.first;
+  let bestOther = -1;
+  for (let i = 0; i < logits.length; i++) {
+    const p = Math.exp(logits[i]! - max);
+    if (i >= coords.first && i <= coords.last) {
+      coordMass += p;
+      if (logits[i]! > logits[bestCoord]!) bestCoord = i;
+    } else if (bestOther < 0 || logits[i]! > logits[bestOther]!) bestOther = i;
+  }
+  return bestOther >= 0 && Math.exp(logits[bestOther]! - max) >= coordMass ? bestOther : bestCoord;
+}
+
 /** Generate from token ids and decoded images (S x S x 3, 0..1). */
 export function generateIds(model: GroundingModel, tokenizer: Tokenizer, images: Float32Array[], prompt: number[], opts: SamplingOptions = {}): Generation {
   const c = model.config;
@@ -78,6 +109,7 @@ export function generateIds(model: GroundingModel, tokenizer: Tokenizer, images:
   // A question longer than training ever saw keeps its start (the model has no positions beyond).
   const ids = prompt.slice(0, c.maxPromptTokens);
   const rng = new Rng(`sample:${opts.seed ?? 0}`);
+  const coords = opts.greedy === 'class' ? { first: tokenizer.coordId(0), last: tokenizer.coordId(1000) } : undefined;
   const state = model.prefill(exampleBatch(c, images, ids, [], tokenizer.bos));
   const out: number[] = [];
   let next = tokenizer.bos;
@@ -85,7 +117,7 @@ export function generateIds(model: GroundingModel, tokenizer: Tokenizer, images:
   try {
     while (out.length < maxTokens) {
       const logits = model.decodeStep(state, Int32Array.of(next));
-      next = sampleToken(logits, opts.temperature ?? 0, opts.topP ?? 1, rng);
+      next = sampleToken(logits, opts.temperature ?? 0, opts.topP ?? 1, rng, coords);
       if (next === tokenizer.eos) {
         stop = 'eos';
         break;

@@ -41,6 +41,8 @@ export interface ModelConfig {
   maxTargetTokens: number;
   /** Fourier frequencies for coordinate values and patch centres (features = 2 x this). */
   coordFreqs: number;
+  /** Token ids of `(`, `,` and `)` for the box-structure embedding (see boxStateAfter); null: off. */
+  boxTokens: [number, number, number] | null;
 }
 
 export type ModelShape = Pick<ModelConfig, 'dModel' | 'nLayers' | 'nHeads' | 'mlpHidden' | 'imageSize' | 'patchSize' | 'maxImages' | 'coordFreqs'>;
@@ -49,10 +51,10 @@ export const DEFAULT_SHAPE: ModelShape = { dModel: 128, nLayers: 3, nHeads: 2, m
 
 export function makeModelConfig(
   shape: Partial<ModelShape>,
-  vocab: { vocabSize: number; coordBase: number; coordMax: number },
+  vocab: { vocabSize: number; coordBase: number; coordMax: number; boxTokens?: [number, number, number] | null },
   lengths: { maxPromptTokens: number; maxTargetTokens: number },
 ): ModelConfig {
-  const c: ModelConfig = { format: 'univg-vlm', version: 1, ...DEFAULT_SHAPE, ...shape, ...vocab, ...lengths };
+  const c: ModelConfig = { format: 'univg-vlm', version: 1, ...DEFAULT_SHAPE, ...shape, boxTokens: null, ...vocab, ...lengths };
   checkConfig(c);
   return c;
 }
@@ -65,6 +67,37 @@ export function checkConfig(c: ModelConfig): void {
   if (c.dModel % c.nHeads !== 0) throw bad(`dModel ${c.dModel} is not a multiple of nHeads ${c.nHeads}`);
   if (c.imageSize % c.patchSize !== 0) throw bad(`imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}`);
   if (c.coordBase + c.coordMax >= c.vocabSize) throw bad('coordinate tokens fall outside the vocabulary');
+  if (c.boxTokens != null && (!Array.isArray(c.boxTokens) || c.boxTokens.length !== 3 || !c.boxTokens.every((t) => Number.isInteger(t) && t >= 0 && t < c.vocabSize)))
+    throw bad(`boxTokens must be null or three token ids, got ${JSON.stringify(c.boxTokens)}`);
+}
+
+/**
+ * Where a token leaves the box grammar `(x1,y1),(x2,y2)`: 0 outside a box, 1..11 after each of its 11
+ * tokens (1 `(`, 2 x1, 3 `,`, 4 y1, 5 `)`, 6 `,`, 7 `(`, 8 x2, 9 `,`, 10 y2, 11 `)`). The state of each
+ * completion token so far is added to its input as a learned embedding: the model then knows which part
+ * of a box comes next from its input instead of counting tokens back (a structure feature computed from
+ * the text alone, the same in training and generation).
+ */
+export const BOX_STATES = 12;
+export function boxStateAfter(state: number, token: number, c: Pick<ModelConfig, 'coordBase' | 'coordMax' | 'boxTokens'>): number {
+  if (!c.boxTokens) return 0;
+  const [open, comma, close] = c.boxTokens;
+  const coord = token >= c.coordBase && token <= c.coordBase + c.coordMax;
+  if (token === open) return state === 6 ? 7 : 1;
+  if (coord) return state === 1 ? 2 : state === 3 ? 4 : state === 7 ? 8 : state === 9 ? 10 : 0;
+  if (token === comma) return state === 2 ? 3 : state === 5 ? 6 : state === 8 ? 9 : 0;
+  if (token === close) return state === 4 ? 5 : state === 10 ? 11 : 0;
+  return 0;
+}
+
+/** Box states of each row's tokens [B, L] (each row read from its start). */
+export function boxStates(ids: Int32Array, B: number, L: number, c: Pick<ModelConfig, 'coordBase' | 'coordMax' | 'boxTokens'>): Int32Array {
+  const out = new Int32Array(B * L);
+  for (let i = 0; i < B; i++) {
+    let s = 0;
+    for (let k = 0; k < L; k++) out[i * L + k] = s = boxStateAfter(s, ids[i * L + k]!, c);
+  }
+  return out;
 }
 
 export const patchesPerImage = (c: Pick<ModelConfig, 'imageSize' | 'patchSize'>) => (c.imageSize / c.patchSize) ** 2;
@@ -118,6 +151,7 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
     { name: 'q.pos', shape: [c.maxPromptTokens, d], decay: false },
     { name: 'c.pos', shape: [c.maxTargetTokens, d], decay: false },
   ];
+  if (c.boxTokens) specs.push({ name: 'box.state', shape: [BOX_STATES, d], decay: false });
   for (let l = 0; l < c.nLayers; l++) {
     const p = `h${l}.`;
     specs.push(
@@ -169,8 +203,25 @@ export function fourier(value: number, freqs: number, out: Float32Array, offset:
 // ---------------------------------------------------------------------------------------------------
 // Ops with gradients every backend can run
 
+/**
+ * Set while running without gradients (prefill, decoding, evaluation logits): the ops below then skip
+ * their custom-gradient wrappers, whose bookkeeping costs more than the arithmetic for one token.
+ */
+let inference = false;
+
+function withoutGradients<T>(f: () => T): T {
+  const before = inference;
+  inference = true;
+  try {
+    return f();
+  } finally {
+    inference = before;
+  }
+}
+
 /** Rows `idx` of a matrix; the gradient is a scatter-add done in JS (WASM lacks UnsortedSegmentSum). */
 export function gatherRows(table: tf.Tensor2D, idx: Int32Array): tf.Tensor2D {
+  if (inference) return tf.gather(table, tf.tensor1d(idx, 'int32'));
   const [rows, d] = table.shape as [number, number];
   const f = tf.customGrad((...inputs: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const idxT = tf.tensor1d(idx, 'int32');
@@ -204,11 +255,15 @@ function layerNorm(x: tf.Tensor2D, g: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
  */
 function rawMatMul(a: tf.Tensor2D, b: tf.Tensor2D, ta: boolean, tb: boolean): tf.Tensor2D {
   if (tf.getBackend() !== 'wasm') return tf.matMul(a, b, ta, tb);
+  // A few rows (decoding one token): XNNPACK would first pack b, which costs more than the product.
+  if ((ta ? a.shape[1] : a.shape[0]) <= SMALL_ROWS) return tf.matMul(a, b, ta, tb);
   return tf.matMul(ta ? tf.transpose(a) : a, tb ? tf.transpose(b) : b);
 }
+const SMALL_ROWS = 4;
 
 /** op(a) @ op(b) with a gradient made of fast products too (tfjs's own uses transposed products). */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, ta = false, tb = false): tf.Tensor2D {
+  if (inference) return rawMatMul(a, b, ta, tb);
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x, w, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
     save([x, w]);
@@ -238,6 +293,7 @@ export function batchMatMul(a: tf.Tensor3D, b: tf.Tensor3D, ta = false, tb = fal
 
 /** x @ w + b (then ReLU): XNNPACK's fused kernel forward, fast products backward. */
 function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: 'linear' | 'relu' = 'linear'): tf.Tensor2D {
+  if (inference) return tf.fused.matMul({ a: x, b: w as tf.Tensor2D, bias: b, activation }) as tf.Tensor2D;
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [xi, wi, bi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     const y = tf.fused.matMul({ a: xi, b: wi, bias: bi, activation }) as tf.Tensor2D;
@@ -254,19 +310,53 @@ function linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation: 'linear'
   return f(x, w, b) as tf.Tensor2D;
 }
 
+/** Coordinate targets spread over neighbouring values (see softTargets). */
+export interface CoordSmoothing {
+  /** Token ids of coordinates 0 and coordMax. */
+  first: number;
+  last: number;
+  /** Standard deviation in coordinate units (0-1000 scale); 0 = exact targets. */
+  sigma: number;
+}
+
 /**
- * Summed cross-entropy of logits [N, V] against target ids, times `scale`. The gradient is
- * (softmax - onehot) * scale directly (tfjs's logSumExp gradient goes through a slow broadcast compare).
+ * Target distributions [N, V]: one-hot, except that a coordinate target v becomes a discretised Gaussian
+ * over coordinates u (exp(-(u - v)^2 / 2 sigma^2), |u - v| <= 3 sigma, normalised). Being off by 3 then
+ * costs less than being off by 300, which an exact target cannot say: the coordinate tokens learn as a
+ * smooth regression instead of 1001 unrelated classes.
  */
-export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array, scale: number): tf.Scalar {
+export function softTargets(targets: Int32Array, V: number, smooth?: CoordSmoothing): Float32Array {
+  const q = new Float32Array(targets.length * V);
+  const sigma = smooth?.sigma ?? 0;
+  const reach = Math.ceil(3 * sigma);
+  targets.forEach((t, n) => {
+    if (!smooth || !(sigma > 0) || t < smooth.first || t > smooth.last) {
+      q[n * V + t] = 1;
+      return;
+    }
+    const lo = Math.max(smooth.first, t - reach);
+    const hi = Math.min(smooth.last, t + reach);
+    let z = 0;
+    for (let u = lo; u <= hi; u++) z += Math.exp(-((u - t) ** 2) / (2 * sigma * sigma));
+    for (let u = lo; u <= hi; u++) q[n * V + u] = Math.exp(-((u - t) ** 2) / (2 * sigma * sigma)) / z;
+  });
+  return q;
+}
+
+/**
+ * Summed cross-entropy of logits [N, V] against target ids (or their smoothed distributions), times
+ * `scale`. The gradient is (softmax - target) * scale directly (tfjs's logSumExp gradient goes through a
+ * slow broadcast compare).
+ */
+export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array, scale: number, smooth?: CoordSmoothing): tf.Scalar {
   const V = logits.shape[1];
   const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    const onehot = tf.oneHot(tf.tensor1d(targets, 'int32'), V);
+    const q = smooth && smooth.sigma > 0 ? tf.tensor2d(softTargets(targets, V, smooth), [targets.length, V]) : tf.oneHot(tf.tensor1d(targets, 'int32'), V);
     const z = tf.sub(x, tf.max(x, 1, true));
     const lse = tf.log(tf.sum(tf.exp(z), 1, true));
-    const value = tf.mul(tf.sum(tf.sub(lse, tf.sum(tf.mul(z, onehot), 1, true))), scale) as tf.Scalar;
-    save([tf.exp(tf.sub(z, lse)), onehot]);
+    const value = tf.mul(tf.sum(tf.sub(lse, tf.sum(tf.mul(z, q), 1, true))), scale) as tf.Scalar;
+    save([tf.exp(tf.sub(z, lse)), q]);
     return {
       value,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.sub(saved[0]!, saved[1]!), tf.mul(dy, scale)),
@@ -292,6 +382,11 @@ export interface DecodeState {
   prefixMask: Float32Array;
   Tp: number;
   layers: LayerCache[];
+  /** The embedding table [vocab, d] and its transpose [d, vocab] (the output layer), computed once. */
+  E: tf.Tensor2D | null;
+  Et: tf.Tensor2D | null;
+  /** Box-grammar state of each row after its last completion token. */
+  box: Int32Array;
 }
 
 export class GroundingModel {
@@ -383,11 +478,13 @@ export class GroundingModel {
     return tf.reshape(tf.add(tf.reshape(x, [b.B, b.M * P, d]), tf.reshape(add, [1, b.M * P, d])), [b.B * b.M * P, d]);
   }
 
-  private embedTokens(E: tf.Tensor2D, ids: Int32Array, B: number, L: number, posName: 'q.pos' | 'c.pos', posOffset = 0): tf.Tensor2D {
+  /** Token + position embeddings [B*L, d]; completion tokens also get their box-state embedding. */
+  private embedTokens(E: tf.Tensor2D, ids: Int32Array, B: number, L: number, posName: 'q.pos' | 'c.pos', posOffset = 0, states?: Int32Array): tf.Tensor2D {
     const d = this.config.dModel;
     const max = posName === 'q.pos' ? this.config.maxPromptTokens : this.config.maxTargetTokens;
     if (posOffset + L > max) throw new ConfigError(`${L} tokens at offset ${posOffset} exceed the model's ${posName === 'q.pos' ? 'maxPromptTokens' : 'maxTargetTokens'} (${max})`, { field: posName });
-    const tok = gatherRows(E, ids); // [B*L, d]
+    let tok = gatherRows(E, ids); // [B*L, d]
+    if (states && this.config.boxTokens) tok = tf.add(tok, gatherRows(this.p('box.state') as tf.Tensor2D, states));
     const pos = tf.slice(this.p(posName), [posOffset, 0], [L, d]);
     return tf.reshape(tf.add(tf.reshape(tok, [B, L, d]), tf.reshape(pos, [1, L, d])), [B * L, d]);
   }
@@ -430,7 +527,8 @@ export class GroundingModel {
       const scores = tf.add(matMul(qi, ks[i]!, false, true), masks[Math.floor(i / H)]!) as tf.Tensor2D;
       return matMul(tf.softmax(scores) as tf.Tensor2D, vs[i]!);
     });
-    const oh = n === 1 ? tf.reshape(outs[0]!, [1, T, dh]) : tf.stack(outs);
+    // concat, not stack: the WASM backend's stack is slow for small tensors.
+    const oh = n === 1 ? tf.reshape(outs[0]!, [1, T, dh]) : tf.concat(outs.map((o) => tf.reshape(o, [1, T, dh])), 0);
     const o = tf.reshape(tf.transpose(tf.reshape(oh, [B, H, T, dh]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
     const x1 = tf.add(x, linear(o, this.p(pre + 'attn.o.w'), this.p(pre + 'attn.o.b'))) as tf.Tensor2D;
     const hn = layerNorm(x1, this.p(pre + 'ln2.g'), this.p(pre + 'ln2.b'));
@@ -487,7 +585,7 @@ export class GroundingModel {
     const E = this.embeddingTable();
     const xp = tf.reshape(this.embedPatches(b), [b.B, Np, d]);
     const xq = tf.reshape(this.embedTokens(E, b.qIds, b.B, b.Lq, 'q.pos'), [b.B, b.Lq, d]);
-    const xc = tf.reshape(this.embedTokens(E, b.cIn, b.B, b.Lc, 'c.pos'), [b.B, b.Lc, d]);
+    const xc = tf.reshape(this.embedTokens(E, b.cIn, b.B, b.Lc, 'c.pos', 0, boxStates(b.cIn, b.B, b.Lc, c)), [b.B, b.Lc, d]);
     let x = tf.reshape(tf.concat([xp, xq, xc], 1), [b.B * T, d]) as tf.Tensor2D;
     const masks = this.fullMasks(b);
     for (let l = 0; l < c.nLayers; l++) x = this.block(l, x, b.B, T, masks).x;
@@ -502,9 +600,9 @@ export class GroundingModel {
   /**
    * Summed cross-entropy of the completion targets where cMask is set, times `scale` (1 / tokens in
    * the whole optimizer step, so micro-batches add up to the full batch's mean). Logits are computed
-   * only for the real target positions.
+   * only for the real target positions. `coordSigma` > 0 smooths coordinate targets (softTargets).
    */
-  loss(b: ModelBatch, scale: number): tf.Scalar {
+  loss(b: ModelBatch, scale: number, coordSigma = 0): tf.Scalar {
     const rows: number[] = [];
     const tgt: number[] = [];
     for (let i = 0; i < b.B * b.Lc; i++)
@@ -515,15 +613,18 @@ export class GroundingModel {
     if (rows.length === 0) return tf.scalar(0);
     const { h, E } = this.completionHidden(b);
     const logits = this.logitsOf(gatherRows(h, Int32Array.from(rows)), E);
-    return crossEntropy(logits, Int32Array.from(tgt), scale);
+    const c = this.config;
+    return crossEntropy(logits, Int32Array.from(tgt), scale, { first: c.coordBase, last: c.coordBase + c.coordMax, sigma: coordSigma });
   }
 
   /** Logits at every completion slot, full recomputation: [B, Lc, vocab]. */
   logits(b: ModelBatch): tf.Tensor3D {
-    return tf.tidy(() => {
-      const { h, E } = this.completionHidden(b);
-      return tf.reshape(this.logitsOf(h, E), [b.B, b.Lc, this.config.vocabSize]) as tf.Tensor3D;
-    });
+    return withoutGradients(() =>
+      tf.tidy(() => {
+        const { h, E } = this.completionHidden(b);
+        return tf.reshape(this.logitsOf(h, E), [b.B, b.Lc, this.config.vocabSize]) as tf.Tensor3D;
+      }),
+    );
   }
 
   /** Run the prefix (patches and question) and keep every layer's keys and values. */
@@ -533,8 +634,11 @@ export class GroundingModel {
     const P = patchesPerImage(c);
     const Tp = b.M * P + b.Lq;
     const prefixMask = this.prefixKeyMask(b);
-    const layers = tf.tidy(() => {
-      const E = this.embeddingTable();
+    const [E, Et] = withoutGradients(() => tf.tidy(() => {
+      const e = this.embeddingTable();
+      return [e, tf.transpose(e)] as [tf.Tensor2D, tf.Tensor2D];
+    }));
+    const layers = withoutGradients(() => tf.tidy(() => {
       const xp = tf.reshape(this.embedPatches(b), [b.B, b.M * P, d]);
       const xq = tf.reshape(this.embedTokens(E, b.qIds, b.B, b.Lq, 'q.pos'), [b.B, b.Lq, d]);
       let x = tf.reshape(tf.concat([xp, xq], 1), [b.B * Tp, d]) as tf.Tensor2D;
@@ -547,10 +651,10 @@ export class GroundingModel {
         out.push(r.cache!);
       }
       return out.flatMap((lc) => [lc.k, lc.v]);
-    });
+    }));
     const caches: LayerCache[] = [];
     for (let l = 0; l < c.nLayers; l++) caches.push({ k: layers[2 * l] as tf.Tensor3D, v: layers[2 * l + 1] as tf.Tensor3D });
-    return { B: b.B, t: 0, prefixMask, Tp, layers: caches };
+    return { B: b.B, t: 0, prefixMask, Tp, layers: caches, E, Et, box: new Int32Array(b.B) };
   }
 
   /** Feed one completion token per row at slot `state.t`; returns its logits [B, vocab] and advances the cache. */
@@ -562,9 +666,12 @@ export class GroundingModel {
     const Tk = state.Tp + state.t + 1;
     const m = new Float32Array(B * Tk);
     for (let i = 0; i < B; i++) m.set(state.prefixMask.subarray(i * state.Tp, (i + 1) * state.Tp), i * Tk);
-    const result = tf.tidy(() => {
-      const E = this.embeddingTable();
-      let x = this.embedTokens(E, tokens, B, 1, 'c.pos', state.t);
+    const E = state.E!;
+    const Et = state.Et!;
+    const box = Int32Array.from(tokens, (tk, i) => boxStateAfter(state.box[i]!, tk, c));
+    state.box = box;
+    const result = withoutGradients(() => tf.tidy(() => {
+      let x = this.embedTokens(E, tokens, B, 1, 'c.pos', state.t, box);
       const masks = this.rowMasks(m, B, Tk);
       const next: tf.Tensor[] = [];
       for (let l = 0; l < c.nLayers; l++) {
@@ -573,8 +680,8 @@ export class GroundingModel {
         next.push(r.cache!.k, r.cache!.v);
       }
       const h = layerNorm(tf.reshape(x, [B, d]) as tf.Tensor2D, this.p('lnf.g'), this.p('lnf.b'));
-      return [this.logitsOf(h, E), ...next];
-    });
+      return [tf.add(tf.matMul(h, Et), this.p('out.b')), ...next];
+    }));
     const [logits, ...kv] = result;
     for (let l = 0; l < c.nLayers; l++) {
       state.layers[l]!.k.dispose();
@@ -593,5 +700,9 @@ export class GroundingModel {
       l.v.dispose();
     }
     state.layers = [];
+    state.E?.dispose();
+    state.Et?.dispose();
+    state.E = null;
+    state.Et = null;
   }
 }

@@ -48,6 +48,11 @@ export interface SftOptions {
   seed?: number;
   /** Train on the whole completion (default) or on `<answer>...</answer>` only (no-CoT ablation). */
   cot?: boolean;
+  /**
+   * Spread each coordinate target over neighbouring values with this standard deviation (0-1000 units;
+   * default 0: exact one-hot targets). See softTargets in model.ts.
+   */
+  coordSigma?: number;
   /** Continue from the latest checkpoint in `out` (starts fresh when there is none). */
   resume?: boolean;
   checkpointEvery?: number;
@@ -125,7 +130,7 @@ const DEFAULTS = {
 } as const;
 
 /** Options that change which batches or which updates a run makes: a resume must keep them. */
-const RESUME_KEYS = ['data', 'batch', 'accum', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'cot', 'evalFraction', 'evalMaxRows', 'dataRoot'] as const;
+const RESUME_KEYS = ['data', 'batch', 'accum', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'cot', 'coordSigma', 'evalFraction', 'evalMaxRows', 'dataRoot'] as const;
 
 /** Whether a row is in the held-out slice: a hash of its id alone, so every run holds out the same rows. */
 export function isHeldOut(id: string, fraction: number): boolean {
@@ -149,6 +154,7 @@ function resolvedOptions(o: SftOptions) {
     clip: o.clip ?? DEFAULTS.clip,
     seed: o.seed ?? DEFAULTS.seed,
     cot: o.cot ?? DEFAULTS.cot,
+    coordSigma: o.coordSigma ?? 0,
     checkpointEvery: o.checkpointEvery ?? DEFAULTS.checkpointEvery,
     keepCheckpoints: o.keepCheckpoints ?? DEFAULTS.keepCheckpoints,
     evalEvery: o.evalEvery ?? DEFAULTS.evalEvery,
@@ -165,12 +171,13 @@ function resolvedOptions(o: SftOptions) {
   if (!(opt.lr > 0) || !(opt.minLr >= 0)) throw bad('lr', `lr must be > 0 and minLr >= 0 (got ${opt.lr}, ${opt.minLr})`);
   if (!(opt.evalFraction >= 0 && opt.evalFraction < 1)) throw bad('evalFraction', `evalFraction must be in [0, 1), got ${opt.evalFraction}`);
   if (!Number.isInteger(opt.seed)) throw bad('seed', `seed must be an integer, got ${opt.seed}`);
+  if (!(opt.coordSigma >= 0 && opt.coordSigma <= 200)) throw bad('coordSigma', `coordSigma must be in [0, 200], got ${opt.coordSigma}`);
   return opt;
 }
 type Resolved = ReturnType<typeof resolvedOptions>;
 
 /** Build the tokenizer from the corpus text (prompts and completions) and measure the longest rows. */
-async function tokenizerFromCorpus(o: Resolved, log: (l: string) => void): Promise<{ tokenizer: Tokenizer; maxPrompt: number; maxTarget: number; rows: number }> {
+async function tokenizerFromCorpus(o: Resolved, log: (l: string) => void): Promise<{ tokenizer: Tokenizer; maxPrompt: number; maxTarget: number; rows: number; conventions: string[] }> {
   const b = new TokenizerBuilder();
   for (const dir of o.data)
     for await (const batch of readBatches(dir, { columns: ['prompt', 'completion'] })) {
@@ -185,20 +192,24 @@ async function tokenizerFromCorpus(o: Resolved, log: (l: string) => void): Promi
   let maxPrompt = 1;
   let maxTarget = 1;
   let rows = 0;
+  const conventions = new Set<string>();
   for (const dir of o.data)
-    for await (const batch of readBatches(dir, { columns: ['prompt', 'completion', 'answer'] })) {
+    for await (const batch of readBatches(dir, { columns: ['prompt', 'completion', 'answer', 'convention'] })) {
       const p = batch.getChild('prompt')!;
       const c = batch.getChild('completion')!;
       const a = batch.getChild('answer')!;
+      const cv = batch.getChild('convention')!;
       for (let i = 0; i < batch.numRows; i++) {
         rows++;
+        conventions.add(String(cv.get(i)));
         maxPrompt = Math.max(maxPrompt, promptIds(tokenizer, String(p.get(i))).length);
         maxTarget = Math.max(maxTarget, targetIds(tokenizer, targetText({ completion: String(c.get(i)), answer: String(a.get(i)) }, o.cot)).length);
       }
     }
   if (rows === 0) throw new ConfigError('the training corpus has no rows', { field: 'data' });
   log(`tokenizer: ${tokenizer.vocabSize} tokens from ${b.texts} texts (${rows} rows); longest prompt ${maxPrompt}, longest target ${maxTarget} tokens`);
-  return { tokenizer, maxPrompt, maxTarget, rows };
+  if (conventions.size > 1) throw new ConfigError(`the corpus mixes box conventions (${[...conventions].join(', ')}): one model writes one convention`, { field: 'data' });
+  return { tokenizer, maxPrompt, maxTarget, rows, conventions: [...conventions] };
 }
 
 /** The held-out rows, decoded and encoded once: batches of at most `batch` rows. */
@@ -231,13 +242,13 @@ async function heldOutBatches(o: Resolved, cfg: ModelConfig, tok: Tokenizer): Pr
 }
 
 /** Mean cross-entropy per target token over the held-out batches. */
-export function evaluateLoss(model: GroundingModel, batches: ModelBatch[]): { loss: number | null; tokens: number } {
+export function evaluateLoss(model: GroundingModel, batches: ModelBatch[], coordSigma = 0): { loss: number | null; tokens: number } {
   let sum = 0;
   let tokens = 0;
   for (const b of batches) {
     const n = targetTokenCount(b);
     if (n === 0) continue;
-    const l = tf.tidy(() => model.loss(b, 1));
+    const l = tf.tidy(() => model.loss(b, 1, coordSigma));
     sum += l.dataSync()[0]!;
     l.dispose();
     tokens += n;
@@ -303,6 +314,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
     if (ck.state.backend.name !== backend.name) log(`warning: the checkpoint was written on backend ${ck.state.backend.name}, resuming on ${backend.name}: the result will not be bit-identical`);
     model = ck.model;
     tokenizer = ck.tokenizer;
+    trainJson.convention = saved.convention ?? null;
     step = ck.state.step;
     if (ck.state.rng) rng = new Rng(ck.state.rng);
     loaderState = (ck.state.loader ?? undefined) as LoaderState | undefined;
@@ -312,7 +324,13 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
   } else {
     const t = await tokenizerFromCorpus(o, log);
     tokenizer = t.tokenizer;
-    const cfg = makeModelConfig(o.model, { vocabSize: tokenizer.vocabSize, coordBase: tokenizer.coordId(0), coordMax: 1000 }, { maxPromptTokens: t.maxPrompt, maxTargetTokens: t.maxTarget });
+    // The box convention the rows (and so the model) write: evaluation reads it from the checkpoint.
+    trainJson.convention = t.conventions[0] ?? null;
+    const cfg = makeModelConfig(
+      o.model,
+      { vocabSize: tokenizer.vocabSize, coordBase: tokenizer.coordId(0), coordMax: 1000, boxTokens: tokenizer.boxTokens() },
+      { maxPromptTokens: t.maxPrompt, maxTargetTokens: t.maxTarget },
+    );
     model = GroundingModel.init(cfg, rng.fork('init'));
   }
   const cfg = model.config;
@@ -378,10 +396,11 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
 
   try {
     if (step === 0 && o.evalEvery > 0 && held.batches.length) {
-      lastEval = evaluateLoss(model, held.batches).loss;
+      lastEval = evaluateLoss(model, held.batches, o.coordSigma).loss;
       await appendLog({ type: 'eval', step: 0, evalLoss: lastEval, evalRows: held.rows, evalTokens: held.batches.reduce((n, b) => n + targetTokenCount(b), 0), backend: backend.name });
     }
-    while (step < o.steps) {
+    if (options.stopAfter === 0) stopped = 'stopAfter';
+    while (step < o.steps && stopped === 'done') {
       if (options.signal?.aborted) {
         stopped = 'aborted';
         break;
@@ -400,7 +419,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
         if (mb) micro.push(mb);
       }
       const lr = lrAt(step, schedule);
-      const { loss: lossSum, gradNorm, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr });
+      const { loss: lossSum, gradNorm, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr, coordSigma: o.coordSigma });
       step++;
       doneHere++;
       lastLoss = lossSum;
@@ -423,7 +442,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
       if (step === 1 || step % 10 === 0 || step === o.steps)
         log(`step ${step}/${o.steps} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} |g| ${gradNorm.toFixed(3)} ${(tokens / seconds).toFixed(0)} tok/s ${seconds.toFixed(2)} s/step`);
       if (held.batches.length && ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps)) {
-        const e = evaluateLoss(model, held.batches);
+        const e = evaluateLoss(model, held.batches, o.coordSigma);
         lastEval = e.loss;
         await appendLog({ type: 'eval', step, evalLoss: e.loss, evalRows: held.rows, evalTokens: e.tokens, backend: backend.name });
         log(`step ${step}: held-out loss ${e.loss?.toFixed(4) ?? 'n/a'}`);

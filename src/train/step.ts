@@ -17,18 +17,19 @@ export interface UpdateResult {
 }
 
 /** Summed gradients of the update's mean token loss (caller disposes them). */
-export function accumulateGradients(model: GroundingModel, micro: readonly ModelBatch[]): { grads: Map<string, tf.Tensor>; loss: number; targetTokens: number } {
+export function accumulateGradients(model: GroundingModel, micro: readonly ModelBatch[], coordSigma = 0): { grads: Map<string, tf.Tensor>; loss: number; targetTokens: number } {
   const nTarget = micro.reduce((n, m) => n + targetTokenCount(m), 0);
   if (nTarget === 0) throw new Error('accumulateGradients: the micro-batches have no target tokens');
   const vars = model.variables();
   const grads = new Map<string, tf.Tensor>();
   let loss = 0;
   for (const mb of micro) {
-    const { value, grads: g } = tf.variableGrads(() => model.loss(mb, 1 / nTarget), vars);
+    const { value, grads: g } = tf.variableGrads(() => model.loss(mb, 1 / nTarget, coordSigma), vars);
     loss += value.dataSync()[0]!;
     value.dispose();
     for (const s of model.specs) {
-      const gi = g[model.p(s.name).name]!;
+      // A parameter the loss does not reach has no entry: its gradient is zero.
+      const gi = g[model.p(s.name).name] ?? tf.zerosLike(model.p(s.name));
       const prev = grads.get(s.name);
       if (prev) {
         grads.set(s.name, tf.add(prev, gi));
@@ -41,8 +42,8 @@ export function accumulateGradients(model: GroundingModel, micro: readonly Model
 }
 
 /** Gradients, clipping (clip <= 0: off) and one AdamW update at learning rate `lr`. */
-export function update(model: GroundingModel, opt: AdamW, micro: readonly ModelBatch[], o: { clip: number; lr: number }): UpdateResult {
-  const { grads, loss, targetTokens } = accumulateGradients(model, micro);
+export function update(model: GroundingModel, opt: AdamW, micro: readonly ModelBatch[], o: { clip: number; lr: number; coordSigma?: number }): UpdateResult {
+  const { grads, loss, targetTokens } = accumulateGradients(model, micro, o.coordSigma ?? 0);
   try {
     const gradNorm = clipByGlobalNorm(grads, o.clip);
     opt.apply(

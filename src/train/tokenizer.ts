@@ -240,6 +240,17 @@ export class Tokenizer {
     return this.json;
   }
 
+  /** The id of a corpus piece (a word, a character...), if the vocabulary has it. */
+  idOf(piece: string): number | undefined {
+    return this.byPiece.get(piece);
+  }
+
+  /** Ids of `(`, `,` and `)` when all three are in the vocabulary (the model's box-structure embedding). */
+  boxTokens(): [number, number, number] | null {
+    const ids = ['(', ',', ')'].map((p) => this.byPiece.get(p));
+    return ids.every((i) => i !== undefined) ? (ids as [number, number, number]) : null;
+  }
+
   /** Token id of coordinate value v (an integer in 0..1000). */
   coordId(v: number): number {
     if (!Number.isInteger(v) || v < 0 || v > COORD_MAX) throw new RangeError(`coordinate ${v} is not an integer in 0..${COORD_MAX}`);

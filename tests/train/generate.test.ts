@@ -4,7 +4,7 @@ import { formatReward } from '../../src/completion/index.js';
 import { selectBackend, type BackendChoice } from '../../src/train/backend.js';
 import { exampleBatch, promptIds, sftEncoder, targetIds } from '../../src/train/batching.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import { generateCompletion, loadCheckpoint, promptOf, sampleToken } from '../../src/train/generate.js';
+import { classGreedy, generateCompletion, loadCheckpoint, promptOf, sampleToken } from '../../src/train/generate.js';
 import { decodeImage } from '../../src/train/image.js';
 import { createLoader } from '../../src/train/loader/index.js';
 import { GroundingModel, makeModelConfig } from '../../src/train/model.js';
@@ -26,6 +26,15 @@ describe('sampleToken', () => {
   it('is the argmax at temperature 0', () => {
     expect(sampleToken(Float32Array.from([0.1, 2, -1, 1.9]), 0, 1, new Rng(1))).toBe(1);
   });
+  it('class-greedy lets the coordinates compete as one class (their summed probability)', () => {
+    // Token 0 ("(") has 30%; coordinates 2..11 share 70%, the best of them 9%.
+    const p = [0.3, 0, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.05, 0.09];
+    const l = Float32Array.from(p, (x) => Math.log(x || 1e-9));
+    expect(sampleToken(l, 0, 1, new Rng(1))).toBe(0);
+    expect(sampleToken(l, 0, 1, new Rng(1), { first: 2, last: 11 })).toBe(11);
+    expect(classGreedy(Float32Array.from([0.8, 0.1, 0.1].map(Math.log)), { first: 1, last: 2 })).toBe(0);
+  });
+
   it('samples from the nucleus only, with the probabilities of the softmax', () => {
     const rng = new Rng(2);
     const counts = [0, 0, 0];

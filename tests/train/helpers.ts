@@ -27,7 +27,7 @@ const COLOURS: Array<[string, [number, number, number]]> = [
   ['blue', [50, 80, 230]],
 ];
 
-export async function squarePng(w: number, h: number, box: [number, number, number, number], rgb: [number, number, number]): Promise<Uint8Array> {
+export async function squarePng(w: number, h: number, box: [number, number, number, number], rgb: [number, number, number]): Promise<Uint8Array<ArrayBuffer>> {
   const [x1, y1, x2, y2] = box;
   const square = await sharp({ create: { width: x2 - x1, height: y2 - y1, channels: 3, background: { r: rgb[0], g: rgb[1], b: rgb[2] } } })
     .png()
@@ -54,7 +54,7 @@ export async function tinyRows(n: number, seed = 1): Promise<RecordOf<'SftRow'>[
     const x1 = rng.int(W - 12);
     const y1 = rng.int(H - 12);
     const box: [number, number, number, number] = [x1, y1, x1 + 6 + rng.int(6), y1 + 6 + rng.int(6)];
-    const images: { bytes: Uint8Array; path: null }[] = [];
+    const images: { bytes: Uint8Array<ArrayBuffer>; path: null }[] = [];
     for (let k = 0; k < count; k++) {
       const bytes = k === target ? await squarePng(W, H, box, rgb) : await squarePng(W, H, [1, 1, 3, 3], [90, 90, 90]);
       images.push({ bytes, path: null });

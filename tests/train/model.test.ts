@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { selectBackend, type BackendName } from '../../src/train/backend.js';
 import { exampleBatch, stackBatches } from '../../src/train/batching.js';
 import { generateIds } from '../../src/train/generate.js';
-import { crossEntropy, gatherRows, GroundingModel, initParamValues, makeModelConfig, matMul, paramCount, paramSpecs, type ModelConfig } from '../../src/train/model.js';
+import { boxStateAfter, boxStates, crossEntropy, gatherRows, GroundingModel, initParamValues, makeModelConfig, matMul, paramCount, paramSpecs, type ModelConfig } from '../../src/train/model.js';
 import { AdamW } from '../../src/train/optim.js';
 import { Rng } from '../../src/train/rng.js';
 import { update } from '../../src/train/step.js';
@@ -11,7 +11,7 @@ import { buildTokenizer } from '../../src/train/tokenizer.js';
 import { TINY } from './helpers.js';
 
 const tok = buildTokenizer(['<think>The red square is in the first image.</think><answer>(1,2),(3,4)</answer>', '<image>Locate the red square.']);
-const cfg: ModelConfig = makeModelConfig(TINY, { vocabSize: tok.vocabSize, coordBase: tok.coordId(0), coordMax: 1000 }, { maxPromptTokens: 24, maxTargetTokens: 40 });
+const cfg: ModelConfig = makeModelConfig(TINY, { vocabSize: tok.vocabSize, coordBase: tok.coordId(0), coordMax: 1000, boxTokens: tok.boxTokens() }, { maxPromptTokens: 24, maxTargetTokens: 40 });
 const BACKENDS: BackendName[] = ['wasm', 'cpu'];
 
 function randomImages(rng: Rng, n: number): Float32Array[] {
@@ -70,6 +70,27 @@ describe('GroundingModel', () => {
       }
     });
 
+    it(`gives the same logits cached and recomputed along a completion with boxes (${name})`, async () => {
+      await selectBackend({ prefer: name, only: true });
+      const rng = new Rng(`kv-forced-${name}`);
+      const model = GroundingModel.init(cfg, rng.fork('init'));
+      try {
+        const images = randomImages(rng, 3);
+        const prompt = [tok.bos, ...randomIds(rng, 5)];
+        const target = tok.encode('<think>at (12,34),(56,78).</think><answer>(12,34),(56,78)</answer>');
+        const full = model.logits(exampleBatch(cfg, images, prompt, target, tok.bos));
+        const rowsFull = (full.arraySync() as number[][][])[0]!;
+        full.dispose();
+        const state = model.prefill(exampleBatch(cfg, images, prompt, [], tok.bos));
+        target.forEach((_, t) => close(model.decodeStep(state, Int32Array.of(t === 0 ? tok.bos : target[t - 1]!)), rowsFull[t]!, 1e-4));
+        // The last token fed closes the answer's box.
+        expect(state.box[0]).toBe(11);
+        model.disposeState(state);
+      } finally {
+        model.dispose();
+      }
+    });
+
     it(`lowers the loss with a few training steps (${name})`, async () => {
       await selectBackend({ prefer: name, only: true });
       const rng = new Rng(`train-${name}`);
@@ -103,6 +124,17 @@ describe('GroundingModel', () => {
       m.dispose();
     }
     close(out[0]!, out[1]!, 1e-4);
+  });
+});
+
+describe('box-structure states', () => {
+  it('follow the grammar (x1,y1),(x2,y2) token by token and reset on anything else', () => {
+    const ids = tok.encode('(12,34),(56,78). (1,2),x(3');
+    const states = boxStates(Int32Array.from(ids), 1, ids.length, cfg);
+    const byPiece = ids.map((id, i) => `${tok.pieceOf(id)}:${states[i]}`);
+    expect(byPiece.join(' ')).toBe('(:1 12:2 ,:3 34:4 ):5 ,:6 (:7 56:8 ,:9 78:10 ):11 .:0  :0 (:1 1:2 ,:3 2:4 ):5 ,:6 x:0 (:1 3:2');
+    expect(boxStateAfter(3, tok.idOf(')')!, cfg)).toBe(0);
+    expect(boxStateAfter(5, tok.idOf(',')!, { ...cfg, boxTokens: null })).toBe(0);
   });
 });
 

@@ -18,7 +18,7 @@ beforeAll(async () => {
 });
 afterAll(() => tmp.cleanup());
 
-const STEPS = 60;
+const STEPS = 40;
 const args = (out: string) => [
   bin,
   'train',

@@ -26,6 +26,7 @@ interface SftCliOptions {
   clip?: string;
   seed?: string;
   cot?: boolean;
+  coordSigma?: string;
   resume?: boolean;
   checkpointEvery?: string;
   keepCheckpoints?: string;
@@ -96,6 +97,7 @@ export function parseSftOptions(o: SftCliOptions): SftOptions {
   set('keepCheckpoints', optionalInt('keep-checkpoints', o.keepCheckpoints));
   set('evalEvery', optionalInt('eval-every', o.evalEvery));
   set('evalFraction', numberOption('eval-fraction', o.evalFraction));
+  set('coordSigma', numberOption('coord-sigma', o.coordSigma));
   set('backend', o.backend as BackendName | undefined);
   set('workers', optionalInt('workers', o.workers));
   set('stopAfter', optionalInt('stop-after', o.stopAfter));
@@ -134,6 +136,7 @@ config, RNG and loader state), train-log.jsonl, loss-curve.svg, result.json.`,
     .option('--clip <x>', 'clip the global gradient norm (default 1; 0 = off)')
     .option('--seed <n>', 'seed of init, data order and sampling (default 0)')
     .option('--no-cot', 'train on <answer>...</answer> only (no chain of thought)')
+    .option('--coord-sigma <x>', 'spread coordinate targets over neighbouring values (std dev, 0-1000 units; default 0 = exact)')
     .option('--resume', 'continue from the latest checkpoint in --out')
     .option('--checkpoint-every <n>', 'checkpoint every n updates (default 50)')
     .option('--keep-checkpoints <n>', 'keep the newest n checkpoints (default 3; 0 = all)')

@@ -1,0 +1,35 @@
+/**
+ * The in-repo trainer (TensorFlow.js): backend choice, tokenizer, the grounding model, AdamW and its
+ * schedule, checkpoints, generation and SFT. Importing this loads TensorFlow.js.
+ */
+export { BACKEND_ORDER, type BackendName } from './backend-names.js';
+export { selectBackend, describeBackend, WASM_THREADS_NOTE, type BackendChoice, type SelectOptions } from './backend.js';
+export { Tokenizer, TokenizerBuilder, buildTokenizer, pretokenize, wtf8Encode, wtf8Decode, SPECIAL_TOKENS, COORD_MAX, type TokenizerJson, type BuildOptions } from './tokenizer.js';
+export { Rng, type RngState } from './rng.js';
+export {
+  GroundingModel,
+  makeModelConfig,
+  checkConfig,
+  paramSpecs,
+  paramCount,
+  initParamValues,
+  patchesPerImage,
+  patchDim,
+  matMul,
+  batchMatMul,
+  gatherRows,
+  crossEntropy,
+  DEFAULT_SHAPE,
+  type ModelConfig,
+  type ModelShape,
+  type ModelBatch,
+  type ParamSpec,
+  type DecodeState,
+} from './model.js';
+export { AdamW, lrAt, clipByGlobalNorm, globalNorm, DEFAULT_ADAMW, type AdamWConfig, type AdamWState, type ScheduleConfig } from './optim.js';
+export { update, accumulateGradients, type UpdateResult } from './step.js';
+export { targetText, promptIds, targetIds, sftEncoder, patchify, toModelBatch, exampleBatch, stackBatches, realTokens, targetTokenCount } from './batching.js';
+export { decodeImage, type DecodeOptions, type Kernel } from './image.js';
+export { saveCheckpoint, readCheckpoint, listCheckpoints, resolveCheckpointDir, removeTempCheckpoints, checkpointName, CHECKPOINT_FORMAT, type CheckpointState, type LoadedCheckpoint, type SaveInput } from './checkpoint.js';
+export { generateCompletion, generateIds, loadCheckpoint, sampleToken, promptOf, decodeInputImages, type GenerationInput, type SamplingOptions, type Generation, type LoadedModel } from './generate.js';
+export { trainSft, evaluateLoss, isHeldOut, type SftOptions, type SftResult, type StepLog, type EvalLog } from './sft.js';
