@@ -17,4 +17,11 @@ fi
 
 npm ci --no-audit --no-fund --loglevel=error
 npm run -s typecheck
-npx vitest run "$@"
+mkdir -p .tmp
+set +e
+npx vitest run --reporter=default --reporter=json --outputFile=.tmp/vitest-results.json "$@"
+rc=$?
+set -e
+# One plain closing line, readable by any CI: "N passed, N failed".
+node -e 'const r=JSON.parse(require("fs").readFileSync(".tmp/vitest-results.json","utf8"));console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed`)' || true
+exit $rc
