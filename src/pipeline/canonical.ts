@@ -1,22 +1,8 @@
-/** Canonical JSON (sorted keys, no whitespace) and its sha256: the basis of every config and lineage hash. */
+/** Hashes of canonical JSON (sorted keys, no whitespace): the basis of every config and lineage hash. */
 import { createHash } from 'node:crypto';
+import { canonicalJson } from '../schema/arrow.js';
 
-export function canonicalJson(value: unknown): string {
-  return JSON.stringify(sortDeep(value));
-}
-
-function sortDeep(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortDeep);
-  if (v && typeof v === 'object' && !(v instanceof Uint8Array)) {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v as object).sort()) {
-      const x = (v as Record<string, unknown>)[k];
-      if (x !== undefined) out[k] = sortDeep(x);
-    }
-    return out;
-  }
-  return v;
-}
+export { canonicalJson };
 
 export function sha256Hex(text: string | Uint8Array): string {
   return createHash('sha256').update(text).digest('hex');
