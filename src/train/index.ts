@@ -19,7 +19,12 @@ export {
   batchMatMul,
   gatherRows,
   crossEntropy,
+  softTargets,
+  boxStateAfter,
+  boxStates,
+  BOX_STATES,
   DEFAULT_SHAPE,
+  type CoordSmoothing,
   type ModelConfig,
   type ModelShape,
   type ModelBatch,
@@ -31,5 +36,5 @@ export { update, accumulateGradients, type UpdateResult } from './step.js';
 export { targetText, promptIds, targetIds, sftEncoder, patchify, toModelBatch, exampleBatch, stackBatches, realTokens, targetTokenCount } from './batching.js';
 export { decodeImage, type DecodeOptions, type Kernel } from './image.js';
 export { saveCheckpoint, readCheckpoint, listCheckpoints, resolveCheckpointDir, removeTempCheckpoints, checkpointName, CHECKPOINT_FORMAT, type CheckpointState, type LoadedCheckpoint, type SaveInput } from './checkpoint.js';
-export { generateCompletion, generateIds, loadCheckpoint, sampleToken, promptOf, decodeInputImages, type GenerationInput, type SamplingOptions, type Generation, type LoadedModel } from './generate.js';
+export { generateCompletion, generateIds, loadCheckpoint, sampleToken, classGreedy, promptOf, decodeInputImages, type GenerationInput, type SamplingOptions, type Generation, type LoadedModel, type CoordinateRange } from './generate.js';
 export { trainSft, evaluateLoss, isHeldOut, type SftOptions, type SftResult, type StepLog, type EvalLog } from './sft.js';
