@@ -365,6 +365,27 @@ export function crossEntropy(logits: tf.Tensor2D, targets: Int32Array, scale: nu
   return f(logits) as tf.Scalar;
 }
 
+/**
+ * log p(target) of each row of logits [N, V]: [N]. The gradient is dy * (onehot - softmax) directly, as
+ * for crossEntropy (GRPO weights each token's log-probability by its own coefficient).
+ */
+export function targetLogProbs(logits: tf.Tensor2D, targets: Int32Array): tf.Tensor1D {
+  const V = logits.shape[1];
+  const f = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+    const [x, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const q = tf.oneHot(tf.tensor1d(targets, 'int32'), V);
+    const z = tf.sub(x, tf.max(x, 1, true));
+    const lse = tf.log(tf.sum(tf.exp(z), 1, true));
+    const value = tf.reshape(tf.sub(tf.sum(tf.mul(z, q), 1, true), lse), [targets.length]) as tf.Tensor1D;
+    save([tf.exp(tf.sub(z, lse)), q]);
+    return {
+      value,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.mul(tf.sub(saved[1]!, saved[0]!), tf.reshape(dy, [targets.length, 1])),
+    };
+  });
+  return f(logits) as tf.Tensor1D;
+}
+
 // ---------------------------------------------------------------------------------------------------
 // The model
 
@@ -615,6 +636,35 @@ export class GroundingModel {
     const logits = this.logitsOf(gatherRows(h, Int32Array.from(rows)), E);
     const c = this.config;
     return crossEntropy(logits, Int32Array.from(tgt), scale, { first: c.coordBase, last: c.coordBase + c.coordMax, sigma: coordSigma });
+  }
+
+  /**
+   * log p of each completion target where cMask is set, row-major ([N], N = tokens in the mask), with
+   * gradients: the policy term of GRPO. Logits are divided by `temperature` first, as the sampler does.
+   */
+  logProbs(b: ModelBatch, temperature = 1): tf.Tensor1D {
+    const rows: number[] = [];
+    const tgt: number[] = [];
+    for (let i = 0; i < b.B * b.Lc; i++)
+      if (b.cMask[i]) {
+        rows.push(i);
+        tgt.push(b.cTgt[i]!);
+      }
+    if (rows.length === 0) return tf.zeros([0]) as tf.Tensor1D;
+    const { h, E } = this.completionHidden(b);
+    let logits = this.logitsOf(gatherRows(h, Int32Array.from(rows)), E);
+    if (temperature !== 1) logits = tf.div(logits, temperature) as tf.Tensor2D;
+    return targetLogProbs(logits, Int32Array.from(tgt));
+  }
+
+  /** logProbs without gradients (the reference model, old-policy values): plain numbers. */
+  logProbValues(b: ModelBatch, temperature = 1): Float32Array {
+    return withoutGradients(() => {
+      const t = tf.tidy(() => this.logProbs(b, temperature));
+      const v = Float32Array.from(t.dataSync() as Float32Array);
+      t.dispose();
+      return v;
+    });
   }
 
   /** Logits at every completion slot, full recomputation: [B, Lc, vocab]. */

@@ -1,0 +1,436 @@
+/**
+ * Difficulty-aware GRPO (`univg train rl`): per step, `prompts` rows from the RL pool; per prompt, G
+ * completions sampled from the current policy; rewards from the project's reward module (accuracy = IoU of
+ * the `<answer>` box in the 0-1000 frame, format = UniVG's regex, summed as the paper's trainer does);
+ * group-normalised advantages; phi(mIoU) from the prompt's own rollouts on the policy-gradient term; k3 KL
+ * to the frozen SFT model; clipping by global norm and AdamW.
+ *
+ * Exact resume: the policy, AdamW moments and the loader's position are in the checkpoint, and every
+ * rollout samples from a stream keyed by (seed, step, prompt slot), so a killed run resumed on the same
+ * backend ends with the same weights bit for bit.
+ *
+ * Files under `out`: `checkpoints/step-*`, `rl-log.jsonl` (one line per step), `rl-curves.svg` and
+ * `result.json` at the end.
+ */
+import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { accuracyReward, formatReward } from '../../completion/index.js';
+import { ConfigError } from '../../errors.js';
+import { convertBox } from '../../geometry/index.js';
+import { readManifest } from '../../store/index.js';
+import { writeFileAtomic } from '../../store/fsutil.js';
+import { describeBackend, selectBackend, type BackendChoice, type BackendName } from '../backend.js';
+import { exampleBatch, promptIds, stackBatches } from '../batching.js';
+import { checkpointName, listCheckpoints, readCheckpoint, removeTempCheckpoints, resolveCheckpointDir, saveCheckpoint } from '../checkpoint.js';
+import { createLoader, type Batch, type LoaderState } from '../loader/index.js';
+import { GroundingModel, paramCount } from '../model.js';
+import { AdamW, clipByGlobalNorm, lrAt } from '../optim.js';
+import type { Tokenizer } from '../tokenizer.js';
+import { bucketShares, groupAdvantages, mean, phi, std, type PhiKind, type StdKind } from './difficulty.js';
+import { groupGradients, type GroupInput } from './objective.js';
+import { rlCurvesSvg } from './curves.js';
+import { sampleGroup } from './rollout.js';
+
+export interface RlOptions {
+  /** RlRow (or SftRow) stage directories: the RL pool. */
+  data: string[];
+  dataRoot?: string;
+  /** The SFT checkpoint (or SFT output directory) the policy starts from and the KL reference is frozen at. */
+  init: string;
+  out: string;
+  /** Optimizer steps in the whole run. */
+  steps: number;
+  /** Prompts per step (paper: 16). */
+  prompts?: number;
+  /** Rollouts per prompt (paper: 8). */
+  G?: number;
+  /** Learning rate (paper: 1e-6 for a 7B model), constant unless minLr / warmup say otherwise. */
+  lr?: number;
+  minLr?: number;
+  warmup?: number;
+  weightDecay?: number;
+  clip?: number;
+  /** KL coefficient (paper: 0.04). */
+  beta?: number;
+  /** Ratio clip (paper: 0.2). */
+  epsilon?: number;
+  /** Difficulty weight (paper: exp); `none` is plain GRPO. */
+  phi?: PhiKind;
+  phiPower?: number;
+  /** Group std with G - 1 (TRL, the paper's trainer; default) or G (verl). */
+  std?: StdKind;
+  /** Updates per batch of rollouts (paper: 1, on-policy; more makes the ratio and its clip matter). */
+  iterations?: number;
+  temperature?: number;
+  topP?: number;
+  maxTokens?: number;
+  seed?: number;
+  resume?: boolean;
+  checkpointEvery?: number;
+  keepCheckpoints?: number;
+  backend?: BackendName;
+  workers?: number;
+  stopAfter?: number;
+  signal?: AbortSignal;
+  log?: (line: string) => void;
+}
+
+export interface RlStepLog {
+  type: 'rl-step';
+  step: number;
+  prompts: number;
+  rollouts: number;
+  /** Total reward (accuracy + format): mean over rollouts and mean of the per-prompt spread. */
+  rewardMean: number;
+  rewardStd: number;
+  accuracyMean: number;
+  formatRate: number;
+  /** Shares of prompts by the mIoU of their rollouts (the paper's Figure 3). */
+  buckets: Record<'lt0.3' | '0.3-0.7' | 'gt0.7', number>;
+  weightMean: number;
+  kl: number;
+  clipFraction: number;
+  /** Mean completion tokens per rollout (its `<eos>` included). */
+  completionLength: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+  seconds: number;
+  backend: BackendName;
+}
+
+export interface RlResult {
+  out: string;
+  backend: BackendChoice;
+  step: number;
+  steps: number;
+  stopped: 'done' | 'stopAfter' | 'aborted';
+  checkpoint: string;
+  seconds: number;
+  resumedFrom: number | null;
+}
+
+/** Options that decide which rollouts and updates a run makes: a resume must keep them. */
+const RESUME_KEYS = ['data', 'dataRoot', 'init', 'initWeights', 'prompts', 'G', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'beta', 'epsilon', 'phi', 'phiPower', 'std', 'iterations', 'temperature', 'topP', 'maxTokens', 'seed'] as const;
+
+function resolvedOptions(o: RlOptions) {
+  const lr = o.lr ?? 1e-6;
+  const opt = {
+    data: o.data.map((d) => resolve(d)),
+    dataRoot: o.dataRoot === undefined ? null : resolve(o.dataRoot),
+    init: resolve(o.init),
+    steps: o.steps,
+    prompts: o.prompts ?? 16,
+    G: o.G ?? 8,
+    lr,
+    minLr: o.minLr ?? lr,
+    warmup: o.warmup ?? 0,
+    weightDecay: o.weightDecay ?? 0,
+    clip: o.clip ?? 1,
+    beta: o.beta ?? 0.04,
+    epsilon: o.epsilon ?? 0.2,
+    phi: o.phi ?? ('exp' as PhiKind),
+    phiPower: o.phiPower ?? 1,
+    std: o.std ?? ('sample' as StdKind),
+    iterations: o.iterations ?? 1,
+    temperature: o.temperature ?? 1,
+    topP: o.topP ?? 1,
+    maxTokens: o.maxTokens ?? null,
+    seed: o.seed ?? 0,
+    checkpointEvery: o.checkpointEvery ?? 25,
+    keepCheckpoints: o.keepCheckpoints ?? 3,
+  };
+  const bad = (field: string, m: string) => new ConfigError(m, { field });
+  if (opt.data.length === 0) throw bad('data', 'no --data directory given');
+  for (const k of ['steps', 'prompts', 'checkpointEvery', 'iterations'] as const)
+    if (!Number.isInteger(opt[k]) || opt[k] < 1) throw bad(k, `${k} must be a positive integer, got ${opt[k]}`);
+  if (!Number.isInteger(opt.G) || opt.G < 2) throw bad('G', `G must be an integer >= 2 (advantages compare rollouts of one prompt), got ${opt.G}`);
+  for (const k of ['warmup', 'keepCheckpoints'] as const)
+    if (!Number.isInteger(opt[k]) || opt[k] < 0) throw bad(k, `${k} must be a non-negative integer, got ${opt[k]}`);
+  if (!(opt.lr > 0) || !(opt.minLr >= 0)) throw bad('lr', `lr must be > 0 and minLr >= 0 (got ${opt.lr}, ${opt.minLr})`);
+  if (!(opt.beta >= 0)) throw bad('beta', `beta must be >= 0, got ${opt.beta}`);
+  if (!(opt.epsilon > 0 && opt.epsilon < 1)) throw bad('epsilon', `epsilon must be in (0, 1), got ${opt.epsilon}`);
+  if (!(opt.temperature > 0)) throw bad('temperature', `temperature must be > 0 for sampling, got ${opt.temperature}`);
+  if (!(opt.topP > 0 && opt.topP <= 1)) throw bad('topP', `topP must be in (0, 1], got ${opt.topP}`);
+  if (opt.maxTokens !== null && (!Number.isInteger(opt.maxTokens) || opt.maxTokens < 1)) throw bad('maxTokens', `maxTokens must be a positive integer, got ${opt.maxTokens}`);
+  if (!['exp', 'power', 'log', 'none'].includes(opt.phi)) throw bad('phi', `phi must be exp, power, log or none, got ${opt.phi}`);
+  if (!Number.isInteger(opt.seed)) throw bad('seed', `seed must be an integer, got ${opt.seed}`);
+  return opt;
+}
+
+/** The reward's ground truth: the target box in the 0-1000 frame of its image (what the paper's solution holds). */
+export function rewardGroundTruth(b: Pick<Batch, 'targetBox' | 'targetImage' | 'imageSize' | 'shapes'>, i: number): [number, number, number, number] {
+  const M = b.shapes.imageMask![1]!;
+  const t = b.targetImage[i]!;
+  const box = Array.from(b.targetBox.subarray(i * 4, i * 4 + 4));
+  return convertBox(box, 'pixels', 'qwen2vl', { width: b.imageSize[(i * M + t) * 2]!, height: b.imageSize[(i * M + t) * 2 + 1]! });
+}
+
+/** One loader row's decoded images and prompt ids. */
+function rowInputs(b: Batch, i: number): { images: Float32Array[]; prompt: number[] } {
+  const [, M, S] = b.shapes.images as [number, number, number, number, number];
+  const img = S * S * 3;
+  const images: Float32Array[] = [];
+  for (let j = 0; j < M; j++) if (b.imageMask[i * M + j]) images.push(b.images.slice((i * M + j) * img, (i * M + j + 1) * img));
+  const P = b.shapes.promptTokens![1]!;
+  const prompt: number[] = [];
+  for (let k = 0; k < P; k++) if (b.promptMask[i * P + k]) prompt.push(b.promptTokens[i * P + k]!);
+  return { images, prompt };
+}
+
+interface PromptGroup {
+  input: GroupInput;
+  accuracy: number[];
+  format: number[];
+  rewards: number[];
+  miou: number;
+  lengths: number[];
+}
+
+async function readLog(file: string): Promise<RlStepLog[]> {
+  try {
+    return (await readFile(file, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() !== '')
+      .map((l) => JSON.parse(l) as RlStepLog);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+/** Run (or continue) GRPO from an SFT checkpoint. */
+export async function trainRl(options: RlOptions): Promise<RlResult> {
+  const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const t0 = performance.now();
+  const o = resolvedOptions(options);
+  const out = resolve(options.out);
+  const backend = await selectBackend({ prefer: options.backend });
+  log(describeBackend(backend));
+  await mkdir(out, { recursive: true });
+  await removeTempCheckpoints(out);
+  const existing = await listCheckpoints(out);
+  if (existing.length > 0 && !options.resume)
+    throw new ConfigError(`${out} already has checkpoints (latest step ${existing[existing.length - 1]!.step}); pass --resume to continue, or another --out`, { file: out });
+
+  const initDir = await resolveCheckpointDir(o.init);
+  const init = await readCheckpoint(initDir, { optimizer: false });
+  const convention = (init.state.train.convention as string | null | undefined) ?? null;
+  if (convention !== null && convention !== 'qwen2vl')
+    throw new ConfigError(`the SFT model writes boxes in ${convention}; GRPO's reward (the paper's) reads the 0-1000 qwen2vl frame`, { file: initDir, field: 'convention' });
+  const trainJson: Record<string, unknown> = { ...o, init: initDir, initWeights: init.state.weights.sha256, convention };
+  const tokenizer: Tokenizer = init.tokenizer;
+  // The reference stays the SFT weights; the policy is a separate copy that trains.
+  const reference = init.model;
+  let policy: GroundingModel;
+  let step = 0;
+  let loaderState: LoaderState | undefined;
+  const opt = new AdamW({ weightDecay: o.weightDecay });
+  let resumedFrom: number | null = null;
+
+  if (options.resume && existing.length > 0) {
+    const ck = await readCheckpoint(existing[existing.length - 1]!.dir, { optimizer: true });
+    const saved = ck.state.train;
+    const diffs = RESUME_KEYS.filter((k) => JSON.stringify(saved[k] ?? null) !== JSON.stringify(trainJson[k] ?? null));
+    if (diffs.length)
+      throw new ConfigError(`cannot resume exactly: ${diffs.map((k) => `${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(trainJson[k])}`).join('; ')}`, { file: ck.dir });
+    if (ck.state.backend.name !== backend.name) log(`warning: the checkpoint was written on backend ${ck.state.backend.name}, resuming on ${backend.name}: the result will not be bit-identical`);
+    policy = ck.model;
+    step = ck.state.step;
+    loaderState = (ck.state.loader ?? undefined) as LoaderState | undefined;
+    if (ck.optimizer) opt.load(ck.optimizer, new Map(policy.specs.map((s) => [s.name, s.shape])));
+    resumedFrom = step;
+    log(`resumed from ${ck.dir} (step ${step})`);
+  } else {
+    policy = new GroundingModel(init.model.config, init.model.values());
+  }
+  const cfg = policy.config;
+  log(
+    `GRPO: ${paramCount(cfg)} parameters from ${initDir}; ${o.prompts} prompts x G=${o.G} per step, beta ${o.beta}, epsilon ${o.epsilon}, phi ${o.phi}${o.phi === 'power' ? `^${o.phiPower}` : ''}, lr ${o.lr}`,
+  );
+
+  const manifest = await readManifest(o.data[0]!);
+  if (!manifest) throw new ConfigError(`${o.data[0]} has no _manifest.json: not a finished shard directory`, { file: o.data[0]! });
+  const kind = manifest.kind === 'SftRow' ? 'SftRow' : manifest.kind === 'RlRow' ? 'RlRow' : null;
+  if (!kind) throw new ConfigError(`${o.data[0]} holds ${manifest.kind} rows; GRPO reads RlRow or SftRow shards`, { file: o.data[0]! });
+  const loader = await createLoader({
+    dirs: o.data,
+    kind,
+    batchSize: o.prompts,
+    seed: o.seed,
+    imageSize: cfg.imageSize,
+    maxImages: cfg.maxImages,
+    fit: 'stretch',
+    encode: (row: { prompt: string }) => ({ promptTokens: promptIds(tokenizer, row.prompt), targetTokens: [] }),
+    maxPromptTokens: cfg.maxPromptTokens,
+    maxTargetTokens: 1,
+    padId: tokenizer.pad,
+    ...(loaderState ? { state: loaderState } : {}),
+    ...(o.dataRoot !== null ? { imageBase: o.dataRoot } : {}),
+    ...(options.workers !== undefined ? { workers: options.workers } : {}),
+  } as Parameters<typeof createLoader>[0]);
+
+  const logFile = join(out, 'rl-log.jsonl');
+  const history = (await readLog(logFile)).filter((l) => l.step <= step);
+  await writeFileAtomic(logFile, history.map((l) => JSON.stringify(l) + '\n').join(''));
+  const schedule = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, totalSteps: o.steps };
+  const coefs = { beta: o.beta, epsilon: o.epsilon };
+  let lastSaved = -1;
+  let doneHere = 0;
+  let stopped: RlResult['stopped'] = 'done';
+
+  const checkpoint = async () => {
+    const dir = join(out, 'checkpoints', checkpointName(step));
+    const last = history[history.length - 1];
+    await saveCheckpoint(dir, {
+      model: policy,
+      tokenizer,
+      step,
+      backend,
+      train: trainJson,
+      optimizer: { state: opt.state(), config: opt.cfg },
+      loader: loaderState ?? null,
+      metrics: { rewardMean: last?.rewardMean ?? null, accuracyMean: last?.accuracyMean ?? null, kl: last?.kl ?? null },
+    });
+    lastSaved = step;
+    if (o.keepCheckpoints > 0) {
+      const all = await listCheckpoints(out);
+      for (const c of all.slice(0, Math.max(0, all.length - o.keepCheckpoints))) await rm(c.dir, { recursive: true, force: true });
+    }
+  };
+
+  const rolloutGroups = (b: Batch): PromptGroup[] => {
+    const groups: PromptGroup[] = [];
+    const real = Array.from({ length: b.batchSize }, (_, i) => i).filter((i) => b.rowMask[i]);
+    for (const i of real) {
+      const { images, prompt } = rowInputs(b, i);
+      const gt = rewardGroundTruth(b, i);
+      const rollouts = sampleGroup(policy, tokenizer, images, prompt, {
+        G: o.G,
+        temperature: o.temperature,
+        topP: o.topP,
+        ...(o.maxTokens !== null ? { maxTokens: o.maxTokens } : {}),
+        seed: `${o.seed}:${step}:${i}`,
+      });
+      const accuracy = rollouts.map((r) => accuracyReward(r.text, gt));
+      const format = rollouts.map((r) => formatReward(r.text));
+      const rewards = accuracy.map((a, g) => a + format[g]!);
+      const miou = mean(accuracy);
+      const batch = stackBatches(rollouts.map((r) => exampleBatch(cfg, images, prompt, r.targetIds, tokenizer.bos)));
+      groups.push({
+        input: {
+          batch,
+          advantages: groupAdvantages(rewards, o.std),
+          weight: phi(miou, { kind: o.phi, power: o.phiPower }),
+          refLogProbs: reference.logProbValues(batch),
+          ...(o.iterations > 1 ? { oldLogProbs: policy.logProbValues(batch) } : {}),
+          scale: 1 / (real.length * o.G),
+        },
+        accuracy,
+        format,
+        rewards,
+        miou,
+        lengths: rollouts.map((r) => r.targetIds.length),
+      });
+    }
+    return groups;
+  };
+
+  try {
+    if (options.stopAfter === 0) stopped = 'stopAfter';
+    while (step < o.steps && stopped === 'done') {
+      if (options.signal?.aborted) {
+        stopped = 'aborted';
+        break;
+      }
+      const ts = performance.now();
+      const b = await loader.next();
+      if (!b) throw new Error('the loader ended (it is configured to repeat epochs)');
+      const groups = rolloutGroups(b);
+      if (groups.length === 0) throw new ConfigError('a loader batch had no usable row (every row was skipped)', { field: 'data' });
+      let loss = 0;
+      let kl = 0;
+      let clipped = 0;
+      let gradNorm = 0;
+      const lr = lrAt(step, schedule);
+      for (let it = 0; it < o.iterations; it++) {
+        const sum = new Map<string, tf.Tensor>();
+        loss = 0;
+        kl = 0;
+        clipped = 0;
+        for (const g of groups) {
+          const { grads, stats } = groupGradients(policy, g.input, coefs);
+          loss += stats.loss;
+          kl += stats.kl / groups.length;
+          clipped += stats.clipped / groups.length;
+          for (const [name, t] of grads) {
+            const prev = sum.get(name);
+            if (prev) {
+              sum.set(name, tf.add(prev, t));
+              prev.dispose();
+              t.dispose();
+            } else sum.set(name, t);
+          }
+        }
+        try {
+          gradNorm = clipByGlobalNorm(sum, o.clip);
+          opt.apply(
+            policy.specs.map((s) => ({ name: s.name, variable: policy.p(s.name), decay: s.decay })),
+            sum,
+            lr,
+          );
+        } finally {
+          for (const t of sum.values()) t.dispose();
+        }
+      }
+      loaderState = b.state;
+      step++;
+      doneHere++;
+      const mious = groups.map((g) => g.miou);
+      const entry: RlStepLog = {
+        type: 'rl-step',
+        step,
+        prompts: groups.length,
+        rollouts: groups.length * o.G,
+        rewardMean: mean(groups.flatMap((g) => g.rewards)),
+        rewardStd: mean(groups.map((g) => std(g.rewards, o.std))),
+        accuracyMean: mean(groups.flatMap((g) => g.accuracy)),
+        formatRate: mean(groups.flatMap((g) => g.format)),
+        buckets: bucketShares(mious),
+        weightMean: mean(groups.map((g) => g.input.weight)),
+        kl,
+        clipFraction: clipped,
+        completionLength: mean(groups.flatMap((g) => g.lengths)),
+        loss,
+        lr,
+        gradNorm,
+        seconds: (performance.now() - ts) / 1000,
+        backend: backend.name,
+      };
+      history.push(entry);
+      await appendFile(logFile, JSON.stringify(entry) + '\n');
+      if (step === 1 || step % 10 === 0 || step === o.steps)
+        log(
+          `step ${step}/${o.steps} reward ${entry.rewardMean.toFixed(3)} IoU ${entry.accuracyMean.toFixed(3)} format ${entry.formatRate.toFixed(2)} phi ${entry.weightMean.toFixed(2)} KL ${entry.kl.toExponential(2)} len ${entry.completionLength.toFixed(0)} ${entry.seconds.toFixed(1)} s/step`,
+        );
+      if (step % o.checkpointEvery === 0 || step === o.steps) await checkpoint();
+      if (options.stopAfter !== undefined && doneHere >= options.stopAfter && step < o.steps) {
+        stopped = 'stopAfter';
+        break;
+      }
+    }
+    if (lastSaved !== step) await checkpoint();
+  } finally {
+    await loader.close();
+    reference.dispose();
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const ckDir = join(out, 'checkpoints', checkpointName(step));
+  const result: RlResult = { out, backend, step, steps: o.steps, stopped, checkpoint: ckDir, seconds, resumedFrom };
+  await writeFileAtomic(join(out, 'rl-curves.svg'), rlCurvesSvg(history, `GRPO (phi ${o.phi}, backend ${backend.name})`));
+  await writeFileAtomic(join(out, 'result.json'), JSON.stringify({ ...result, options: trainJson, model: cfg }, null, 2) + '\n');
+  log(`${stopped === 'done' ? 'done' : `stopped (${stopped})`}: step ${step}/${o.steps}, checkpoint ${ckDir}, ${seconds.toFixed(1)} s`);
+  return result;
+}
