@@ -540,16 +540,26 @@ export class GroundingModel {
     }
     const Tk = kh.shape[1];
     const n = B * H;
-    const slices = (t: tf.Tensor3D, rows: number) => (n === 1 ? [t] : tf.split(t, n, 0)).map((u) => tf.reshape(u, [rows, dh]) as tf.Tensor2D);
-    const qs = slices(qh, T);
-    const ks = slices(kh, Tk);
-    const vs = slices(vh, Tk);
-    const outs = qs.map((qi, i) => {
-      const scores = tf.add(matMul(qi, ks[i]!, false, true), masks[Math.floor(i / H)]!) as tf.Tensor2D;
-      return matMul(tf.softmax(scores) as tf.Tensor2D, vs[i]!);
-    });
-    // concat, not stack: the WASM backend's stack is slow for small tensors.
-    const oh = n === 1 ? tf.reshape(outs[0]!, [1, T, dh]) : tf.concat(outs.map((o) => tf.reshape(o, [1, T, dh])), 0);
+    let oh: tf.Tensor;
+    if (T === 1 && inference && n > 1) {
+      // Decoding one token for several rows: one batched product over all (row, head) pairs. Splitting into
+      // per-pair 2-D products (below) pays per-op overhead n times, which dominates at one query per row.
+      const rowMask = tf.concat(masks, 0); // [B, Tk]
+      const mask = tf.reshape(tf.tile(tf.reshape(rowMask, [B, 1, 1, Tk]), [1, H, 1, 1]), [n, 1, Tk]);
+      const scores = tf.add(tf.matMul(qh, kh, false, true), mask);
+      oh = tf.matMul(tf.softmax(scores), vh);
+    } else {
+      const slices = (t: tf.Tensor3D, rows: number) => (n === 1 ? [t] : tf.split(t, n, 0)).map((u) => tf.reshape(u, [rows, dh]) as tf.Tensor2D);
+      const qs = slices(qh, T);
+      const ks = slices(kh, Tk);
+      const vs = slices(vh, Tk);
+      const outs = qs.map((qi, i) => {
+        const scores = tf.add(matMul(qi, ks[i]!, false, true), masks[Math.floor(i / H)]!) as tf.Tensor2D;
+        return matMul(tf.softmax(scores) as tf.Tensor2D, vs[i]!);
+      });
+      // concat, not stack: the WASM backend's stack is slow for small tensors.
+      oh = n === 1 ? tf.reshape(outs[0]!, [1, T, dh]) : tf.concat(outs.map((o) => tf.reshape(o, [1, T, dh])), 0);
+    }
     const o = tf.reshape(tf.transpose(tf.reshape(oh, [B, H, T, dh]), [0, 2, 1, 3]), [B * T, d]) as tf.Tensor2D;
     const x1 = tf.add(x, linear(o, this.p(pre + 'attn.o.w'), this.p(pre + 'attn.o.b'))) as tf.Tensor2D;
     const hn = layerNorm(x1, this.p(pre + 'ln2.g'), this.p(pre + 'ln2.b'));
