@@ -13,3 +13,4 @@ export * from './train/eval/index.js';
 export * from './stages/index.js';
 export * from './pipeline/index.js';
 export * from './train/loader/index.js';
+export * from './train/score/index.js';

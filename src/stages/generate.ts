@@ -14,6 +14,7 @@ import { GeometryError, InputError, InterruptedError, RecordError, UnivgError } 
 import type { TeacherConfig } from '../schema/config.js';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
 import type { CachedResponse, ResponseCache } from '../teacher/cache.js';
+import { cachedCall } from '../teacher/cached-call.js';
 import { choiceText, type ChatChoice, type TeacherClient } from '../teacher/client.js';
 import { TeacherRequestError } from '../teacher/errors.js';
 import { ImagePreparer, type ImageLoader } from '../teacher/images.js';
@@ -152,40 +153,24 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
 
   const processPlan = async (sample: GroundingSample, plan: RequestPlan): Promise<TeacherCandidate[]> => {
     const b: RowBase = { sample, plan, config };
-    const hit = await cache.get(plan.hash);
-    if (hit) return rowsFromResponse(b, hit, { cached: true, attempts: 0 });
-    let prepared;
     try {
-      prepared = await Promise.all(sample.images.map((im) => images.prepare(im)));
-    } catch (err) {
-      if (isRowError(err)) return errorRows(b, err instanceof UnivgError ? err.describe() : err.message, 0);
-      throw err;
-    }
-    try {
-      const res = await client.complete({
-        body: chatBody(plan, prepared),
-        requestHash: plan.hash,
+      const r = await cachedCall({
+        client,
+        cache,
+        hash: plan.hash,
+        requestModel: config.model,
+        promptVersion: plan.promptVersion,
+        params: plan.canonical.params,
+        body: async () => chatBody(plan, await Promise.all(sample.images.map((im) => images.prepare(im)))),
         rawPromptTokens: client.estimator.rawPrompt(plan.promptText, plan.seenSizes),
         choices: plan.n,
         signal,
       });
-      const value: CachedResponse = {
-        format: 1,
-        requestModel: config.model,
-        promptVersion: plan.promptVersion,
-        params: plan.canonical.params,
-        response: res.response,
-        usage: res.usage,
-        costUsd: res.costUsd,
-        latencyMs: Math.round(res.latencyMs * 1000) / 1000,
-        attempts: res.attempts,
-        createdAt: new Date().toISOString(),
-      };
-      // Cached before any row exists: a crash after this point never pays for it again.
-      await cache.put(plan.hash, value);
-      return rowsFromResponse(b, value, { cached: false, attempts: res.attempts });
+      return rowsFromResponse(b, r.value, { cached: r.cached, attempts: r.attempts });
     } catch (err) {
       if (err instanceof TeacherRequestError) return errorRows(b, err.message, err.attempts);
+      // A bad image of this sample (thrown while building the body, before any request): rows, not a stop.
+      if (isRowError(err)) return errorRows(b, err instanceof UnivgError ? err.describe() : err.message, 0);
       throw err;
     }
   };

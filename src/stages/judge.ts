@@ -15,6 +15,7 @@ import { GeometryError, InputError, RecordError } from '../errors.js';
 import type { TeacherConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, TeacherCandidate, Verdict } from '../schema/records.js';
 import type { CachedResponse, ResponseCache } from '../teacher/cache.js';
+import { cachedCall } from '../teacher/cached-call.js';
 import { choiceText, type ChatChoice, type TeacherClient } from '../teacher/client.js';
 import { TeacherRequestError } from '../teacher/errors.js';
 import type { ImagePreparer } from '../teacher/images.js';
@@ -185,32 +186,20 @@ export async function judgeSample(sample: GroundingSample, candidates: readonly 
     return { ...base, chosen: chains[parsed.choice - 1]!.candidateIndex, source: 'judge', reason: null, cached, reply };
   };
 
-  const hit = await opts.cache.get(plan.hash);
-  if (hit) return decide(hit, true);
   try {
-    const prepared = await Promise.all(sample.images.map((im) => opts.images.prepare(im)));
-    const res = await opts.client.complete({
-      body: chatBody(plan, prepared),
-      requestHash: plan.hash,
+    const r = await cachedCall({
+      client: opts.client,
+      cache: opts.cache,
+      hash: plan.hash,
+      requestModel: model,
+      promptVersion: JUDGE_PROMPT_VERSION,
+      params: plan.canonical.params,
+      body: async () => chatBody(plan, await Promise.all(sample.images.map((im) => opts.images.prepare(im)))),
       rawPromptTokens: opts.client.estimator.rawPrompt(plan.promptText, plan.seenSizes),
       choices: 1,
       ...(opts.signal ? { signal: opts.signal } : {}),
     });
-    const value: CachedResponse = {
-      format: 1,
-      requestModel: model,
-      promptVersion: JUDGE_PROMPT_VERSION,
-      params: plan.canonical.params,
-      response: res.response,
-      usage: res.usage,
-      costUsd: res.costUsd,
-      latencyMs: Math.round(res.latencyMs * 1000) / 1000,
-      attempts: res.attempts,
-      createdAt: new Date().toISOString(),
-    };
-    // Cached before it is used, like every teacher answer: it is never paid for twice.
-    await opts.cache.put(plan.hash, value);
-    return decide(value, false);
+    return decide(r.value, r.cached);
   } catch (err) {
     if (!isSampleError(err)) throw err;
     const kind = err instanceof TeacherRequestError ? 'request_failed' : 'images';

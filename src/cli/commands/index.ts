@@ -4,9 +4,10 @@ import * as evaluate from './eval.js';
 import * as ingest from './ingest.js';
 import * as report from './report.js';
 import * as run from './run.js';
+import * as score from './score.js';
 import * as shards from './shards.js';
 import * as synth from './synth.js';
 import * as teacher from './teacher.js';
 import * as train from './train.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score];

@@ -1,0 +1,70 @@
+/**
+ * The one way any stage asks an OpenAI-compatible endpoint: look the request key up in the response
+ * cache, else send it through the teacher client (limits, retries, breaker, cost cap) and append the
+ * answer to the cache before returning it. Generation, the judge, evaluation-style scoring and
+ * difficulty scoring all go through here, so "an answer already paid for is never requested again"
+ * holds for every caller by construction.
+ *
+ * The body is built lazily: on a hit no image is read, resized or encoded.
+ */
+import type { CachedResponse, ResponseCache } from './cache.js';
+import type { ChatBody, TeacherClient } from './client.js';
+
+export interface CachedCall {
+  client: TeacherClient;
+  cache: ResponseCache;
+  /** The cache key: `requestHash` of the canonical request (model, params, prompt version, images, text). */
+  hash: string;
+  /** What is recorded next to the response: the model as requested, the prompt version and the params that shaped the answer. */
+  requestModel: string;
+  promptVersion: string;
+  params: Record<string, unknown>;
+  /** Build the body to send; called only on a miss. Errors it throws (a bad image) reach the caller as they are. */
+  body: () => Promise<ChatBody> | ChatBody;
+  /** Uncalibrated prompt token estimate (text + images at the size sent), for rate limits and the cost projection. */
+  rawPromptTokens: number;
+  /** Choices asked for (n). */
+  choices: number;
+  signal?: AbortSignal;
+}
+
+export interface CachedCallResult {
+  value: CachedResponse;
+  /** True when answered from the cache (no request was made). */
+  cached: boolean;
+  /** HTTP attempts made by this call (0 on a hit). */
+  attempts: number;
+}
+
+/**
+ * The answer to one request, from the cache or the endpoint. Throws what the client throws
+ * (TeacherRequestError after the last retry, TeacherFatalError, CostCapError, InterruptedError) and
+ * whatever `body()` throws; nothing is cached then.
+ */
+export async function cachedCall(c: CachedCall): Promise<CachedCallResult> {
+  const hit = await c.cache.get(c.hash);
+  if (hit) return { value: hit, cached: true, attempts: 0 };
+  const body = await c.body();
+  const res = await c.client.complete({
+    body,
+    requestHash: c.hash,
+    rawPromptTokens: c.rawPromptTokens,
+    choices: c.choices,
+    ...(c.signal ? { signal: c.signal } : {}),
+  });
+  const value: CachedResponse = {
+    format: 1,
+    requestModel: c.requestModel,
+    promptVersion: c.promptVersion,
+    params: c.params,
+    response: res.response,
+    usage: res.usage,
+    costUsd: res.costUsd,
+    latencyMs: Math.round(res.latencyMs * 1000) / 1000,
+    attempts: res.attempts,
+    createdAt: new Date().toISOString(),
+  };
+  // Cached before the caller sees it: a crash after this point never pays for it again.
+  await c.cache.put(c.hash, value);
+  return { value, cached: false, attempts: res.attempts };
+}
