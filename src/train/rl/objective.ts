@@ -15,6 +15,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { GroundingModel, ModelBatch } from '../model.js';
+import { clipByGlobalNorm, type AdamW } from '../optim.js';
 
 export interface GrpoCoefficients {
   /** KL coefficient (paper: 0.04). */
@@ -126,4 +127,51 @@ export function groupGradients(model: GroundingModel, g: GroupInput, c: GrpoCoef
   const out = new Map<string, tf.Tensor>();
   for (const s of model.specs) out.set(s.name, grads[model.p(s.name).name] ?? tf.zerosLike(model.p(s.name)));
   return { grads: out, stats: groupStats(g, logpValues, c, loss) };
+}
+
+export interface UpdateStats {
+  /** The step's loss: the sum of the groups' scaled losses. */
+  loss: number;
+  /** Mean over groups of their KL and clip fraction. */
+  kl: number;
+  clipped: number;
+  /** Global gradient norm before clipping. */
+  gradNorm: number;
+}
+
+/**
+ * One optimizer update from a step's groups: the sum of their gradients (each scaled by 1 / rollouts in
+ * the step, so the sum is the gradient of the mean over rollouts), clipping by global norm (clip <= 0:
+ * off) and AdamW. The groups' activations are freed one group at a time.
+ */
+export function grpoUpdate(model: GroundingModel, opt: AdamW, groups: readonly GroupInput[], c: GrpoCoefficients, o: { lr: number; clip: number }): UpdateStats {
+  const sum = new Map<string, tf.Tensor>();
+  let loss = 0;
+  let kl = 0;
+  let clipped = 0;
+  try {
+    for (const g of groups) {
+      const { grads, stats } = groupGradients(model, g, c);
+      loss += stats.loss;
+      kl += stats.kl / groups.length;
+      clipped += stats.clipped / groups.length;
+      for (const [name, t] of grads) {
+        const prev = sum.get(name);
+        if (prev) {
+          sum.set(name, tf.add(prev, t));
+          prev.dispose();
+          t.dispose();
+        } else sum.set(name, t);
+      }
+    }
+    const gradNorm = clipByGlobalNorm(sum, o.clip);
+    opt.apply(
+      model.specs.map((s) => ({ name: s.name, variable: model.p(s.name), decay: s.decay })),
+      sum,
+      o.lr,
+    );
+    return { loss, kl, clipped, gradNorm };
+  } finally {
+    for (const t of sum.values()) t.dispose();
+  }
 }

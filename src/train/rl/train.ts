@@ -14,7 +14,6 @@
  */
 import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { accuracyReward, formatReward } from '../../completion/index.js';
 import { ConfigError } from '../../errors.js';
 import { convertBox } from '../../geometry/index.js';
@@ -25,10 +24,10 @@ import { exampleBatch, promptIds, stackBatches } from '../batching.js';
 import { checkpointName, listCheckpoints, readCheckpoint, removeTempCheckpoints, resolveCheckpointDir, saveCheckpoint } from '../checkpoint.js';
 import { createLoader, type Batch, type LoaderState } from '../loader/index.js';
 import { GroundingModel, paramCount } from '../model.js';
-import { AdamW, clipByGlobalNorm, lrAt } from '../optim.js';
+import { AdamW, lrAt } from '../optim.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { bucketShares, groupAdvantages, mean, phi, std, type PhiKind, type StdKind } from './difficulty.js';
-import { groupGradients, type GroupInput } from './objective.js';
+import { grpoUpdate, type GroupInput } from './objective.js';
 import { rlCurvesSvg } from './curves.js';
 import { sampleGroup } from './rollout.js';
 
@@ -349,41 +348,10 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
       if (!b) throw new Error('the loader ended (it is configured to repeat epochs)');
       const groups = rolloutGroups(b);
       if (groups.length === 0) throw new ConfigError('a loader batch had no usable row (every row was skipped)', { field: 'data' });
-      let loss = 0;
-      let kl = 0;
-      let clipped = 0;
-      let gradNorm = 0;
       const lr = lrAt(step, schedule);
-      for (let it = 0; it < o.iterations; it++) {
-        const sum = new Map<string, tf.Tensor>();
-        loss = 0;
-        kl = 0;
-        clipped = 0;
-        for (const g of groups) {
-          const { grads, stats } = groupGradients(policy, g.input, coefs);
-          loss += stats.loss;
-          kl += stats.kl / groups.length;
-          clipped += stats.clipped / groups.length;
-          for (const [name, t] of grads) {
-            const prev = sum.get(name);
-            if (prev) {
-              sum.set(name, tf.add(prev, t));
-              prev.dispose();
-              t.dispose();
-            } else sum.set(name, t);
-          }
-        }
-        try {
-          gradNorm = clipByGlobalNorm(sum, o.clip);
-          opt.apply(
-            policy.specs.map((s) => ({ name: s.name, variable: policy.p(s.name), decay: s.decay })),
-            sum,
-            lr,
-          );
-        } finally {
-          for (const t of sum.values()) t.dispose();
-        }
-      }
+      let u = { loss: 0, kl: 0, clipped: 0, gradNorm: 0 };
+      for (let it = 0; it < o.iterations; it++) u = grpoUpdate(policy, opt, groups.map((g) => g.input), coefs, { lr, clip: o.clip });
+      const { loss, kl, clipped, gradNorm } = u;
       loaderState = b.state;
       step++;
       doneHere++;

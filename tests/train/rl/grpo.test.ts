@@ -13,7 +13,8 @@ import { decodeImage } from '../../../src/train/image.js';
 import { GroundingModel, makeModelConfig, type ModelBatch } from '../../../src/train/model.js';
 import { Rng } from '../../../src/train/rng.js';
 import { bucketOf, bucketShares, groupAdvantages, phi, PHI_KINDS, std, type PhiKind } from '../../../src/train/rl/difficulty.js';
-import { groupGradients, groupLoss, tokenLayout, type GroupInput } from '../../../src/train/rl/objective.js';
+import { groupGradients, groupLoss, grpoUpdate, tokenLayout, type GroupInput } from '../../../src/train/rl/objective.js';
+import { AdamW } from '../../../src/train/optim.js';
 import { sampleGroup } from '../../../src/train/rl/rollout.js';
 import { buildTokenizer, type Tokenizer } from '../../../src/train/tokenizer.js';
 import { tinyRows } from '../helpers.js';
@@ -121,14 +122,14 @@ function group(weight: number, opts: { beta: number; old?: (lp: Float32Array) =>
 }
 
 /** The gradient of Σ_t c_t · log p_t (c_t constants): the direct computation the objective must equal. */
-function weightedLogProbGrad(batch: ModelBatch, coef: Float32Array): Map<string, Float32Array> {
-  const vars = policy.variables();
-  const { grads, value } = tf.variableGrads(() => tf.sum(tf.mul(policy.logProbs(batch), tf.tensor1d(coef))) as tf.Scalar, vars);
+function weightedLogProbGrad(batch: ModelBatch, coef: Float32Array, model = policy): Map<string, Float32Array> {
+  const vars = model.variables();
+  const { grads, value } = tf.variableGrads(() => tf.sum(tf.mul(model.logProbs(batch), tf.tensor1d(coef))) as tf.Scalar, vars);
   value.dispose();
   const out = new Map<string, Float32Array>();
-  for (const s of policy.specs) {
-    const g = grads[policy.p(s.name).name];
-    out.set(s.name, g ? Float32Array.from(g.dataSync() as Float32Array) : new Float32Array(policy.p(s.name).size));
+  for (const s of model.specs) {
+    const g = grads[model.p(s.name).name];
+    out.set(s.name, g ? Float32Array.from(g.dataSync() as Float32Array) : new Float32Array(model.p(s.name).size));
     g?.dispose();
   }
   return out;
@@ -160,9 +161,9 @@ function maxRelDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>):
  * c_t from the formula: scale / |o_i| · ( φ · d/dlogp[-min(ρA, clip(ρ)A)] + β · (1 - exp(ref - logp)) ),
  * where d/dlogp of -ρA is -ρA, and 0 where the clipped branch is the smaller one (it is constant).
  */
-function directCoefficients(input: GroupInput, beta: number, eps: number): Float32Array {
+function directCoefficients(input: GroupInput, beta: number, eps: number, model = policy): Float32Array {
   const { adv, invLen } = tokenLayout(input.batch, input.advantages);
-  const lp = policy.logProbValues(input.batch);
+  const lp = model.logProbValues(input.batch);
   return Float32Array.from(lp, (l, t) => {
     const A = adv[t]!;
     const rho = Math.exp(l - (input.oldLogProbs ? input.oldLogProbs[t]! : l));
@@ -203,6 +204,46 @@ describe('the GRPO gradient with difficulty weighting', () => {
       const expected = new Map([...pgOnly].map(([k, v]) => [k, v.map((x) => x * (w - 1))]));
       const r2 = maxRelDiff(delta, expected);
       expect(r2.diff).toBeLessThan(1e-4 * Math.max(r2.scale, maxRelDiff(full1, full1).scale, 1e-6) + 1e-7);
+    });
+
+    it(`one update with phi = ${kind} moves the parameters as AdamW on the formula's gradient`, () => {
+      const w = phi(miou, { kind: kind as PhiKind, power: 2 });
+      const model = new GroundingModel(policy.config, policy.values());
+      try {
+        const before = model.values();
+        // Two prompts' groups (rollouts with different seeds), each a half of the step's rollouts.
+        const groups = ['u1', 'u2'].map((seed) => {
+          const rollouts = sampleGroup(model, tok, images, prompt, { G: 4, maxTokens: 8, seed });
+          const batch = stackBatches(rollouts.map((r) => exampleBatch(model.config, images, prompt, r.targetIds, tok.bos)));
+          return { batch, advantages: groupAdvantages([0.1, 1.6, 0.7, 0.0]), weight: w, refLogProbs: reference.logProbValues(batch), scale: 1 / 8 } as GroupInput;
+        });
+        const direct = new Map<string, Float32Array>();
+        for (const g of groups)
+          for (const [k, v] of weightedLogProbGrad(g.batch, directCoefficients(g, coefs.beta, coefs.epsilon, model), model)) {
+            const acc = direct.get(k);
+            direct.set(k, acc ? acc.map((x, i) => x + v[i]!) : v);
+          }
+        // eps = 1 makes AdamW's first step lr * g / (|g| + 1): it keeps the gradient's size (eps = 1e-8 would leave its sign only).
+        const lr = 0.05;
+        const opt = new AdamW({ eps: 1, weightDecay: 0 });
+        grpoUpdate(model, opt, groups, coefs, { lr, clip: 0 });
+        const after = model.values();
+        let worst = 0;
+        let largest = 0;
+        for (const [k, g] of direct) {
+          const b = before.get(k)!;
+          const a = after.get(k)!;
+          for (let i = 0; i < g.length; i++) {
+            const expected = -lr * (g[i]! / (Math.abs(g[i]!) + 1));
+            worst = Math.max(worst, Math.abs(a[i]! - b[i]! - expected));
+            largest = Math.max(largest, Math.abs(expected));
+          }
+        }
+        expect(largest).toBeGreaterThan(1e-6);
+        expect(worst).toBeLessThan(1e-3 * largest + 1e-8);
+      } finally {
+        model.dispose();
+      }
     });
   }
 
