@@ -96,6 +96,8 @@ export class RowSource<K extends TrainingKind> {
         this.counters.filesSkipped++;
         this.covered = Math.max(this.covered, hi);
         start = end;
+        // Yield even so: ensure() may be waiting for exactly these indices, and the generator can end here.
+        yield;
         continue;
       }
       this.counters.filesRead++;

@@ -122,6 +122,13 @@ describe('resume', () => {
     expect(stats.imagesDecoded).toBeLessThanOrEqual(delivered + 2 * 3 * 3);
   });
 
+  it('two rows before the end of an epoch, when the files still to read hold none of them (18 rows, 4 files)', async () => {
+    // The rows left can all sit in files already passed in storage order: the reader then skips the last
+    // files without reading them and must still report the indices as covered (a resume used to fail here).
+    const small = await writeCorpus({ dir: join(tmp.dir, 'sft-18'), rows: 18, files: 4, rowGroupRows: 4 });
+    for (const seed of [0, 1, 2, 3, 4, 5]) await resumeMatches({ dirs: [small], epochs: 2, batchSize: 4, seed }, 4, 9);
+  });
+
   it('across an epoch boundary (and exactly at one), with a short last batch, for rank 1 of 2', async () => {
     // 30 rows / 2 ranks = 15 per epoch = 4 batches of 4 (last one short)
     await resumeMatches({ epochs: 3, worldSize: 2, rank: 1, batchSize: 4 }, 4, 11);
