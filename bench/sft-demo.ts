@@ -52,6 +52,8 @@ let corpusSeconds: number | null = null;
 if (!(await readManifest(sftDir).catch(() => null))) {
   const cfg = parseYaml(readFileSync(join(root, 'pipelines', 'demo.yaml'), 'utf8'));
   cfg.name = 'sft-demo';
+  // Only the corpus: this script trains and evaluates itself (the demo's train section is a short run).
+  delete cfg.train;
   cfg.source.samples = Number(a.samples);
   cfg.source.testFraction = Number(a['test-fraction']);
   // Most selected samples to SFT; images stay in the run's image store (rows reference them by path).

@@ -82,6 +82,7 @@ export class RunDir {
   clearStage(stage: Stage): void {
     for (const o of stage.outputs) rmSync(this.outputDir(o), { recursive: true, force: true });
     if (stage.doneFile) rmSync(this.path(stage.doneFile), { force: true });
+    if (stage.workDir) rmSync(this.path(stage.workDir), { recursive: true, force: true });
     rmSync(this.stateFile(stage.name), { force: true });
     const qdir = this.path('quarantine');
     if (existsSync(qdir)) {

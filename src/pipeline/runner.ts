@@ -57,13 +57,29 @@ export function dependantsOf(stages: readonly Stage[], names: readonly string[])
   return stages.filter((s) => out.has(s.name));
 }
 
-export function resolveStages(all: readonly Stage[], config: PipelineConfig): Stage[] {
-  if (!config.stages) return [...all];
+/** Why a stage is left out under this config (its own reason, or an input left out), or null. */
+function leftOut(s: Stage, config: PipelineConfig, out: ReadonlyMap<string, string>): string | null {
+  const own = s.disabled?.(config) ?? null;
+  if (own !== null) return own;
+  const i = s.inputs.find((x) => out.has(x));
+  return i === undefined ? null : `its input stage ${i} does not run (${out.get(i)})`;
+}
+
+export function resolveStages(allStages: readonly Stage[], config: PipelineConfig): Stage[] {
+  // Inputs that depend on the config (training stages) are fixed here, once, for everything downstream.
+  const all = allStages.map((s) => (s.inputsFor ? { ...s, inputs: s.inputsFor(config) } : s));
+  const out = new Map<string, string>();
+  for (const s of all) {
+    const why = leftOut(s, config, out);
+    if (why !== null) out.set(s.name, why);
+  }
+  if (!config.stages) return all.filter((s) => !out.has(s.name));
   const byName = new Map(all.map((s) => [s.name, s]));
   const picked: Stage[] = [];
   for (const n of config.stages) {
     const s = byName.get(n);
     if (!s) throw new ConfigError(`unknown stage ${JSON.stringify(n)}; stages are: ${all.map((x) => x.name).join(', ')}`, { field: 'stages' });
+    if (out.has(n)) throw new ConfigError(`stage ${n} is listed but cannot run: ${out.get(n)}`, { field: 'stages' });
     picked.push(s);
   }
   for (const s of picked) {
@@ -74,8 +90,14 @@ export function resolveStages(all: readonly Stage[], config: PipelineConfig): St
   return all.filter((s) => picked.includes(s));
 }
 
-/** Hash of the inputs' manifests (or done files): an upstream rerun makes downstream results stale. */
-function inputHashes(run: RunDir, stage: Stage, stages: readonly Stage[]): Record<string, string> | null {
+/** Key of an external input in StageState.inputs (never a stage name: those have no colon). */
+const EXTERNAL = 'external:';
+
+/**
+ * Hash of the inputs' manifests (or done files), and of the files outside the run the stage reads: an
+ * upstream rerun, or another run's corpus rebuilt, makes downstream results stale.
+ */
+function inputHashes(run: RunDir, stage: Stage, stages: readonly Stage[], config: PipelineConfig): Record<string, string> | null {
   const out: Record<string, string> = {};
   for (const name of stage.inputs) {
     const s = stages.find((x) => x.name === name)!;
@@ -83,7 +105,27 @@ function inputHashes(run: RunDir, stage: Stage, stages: readonly Stage[]): Recor
     if (!files.every((f) => existsSync(f))) return null;
     out[name] = hashOf(files.map((f) => readFileSync(f, 'utf8')));
   }
+  for (const x of stage.externalInputs?.(config) ?? []) {
+    if (!existsSync(x.file)) return null;
+    out[`${EXTERNAL}${x.name}`] = hashOf([readFileSync(x.file, 'utf8')]);
+  }
   return out;
+}
+
+const recordedInputs = (state: StageState): string[] => Object.keys(state.inputs).filter((k) => !k.startsWith(EXTERNAL)).sort();
+
+/** A finished stage that would now read another set of stages (a training section was added): its result is stale. */
+function inputSetChanged(state: StageState, s: Stage): boolean {
+  if (Object.keys(state.inputs).length === 0) return false;
+  return canonicalJson(recordedInputs(state)) !== canonicalJson([...s.inputs].sort());
+}
+
+/** A finished derived stage whose inputs or settings differ from when it was built (or with no record of them). */
+function derivedOutdated(run: RunDir, stage: Stage, stages: readonly Stage[], config: PipelineConfig): boolean {
+  const state = run.readState(stage.name);
+  if (!state) return true;
+  const now = inputHashes(run, stage, stages, config);
+  return state.settingsHash !== hashOf(stage.settings(config)) || (now !== null && canonicalJson(now) !== canonicalJson(state.inputs));
 }
 
 export interface Staleness {
@@ -96,12 +138,18 @@ export function findStale(run: RunDir, stages: readonly Stage[], config: Pipelin
   const stale: Staleness[] = [];
   for (const s of stages) {
     const state = run.readState(s.name);
-    if (!state) continue;
+    // A derived stage (the report) is rebuilt instead of being called stale (see derivedOutdated).
+    if (!state || s.derived) continue;
     if (state.settingsHash !== hashOf(s.settings(config))) stale.push({ stage: s.name, why: 'its settings in the pipeline changed' });
     else if (state.tasks !== config.shards.tasks && s.mode === 'partitioned') stale.push({ stage: s.name, why: `shards.tasks changed from ${state.tasks} to ${config.shards.tasks}` });
-    else {
-      const now = inputHashes(run, s, stages);
-      if (now && canonicalJson(now) !== canonicalJson(state.inputs)) stale.push({ stage: s.name, why: 'an input stage was redone since' });
+    else if (inputSetChanged(state, s)) {
+      stale.push({ stage: s.name, why: `its input stages changed from [${recordedInputs(state).join(', ')}] to [${[...s.inputs].sort().join(', ')}]` });
+    } else {
+      const now = inputHashes(run, s, stages, config);
+      if (now && canonicalJson(now) !== canonicalJson(state.inputs)) {
+        const ext = Object.keys(now).find((k) => k.startsWith(EXTERNAL) && now[k] !== state.inputs[k]);
+        stale.push({ stage: s.name, why: ext ? `${ext.slice(EXTERNAL.length)}, read from outside this run, changed since` : 'an input stage was redone since' });
+      }
     }
   }
   return stale;
@@ -313,12 +361,16 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           throw new ConfigError(`stage ${stage.name} needs stage ${input}, which is not done: run it first (or drop --stages/--from)`);
         }
       }
+      if (run.stageDone(stage) && stage.derived && (!opts.task || opts.task.index === 0) && derivedOutdated(run, stage, stages, config)) {
+        reporter.log(`${stage.name}: rebuilding, its inputs or settings changed since it was built`);
+        run.clearStage(stage);
+      }
       if (run.stageDone(stage)) {
         skipped.push(stage.name);
         reporter.stageSkipped(stage.name);
         continue;
       }
-      const state: StageState = { stage: stage.name, settingsHash: hashOf(stage.settings(config)), inputs: inputHashes(run, stage, stages) ?? {}, tasks: n };
+      const state: StageState = { stage: stage.name, settingsHash: hashOf(stage.settings(config)), inputs: inputHashes(run, stage, stages, config) ?? {}, tasks: n };
       if (!run.readState(stage.name)) await run.writeState(state);
 
       const whole = stage.mode === 'whole';

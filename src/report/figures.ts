@@ -6,6 +6,7 @@ import { VERDICT_REASONS } from '../stages/verify.js';
 import { Duck, int, num, sqlString, type Row } from './duck.js';
 import { TABLES, TABLE_NAMES, type RunFiles, type TableName } from './run-files.js';
 import type { Bin } from './svg.js';
+import { trainingFigures, type TrainingFigures } from './training.js';
 
 export interface CountBy {
   key: string;
@@ -120,6 +121,8 @@ export interface ReportFigures {
     sft: { rows: number; byTask: CountBy[]; meanIou: number | null } | null;
     rl: { rows: number; byTask: CountBy[]; byBucket: CountBy[] } | null;
   };
+  /** SFT, scoring, GRPO and evaluation (null when the run trained nothing). */
+  training: TrainingFigures | null;
 }
 
 /** Difficulty groups use this key when a sample has none. */
@@ -430,5 +433,6 @@ export async function computeFigures(duck: Duck, files: RunFiles, present: Set<s
           }
         : null,
     },
+    training: await trainingFigures(duck, files.root, run?.trainFrom ?? null),
   };
 }

@@ -16,3 +16,4 @@ export {
 } from './figures.js';
 export { readRunFiles, type RunFiles, type RunInfo, type TableFiles } from './run-files.js';
 export { renderReport, type ReportModel } from './render.js';
+export { trainingFigures, sftFigures, rlFigures, readJsonl, thin, TRAIN_LAYOUT, DONE_FILE, EVAL_RESULTS, RL_METRICS, MAX_POINTS, type TrainingFigures, type SftFigures, type RlFigures, type ScoredFigures, type EvalResults, type EvalModelResult, type TrainDone } from './training.js';

@@ -46,6 +46,8 @@ export interface RunInfo {
   teacher: Record<string, unknown> | null;
   /** The source's image root from the config, for images that are not in the run's image store. */
   imageRoot: string | null;
+  /** The corpus run a training-only pipeline read (config train.from), else null. */
+  trainFrom: string | null;
 }
 
 export interface RunFiles {
@@ -72,6 +74,7 @@ export function runInfoOf(doc: unknown, file: string): RunInfo {
   }
   const config = isObj(doc.config) ? doc.config : {};
   const source = isObj(config.source) ? config.source : {};
+  const train = isObj(config.train) ? config.train : {};
   return {
     name: str(doc.name),
     version: str(doc.version),
@@ -81,6 +84,7 @@ export function runInfoOf(doc: unknown, file: string): RunInfo {
     stages,
     teacher: isObj(doc.teacher) ? doc.teacher : null,
     imageRoot: str(source.imageRoot),
+    trainFrom: str(train.from),
   };
 }
 
@@ -150,7 +154,7 @@ export async function readRunFiles(root: string): Promise<RunFiles> {
     throw err;
   }
   if (!st.isDirectory()) throw new InputError('not a directory (expected a run directory such as runs/demo)', { file: root });
-  const markers = ['run.json', 'samples', 'candidates', 'verdicts', 'corpus', 'quarantine'];
+  const markers = ['run.json', 'samples', 'candidates', 'verdicts', 'corpus', 'quarantine', 'train', 'eval'];
   if (!markers.some((m) => existsSync(join(root, m))))
     throw new InputError('not a run directory: it has none of run.json, samples/, candidates/, verdicts/, corpus/, quarantine/', { file: root });
 

@@ -40,6 +40,8 @@ th, td { padding: 5px 12px 5px 0; border-bottom: 1px solid var(--line); text-ali
 th { font-size: 12px; color: var(--muted); font-weight: 600; text-transform: uppercase; letter-spacing: .02em; }
 td.num, th.num { text-align: right; padding-right: 16px; }
 td.wrap { max-width: 520px; overflow-wrap: anywhere; }
+table.univg-eval td { text-align: right; padding-right: 16px; }
+table.univg-eval caption { text-align: left; font-size: 12px; color: var(--muted); padding: 4px 0; }
 .funnel { display: grid; grid-template-columns: minmax(210px, max-content) 1fr 86px 84px; gap: 0 12px; align-items: center; margin: 12px 0; max-width: 980px; }
 .funnel .head { font-size: 12px; color: var(--muted); text-transform: uppercase; letter-spacing: .02em; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 .funnel .step { padding: 4px 0; }

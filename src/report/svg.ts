@@ -169,13 +169,16 @@ export interface LineChartOptions {
   yFormat?: (n: number) => string;
   xTicks?: readonly number[];
   yTicks?: readonly number[];
+  /** Draw the legend (default true); a one-series small multiple names its series in the caption instead. */
+  legend?: boolean;
 }
 
 /** Lines over a shared x axis with a legend to the right. */
 export function lineChart(series: readonly Series[], o: LineChartOptions): SafeHtml {
   const width = o.width ?? 560;
   const height = o.height ?? 220;
-  const legendW = Math.min(180, Math.max(0, ...series.map((s) => clip(s.name, 22).length)) * 6.6 + 30);
+  const legend = o.legend ?? true;
+  const legendW = legend ? Math.min(180, Math.max(0, ...series.map((s) => clip(s.name, 22).length)) * 6.6 + 30) : 0;
   const x0 = PAD.left + 8;
   const x1 = width - PAD.right - legendW;
   const y0 = height - PAD.bottom;
@@ -202,7 +205,8 @@ export function lineChart(series: readonly Series[], o: LineChartOptions): SafeH
     const d = s.points.map(([x, y], j) => `${j === 0 ? 'M' : 'L'}${r2(xOf(x))},${r2(yOf(y))}`).join('');
     body += `<g><title>${escapeHtml(s.name)}</title><path d="${d}" fill="none" stroke="${escapeHtml(color)}" stroke-width="2"/></g>`;
     const ly = PAD.top + 8 + i * 18;
-    body +=
+    if (legend)
+      body +=
       `<line x1="${r2(x1 + 14)}" y1="${r2(ly)}" x2="${r2(x1 + 30)}" y2="${r2(ly)}" stroke="${escapeHtml(color)}" stroke-width="3"/>` +
       `<text class="legend" x="${r2(x1 + 35)}" y="${r2(ly + 4)}">${escapeHtml(clip(s.name, 22))}</text>`;
   });

@@ -3,6 +3,7 @@
  * its JSON Schema is generated into `schemas/pipeline-config.schema.json` for editors and other tools.
  */
 import { z } from 'zod';
+import { ConfigError } from '../errors.js';
 import { BoxConvention, PromptMode } from './records.js';
 
 export const SyntheticSourceConfig = z.strictObject({
@@ -118,20 +119,193 @@ export const ShardConfig = z.strictObject({
   compression: z.enum(['zstd', 'snappy', 'none']).default('zstd'),
 });
 
-export const PipelineConfig = z.strictObject({
-  name: z.string().min(1),
-  seed: z.number().int().default(0),
-  runDir: z.string().optional().describe('default runs/<name>'),
-  source: SourceConfig,
-  stages: z.array(z.string()).optional().describe('stages to run, in order; default every stage'),
-  teacher: TeacherConfig.optional(),
-  verify: VerifyConfig.default(VerifyConfig.parse({})),
-  select: SelectConfig.default(SelectConfig.parse({})),
-  shards: ShardConfig.default(ShardConfig.parse({})),
-});
+
+/** Backends the in-repo trainer can use (kept equal to src/train/backend-names.ts by a test). */
+export const TRAIN_BACKENDS = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
+/** Difficulty weights phi(mIoU) (kept equal to src/train/rl/difficulty.ts by a test). */
+export const PHI_KINDS = ['exp', 'power', 'log', 'none'] as const;
+/** Models the eval stage can score: the untrained init, baselines, and the trained checkpoints. */
+export const EVAL_MODELS = ['untrained', 'centre', 'random', 'whole-image', 'sft', 'rl'] as const;
+
+const posInt = () => z.number().int().positive();
+
+export const TrainModelShape = z
+  .strictObject({
+    dModel: posInt().default(128).describe('width of the decoder'),
+    nLayers: posInt().default(3),
+    nHeads: posInt().default(2).describe('dModel must be a multiple of it'),
+    mlpHidden: posInt().default(512),
+    imageSize: posInt().default(64).describe('images are resized to imageSize x imageSize pixels'),
+    patchSize: posInt().default(8).describe('imageSize must be a multiple of it'),
+    maxImages: posInt().default(6).describe('rows with more images are skipped'),
+    coordFreqs: posInt().default(10).describe('Fourier frequencies of the coordinate embedding'),
+  })
+  .describe('shape of the compact grounding model (defaults: src/train/model.ts DEFAULT_SHAPE)');
+
+export const TrainSftConfig = z
+  .strictObject({
+    steps: posInt().default(2000).describe('optimizer updates'),
+    batch: posInt().default(8).describe('rows per micro-batch'),
+    accum: posInt().default(1).describe('micro-batches per update'),
+    lr: z.number().positive().default(1e-3),
+    minLr: z.number().nonnegative().optional().describe('end of the cosine schedule; default lr/10'),
+    warmup: z.number().int().nonnegative().optional().describe('warmup updates; default min(100, steps/10)'),
+    weightDecay: z.number().nonnegative().default(0.01),
+    clip: z.number().nonnegative().default(1).describe('global gradient-norm clip; 0 turns it off'),
+    cot: z.boolean().default(true).describe('train on the whole CoT completion; false: on <answer> only (the no-CoT ablation)'),
+    coordSigma: z.number().min(0).max(200).default(0).describe('soft coordinate targets (std in 0-1000 units); 0: one-hot'),
+    seed: z.number().int().optional().describe('default: the pipeline seed'),
+    evalEvery: z.number().int().nonnegative().default(100).describe('held-out loss every N updates (0: only at the end)'),
+    evalFraction: z.number().min(0).lt(1).default(0.05).describe('share of SFT rows (by id hash) held out for that loss'),
+    evalMaxRows: z.number().int().nonnegative().default(64),
+    checkpointEvery: posInt().default(100).describe('a killed stage resumes from the last checkpoint (does not mark results stale)'),
+    keepCheckpoints: z.number().int().nonnegative().default(3).describe('newest checkpoints kept; 0 keeps all (does not mark results stale)'),
+    model: TrainModelShape.default(TrainModelShape.parse({})),
+  })
+  .describe('stage train-sft: supervised fine-tuning on the SFT pool (corpus/sft)');
+
+/** The paper's Figure-3 mIoU buckets (kept equal to src/train/rl/difficulty.ts MIOU_BUCKETS by a test). */
+export const MIOU_BUCKET_NAMES = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
+
+export const ScoreEndpointConfig = z
+  .strictObject({
+    baseUrl: z.string().min(1).describe('OpenAI-compatible base URL (vLLM, for example)'),
+    model: z.string().min(1),
+    apiKeyEnv: z.string().default('OPENAI_API_KEY').describe('environment variable holding the key (the key is never in the config)'),
+    concurrency: posInt().default(8).describe('requests in flight (does not mark results stale)'),
+    cacheDir: z.string().default('cache/teacher').describe('response cache, shared with the teacher'),
+    maxTokens: posInt().optional().describe('completion tokens per rollout; default train.score.maxTokens, else 256'),
+    convention: BoxConvention.optional().describe("box convention the model answers in; default each row's own"),
+    minPixels: posInt().optional(),
+    maxPixels: posInt().optional(),
+    timeoutMs: posInt().optional().describe('does not mark results stale'),
+    maxRetries: z.number().int().nonnegative().optional().describe('does not mark results stale'),
+  })
+  .describe('score with rollouts of a model behind an OpenAI-compatible endpoint instead of a checkpoint');
+
+export const TrainScoreConfig = z
+  .strictObject({
+    checkpoint: z.string().min(1).optional().describe('model that scores the pool; default the train-sft checkpoint (required without train.sft or endpoint)'),
+    endpoint: ScoreEndpointConfig.optional(),
+    G: posInt().default(8).describe('rollouts per RL row'),
+    temperature: z.number().min(0).max(2).default(1),
+    maxTokens: posInt().optional().describe("completion tokens per rollout; default the model's maximum"),
+    phi: z.enum(PHI_KINDS).default('exp').describe('difficulty weight: exp e^(1-mIoU) (the paper), power (1.05-mIoU)^phiPower, log, none'),
+    phiPower: z.number().positive().default(1),
+    limit: posInt().optional().describe('score only the first N rows of the pool; default all'),
+    seed: z.number().int().optional().describe('default: the pipeline seed'),
+    keep: z.array(z.enum(MIOU_BUCKET_NAMES)).min(1).optional().describe('keep only rows in these mIoU buckets; default all'),
+    minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this'),
+    maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this'),
+    order: z.enum(['input', 'hardest-first', 'easiest-first']).default('input').describe('order of the scored pool (a curriculum)'),
+    bands: posInt().max(1000).optional().describe('bands of the hardest-/easiest-first order (default 10)'),
+  })
+  .describe('stage score: difficulty of every RL-pool row from G rollouts (mIoU, phi weight, bucket)');
+
+export const TrainRlConfig = z
+  .strictObject({
+    init: z.string().min(1).optional().describe('checkpoint the policy starts from (and the KL reference); default the train-sft checkpoint (required without train.sft)'),
+    steps: posInt().default(200).describe('GRPO steps'),
+    prompts: posInt().default(16).describe('prompts per step (paper: 16)'),
+    G: posInt().default(8).describe('rollouts per prompt (paper: 8)'),
+    lr: z.number().positive().default(1e-5).describe("the paper's 1e-6 is for a 7B model"),
+    beta: z.number().nonnegative().default(0.04).describe('KL coefficient (paper: 0.04)'),
+    epsilon: z.number().positive().default(0.2).describe('ratio clip (paper: 0.2)'),
+    phi: z.enum(PHI_KINDS).default('exp').describe('difficulty weight on the policy-gradient term; none: plain GRPO'),
+    phiPower: z.number().positive().default(1),
+    temperature: z.number().positive().max(2).default(1),
+    maxTokens: posInt().optional().describe("completion tokens per rollout; default the model's maximum"),
+    seed: z.number().int().optional().describe('default: the pipeline seed'),
+    checkpointEvery: posInt().default(20).describe('does not mark results stale'),
+    keepCheckpoints: z.number().int().nonnegative().default(3).describe('does not mark results stale'),
+  })
+  .describe('stage train-rl: difficulty-aware GRPO from the SFT checkpoint on the (scored) RL pool');
+
+export const TrainEvalConfig = z
+  .strictObject({
+    bench: z
+      .strictObject({
+        file: z.string().min(1).describe('MIG-Bench-format JSON'),
+        imageRoot: z.string().min(1),
+      })
+      .optional()
+      .describe("default: the corpus run's synthetic test split, source/test.json with its images"),
+    models: z
+      .array(z.enum(EVAL_MODELS))
+      .min(1)
+      .optional()
+      .describe('default: untrained, centre, sft, rl (those the pipeline trains)'),
+    limit: posInt().optional().describe('score only the first N bench samples'),
+    maxTokens: posInt().optional().describe("completion tokens per answer; default the model's maximum"),
+    temperature: z.number().min(0).max(2).default(0).describe('0: greedy'),
+    seed: z.number().int().optional().describe('sampling and the random baseline; default the pipeline seed'),
+  })
+  .describe('stage eval: MIG-Bench metrics (Acc@0.3/0.5/0.7, mean IoU per task, AVG) of each model on the bench');
+
+export const TrainConfig = z
+  .strictObject({
+    from: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('a finished corpus run directory (e.g. runs/demo, relative to the working directory) whose corpus/sft, corpus/rl and source/test.json are read, never written; the pipeline then has no source section. Default: this run directory'),
+    backend: z.enum(TRAIN_BACKENDS).optional().describe('tfjs backend to try first (default: the best available); does not mark results stale'),
+    workers: posInt().optional().describe('image-decode threads of the loader; does not mark results stale'),
+    sft: TrainSftConfig.optional(),
+    score: TrainScoreConfig.optional(),
+    rl: TrainRlConfig.optional(),
+    eval: TrainEvalConfig.optional(),
+  })
+  .describe('training stages: each runs when its section is present (train-sft, score, train-rl, eval)');
+
+export const PipelineConfig = z
+  .strictObject({
+    name: z.string().min(1),
+    seed: z.number().int().default(0),
+    runDir: z.string().optional().describe('default runs/<name>'),
+    source: SourceConfig.optional().describe('where samples come from; required unless train.from names a corpus run'),
+    stages: z.array(z.string()).optional().describe('stages to run, in order; default every stage the config turns on'),
+    teacher: TeacherConfig.optional(),
+    verify: VerifyConfig.default(VerifyConfig.parse({})),
+    select: SelectConfig.default(SelectConfig.parse({})),
+    shards: ShardConfig.default(ShardConfig.parse({})),
+    train: TrainConfig.optional(),
+  })
+  .superRefine((c, ctx) => {
+    // A training pipeline either builds its corpus (source) or reads another run's (train.from), never both.
+    if (c.train?.from !== undefined && c.source !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['train', 'from'], message: 'train.from reads the corpus of another run, so the pipeline must not have a source section too (drop one of them)' });
+    else if (c.train?.from === undefined && c.source === undefined)
+      ctx.addIssue({ code: 'custom', path: ['source'], message: 'missing: a pipeline needs a source section, or train.from naming a finished corpus run' });
+    const t = c.train;
+    if (!t) return;
+    // A later training stage starts from train-sft's checkpoint unless it names one itself.
+    if (t.score && !t.sft && t.score.checkpoint === undefined && t.score.endpoint === undefined)
+      ctx.addIssue({ code: 'custom', path: ['train', 'score'], message: 'train.score needs a model to score with: add a train.sft section, or set train.score.checkpoint or train.score.endpoint' });
+    if (t.score?.checkpoint !== undefined && t.score.endpoint !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['train', 'score', 'endpoint'], message: 'train.score has both checkpoint and endpoint: keep one' });
+    if (t.rl && !t.sft && t.rl.init === undefined)
+      ctx.addIssue({ code: 'custom', path: ['train', 'rl'], message: 'train.rl needs a starting checkpoint: add a train.sft section or set train.rl.init' });
+    for (const [i, m] of (t.eval?.models ?? []).entries()) {
+      const need = m === 'untrained' || m === 'sft' ? 'sft' : m === 'rl' ? 'rl' : null;
+      if (need && !t[need]) ctx.addIssue({ code: 'custom', path: ['train', 'eval', 'models', i], message: `model ${m} needs a train.${need} section` });
+    }
+  });
 export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type TeacherConfig = z.infer<typeof TeacherConfig>;
 export type VerifyConfig = z.infer<typeof VerifyConfig>;
 export type ShardConfig = z.infer<typeof ShardConfig>;
 export type SelectConfig = z.infer<typeof SelectConfig>;
 export type SourceConfig = z.infer<typeof SourceConfig>;
+export type TrainConfig = z.infer<typeof TrainConfig>;
+export type TrainSftConfig = z.infer<typeof TrainSftConfig>;
+export type TrainScoreConfig = z.infer<typeof TrainScoreConfig>;
+export type TrainRlConfig = z.infer<typeof TrainRlConfig>;
+export type TrainEvalConfig = z.infer<typeof TrainEvalConfig>;
+export type EvalModel = (typeof EVAL_MODELS)[number];
+
+/** The pipeline's source section; a ConfigError for a training-only pipeline (train.from), which has none. */
+export function sourceOf(c: PipelineConfig): SourceConfig {
+  if (!c.source) throw new ConfigError('this pipeline has no source section (it trains on train.from), so it has no corpus stages', { field: 'source' });
+  return c.source;
+}

@@ -5,8 +5,13 @@ import { reportStage } from './report-stage.js';
 import { selectStage } from './select-stage.js';
 import type { Stage } from './stage.js';
 import { verifyStage } from './verify-stage.js';
+import { trainSftStage } from './train-sft-stage.js';
+import { scoreStage } from './score-stage.js';
+import { trainRlStage } from './train-rl-stage.js';
+import { evalStage } from './eval-stage.js';
 
-export const STANDARD_STAGES: readonly Stage[] = [ingestStage, generateStage, verifyStage, selectStage, reportStage];
+/** In pipeline order; the training stages run only when their train.* section is present. */
+export const STANDARD_STAGES: readonly Stage[] = [ingestStage, generateStage, verifyStage, selectStage, trainSftStage, scoreStage, trainRlStage, evalStage, reportStage];
 
 export type { Stage, StageOutput, TaskContext, StageServices, RowSink, TaskProgress, TaskRef } from './stage.js';
 export { verifyCandidate, hintLeaks, repeatedNgramShare, teacherBoxToPixels, VERIFIER_VERSION, VERDICT_REASONS, type VerdictReason, type VerifyContext } from './verify.js';
@@ -14,4 +19,5 @@ export { pickBest, assignPool, selectForSample, toSftRow, toRlRow, trainingPromp
 export { judgeSample, judgeChains, renderJudgePrompt, parseJudgeReply, planJudge, mapOrdered, JUDGE_PROMPT_VERSION, JUDGE_MAX_TOKENS, type JudgeOutcome, type JudgeOptions, type JudgeReply, type JudgeChain, type JudgePromptInput } from './judge.js';
 export { generateCandidates, type GenerateOptions, type GenerateProgress } from './generate.js';
 export { joinBySample } from './join.js';
-export { ingestStage, generateStage, verifyStage, selectStage, reportStage };
+export { ingestStage, generateStage, verifyStage, selectStage, reportStage, trainSftStage, scoreStage, trainRlStage, evalStage };
+export { corpusRoot, benchOf, evalModels, sftOptions, readDone } from './train-plan.js';

@@ -5,7 +5,7 @@
 import { statSync, type Stats } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
-import type { PipelineConfig } from '../schema/config.js';
+import { sourceOf, type PipelineConfig } from '../schema/config.js';
 import type { GroundingSample } from '../schema/records.js';
 import { ingestSource, resolveUnderRoot } from '../sources/index.js';
 import { generateSuite } from '../sources/synthetic/index.js';
@@ -24,7 +24,7 @@ function statOrNull(p: string): Stats | null {
 export const SYNTHETIC_DIR = 'source';
 
 async function sourceFiles(ctx: TaskContext): Promise<{ format: 'mgrounding' | 'migbench'; input: string; imageRoot: string }> {
-  const src = ctx.config.source;
+  const src = sourceOf(ctx.config);
   if (src.format !== 'synthetic') return { format: src.format, input: resolve(src.input), imageRoot: resolve(src.imageRoot) };
   const out = join(ctx.runDir, SYNTHETIC_DIR);
   ctx.log(`rendering ${src.samples} synthetic samples (seed ${src.seed}) into ${out}`);
@@ -41,8 +41,9 @@ export const ingestStage: Stage = {
   outputs: [{ name: 'samples', dir: 'samples', kind: 'GroundingSample' }],
   mode: 'whole',
   settings: (c: PipelineConfig) => ({ source: c.source }),
+  disabled: (c) => (c.source ? null : 'the pipeline has no source section'),
   preflight(c) {
-    const src = c.source;
+    const src = sourceOf(c);
     if (src.format === 'synthetic') return;
     const input = statOrNull(src.input);
     if (!input?.isFile()) throw new InputError(input ? 'source input is not a file' : 'source input file not found', { file: src.input, field: 'source.input' });

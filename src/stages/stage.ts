@@ -82,6 +82,25 @@ export interface Stage {
   settings(config: PipelineConfig): unknown;
   runTask(ctx: TaskContext): Promise<void>;
   /**
+   * Why this pipeline leaves the stage out (e.g. "no train.rl section"), or null to run it. Absent: always
+   * runs. A stage whose input stage is left out is left out too.
+   */
+  disabled?(config: PipelineConfig): string | null;
+  /** Input stages under this config, when they depend on it (default `inputs`). */
+  inputsFor?(config: PipelineConfig): readonly string[];
+  /**
+   * Files outside the run directory the stage reads (another run's manifests, a benchmark file), by a
+   * stable name: their contents join the input hashes, so a change there marks the stage stale.
+   */
+  externalInputs?(config: PipelineConfig): ReadonlyArray<{ name: string; file: string }>;
+  /**
+   * A cheap view of its inputs (the report): never reported stale; rebuilt when an input stage or its
+   * settings changed since it was built (e.g. a training section was added to a finished corpus run).
+   */
+  derived?: boolean;
+  /** A directory (relative to the run) the stage owns besides its outputs, e.g. checkpoints: `--force` removes it. */
+  workDir?: string;
+  /**
    * Cheap checks before anything runs (input files exist, an API key is set), so a mistake costs one
    * clear line instead of a half-finished run. Throws ConfigError or InputError.
    */

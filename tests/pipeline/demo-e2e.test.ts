@@ -15,12 +15,20 @@ const BIN = join(ROOT, 'bin', 'univg.js');
 const work = mkdtempSync(join(tmpdir(), 'univg-demo-e2e-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** The shipped demo pipeline, smaller, with its own cache so runs cannot share paid responses. */
-function pipeline(name: string, samples = 36): string {
+/**
+ * The shipped demo pipeline, smaller, with its own cache so runs cannot share paid responses. Only the
+ * clean run keeps the training stages (fewer updates); the other runs test the corpus stages.
+ */
+function pipeline(name: string, samples = 36, train = false): string {
   const doc = parse(readFileSync(join(ROOT, 'pipelines', 'demo.yaml'), 'utf8'));
   doc.name = name;
   doc.source.samples = samples;
   doc.teacher.cacheDir = join(work, `cache-${name}`);
+  if (train) {
+    doc.train.sft.steps = 12;
+    doc.train.score.limit = 4;
+    doc.train.rl.steps = 2;
+  } else delete doc.train;
   const file = join(work, `${name}.yaml`);
   writeFileSync(file, stringify(doc));
   return file;
@@ -42,7 +50,7 @@ function finalOutputs(runDir: string): Record<string, string> {
 const clean = join(work, 'clean');
 
 beforeAll(() => {
-  const r = cli(['run', pipeline('clean'), '--run-dir', clean, '--quiet']);
+  const r = cli(['run', pipeline('clean', 36, true), '--run-dir', clean, '--quiet']);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
 }, 240_000);
@@ -67,11 +75,55 @@ describe('the demo pipeline', () => {
     con.closeSync();
   });
 
+  it('trains, scores, runs GRPO and evaluates; the report shows the curves and the eval table, and DuckDB agrees with it', async () => {
+    const figures = JSON.parse(readFileSync(join(clean, 'report', 'figures.json'), 'utf8'));
+    const t = figures.training;
+    const lines = (f: string) => readFileSync(join(clean, f), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const sftSteps = lines('train/sft/train-log.jsonl').filter((l) => l.type === 'step');
+    expect(sftSteps.map((l) => l.step)).toEqual(Array.from({ length: 12 }, (_, i) => i + 1));
+    for (const l of sftSteps) for (const k of ['loss', 'lr', 'tokensPerSec']) expect(Number.isFinite(l[k]), k).toBe(true);
+    expect(t.sft).toMatchObject({ steps: 12, stepsPlanned: 12, finished: true, finalLoss: sftSteps.at(-1).loss });
+    const rlSteps = lines('train/rl/rl-log.jsonl');
+    expect(rlSteps).toHaveLength(2);
+    expect(t.rl.last.kl).toBe(rlSteps.at(-1).kl);
+    for (const k of ['rewardMean', 'rewardStd', 'weightMean', 'kl', 'clipFraction', 'completionLength', 'formatRate']) expect(t.rl.curves[k], k).toHaveLength(2);
+    expect(existsSync(join(clean, 'train/sft/done.json')) && existsSync(join(clean, 'train/rl/done.json'))).toBe(true);
+
+    const db = await DuckDBInstance.create(':memory:');
+    const con = await db.connect();
+    const q = async (sql: string) => (await con.runAndReadAll(sql)).getRowObjects();
+    const scored = (await q(`select count(*)::int as n, count(difficulty)::int as d from read_parquet('${clean}/train/scored/*.parquet')`))[0]!;
+    expect(scored.n).toBe(4);
+    expect(t.scored).toMatchObject({ rows: scored.n, scored: scored.d });
+    const byModel = new Map((await q(`select model, count(*)::int as n from read_parquet('${clean}/eval/predictions/*.parquet') group by model`)).map((r) => [r.model, r.n]));
+    expect(t.eval.models.map((m: { name: string }) => m.name)).toEqual(['untrained', 'centre', 'sft', 'rl']);
+    const benchN = JSON.parse(readFileSync(join(clean, 'source', 'test.json'), 'utf8')).length;
+    for (const m of t.eval.models) {
+      expect(m.metrics.counts.samples).toBe(benchN);
+      expect(byModel.get(m.name) ?? 0, m.name).toBe(m.metrics.counts.predicted);
+    }
+    con.closeSync();
+
+    const page = readFileSync(join(clean, 'report', 'index.html'), 'utf8');
+    const section = (id: string) => page.slice(page.indexOf(`<section id="${id}">`), page.indexOf('</section>', page.indexOf(`<section id="${id}">`)));
+    expect(section('sft')).toContain('held-out loss');
+    expect(section('sft').match(/<svg class="chart line-chart"/g)).toHaveLength(3);
+    // One chart per GRPO metric (9) and the mIoU buckets.
+    expect(section('grpo').match(/<svg class="chart line-chart"/g)).toHaveLength(10);
+    for (const caption of ['Reward, mean', 'Reward spread', 'Format rate', 'Prompts by mIoU bucket', 'Difficulty weight', 'KL to the SFT model', 'Clip fraction', 'Completion length']) expect(section('grpo')).toContain(caption);
+    const ev = section('evaluation');
+    for (const m of t.eval.models) expect(ev).toContain(`data-model="${m.name}"`);
+    const centre = t.eval.models.find((m: { name: string }) => m.name === 'centre');
+    expect(ev).toMatch(new RegExp(`data-model="centre">.*?data-metric="miou">${(100 * centre.metrics.average.answer.meanIou).toFixed(2)}<`));
+    expect(ev.match(/<table class="univg-eval">/g)).toHaveLength(4);
+  });
+
   it('status shows every stage done', () => {
     const r = cli(['status', clean, '--json']);
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(['done', 'done', 'done', 'done', 'done']);
+    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'report']);
+    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(9).fill('done'));
   });
 
   it('killed at several points and resumed, ends byte-identical to the uninterrupted run', async () => {
