@@ -157,7 +157,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to r
   runOptions(
     program
       .command('demo')
-      .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, report')
+      .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, a short SFT -> scoring -> GRPO -> eval, report')
       .addHelpText('after', '\nExample:\n  univg demo --run-dir runs/demo'),
   ).action(action(async (flags: RunFlags) => (flags.dryRun ? dryRun(join(REPO, 'pipelines', 'demo.yaml'), flags) : runWithSignals(join(REPO, 'pipelines', 'demo.yaml'), flags))));
 
