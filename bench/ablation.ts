@@ -82,7 +82,7 @@ const done = <T>(dir: string): T | null => (existsSync(join(dir, 'result.json'))
 const warmup = Math.min(100, Math.max(1, Math.floor(N / 10)));
 
 function sftOpts(out: string, seed: number, extra: Partial<SftOptions> = {}): SftOptions {
-  return { data: [sftData], dataRoot: corpus, out, steps: N, batch, seed, lr: Number(a.lr), warmup, checkpointEvery: 50, evalEvery: 0, workers: 1, log: (l) => log(`${out.slice(outDir.length + 1)}: ${l}`), ...extra };
+  return { data: [sftData], dataRoot: corpus, out, steps: N, batch, seed, lr: Number(a.lr), warmup, checkpointEvery: 50, evalEvery: 0, workers: 1, backend: 'wasm', log: (l) => log(`${out.slice(outDir.length + 1)}: ${l}`), ...extra };
 }
 
 async function sft(out: string, seed: number, extra: Partial<SftOptions> = {}): Promise<SftResult> {
@@ -108,6 +108,7 @@ async function rl(out: string, seed: number, init: string, phi: RlOptions['phi']
     seed,
     checkpointEvery: 5,
     workers: 1,
+    backend: 'wasm',
     resume: existsSync(join(out, 'checkpoints')),
     log: (l) => log(`${out.slice(outDir.length + 1)}: ${l}`),
   });
