@@ -12,7 +12,7 @@
 import { ConfigError, redactSecrets } from '../../errors.js';
 import { TeacherConfig } from '../../schema/config.js';
 import type { BoxConvention, GroundingSample } from '../../schema/records.js';
-import type { CachedResponse } from '../../teacher/cache.js';
+import { cachedCall } from '../../teacher/cached-call.js';
 import { choiceText, type TeacherEvent } from '../../teacher/client.js';
 import { TeacherRequestError } from '../../teacher/errors.js';
 import { openTeacher } from '../../teacher/handle.js';
@@ -125,51 +125,34 @@ export async function openaiPredictor(o: EndpointPredictorOptions): Promise<Pred
       ],
     };
     const hash = requestHash(canonical);
-    const hit = await cache.get(hash);
-    if (hit) return firstChoice(hit.response, sample.id);
-
-    sample.images.forEach((im, i) => {
-      const e = bytes.get(im.sha256);
-      if (e) e.refs++;
-      else bytes.set(im.sha256, { buf: imgs[i]!, refs: 1 });
-    });
-    let prepared;
-    try {
-      prepared = await Promise.all(sample.images.map((im) => images.prepare(im)));
-    } finally {
-      for (const im of sample.images) {
-        const e = bytes.get(im.sha256);
-        if (e && --e.refs === 0) bytes.delete(im.sha256);
-      }
-    }
     const p = canonical.params;
-    try {
-      const res = await client.complete({
-        body: {
-          model: config.model,
-          messages: [{ role: 'user', content: [...prepared.map((im) => ({ type: 'image_url' as const, image_url: { url: im.dataUrl } })), { type: 'text' as const, text }] }],
-          temperature: p.temperature,
-          max_tokens: p.max_tokens,
-          ...(p.seed !== undefined ? { seed: p.seed } : {}),
-        },
-        requestHash: hash,
-        rawPromptTokens: client.estimator.rawPrompt(text, seen),
-        choices: 1,
+    // The images are read, resized and encoded only on a cache miss (inside body()).
+    const body = async () => {
+      sample.images.forEach((im, i) => {
+        const e = bytes.get(im.sha256);
+        if (e) e.refs++;
+        else bytes.set(im.sha256, { buf: imgs[i]!, refs: 1 });
       });
-      const value: CachedResponse = {
-        format: 1,
-        requestModel: config.model,
-        promptVersion: EVAL_PROMPT_VERSION,
-        params: p,
-        response: res.response,
-        usage: res.usage,
-        costUsd: res.costUsd,
-        latencyMs: Math.round(res.latencyMs * 1000) / 1000,
-        attempts: res.attempts,
-        createdAt: new Date().toISOString(),
+      let prepared;
+      try {
+        prepared = await Promise.all(sample.images.map((im) => images.prepare(im)));
+      } finally {
+        for (const im of sample.images) {
+          const e = bytes.get(im.sha256);
+          if (e && --e.refs === 0) bytes.delete(im.sha256);
+        }
+      }
+      return {
+        model: config.model,
+        messages: [{ role: 'user' as const, content: [...prepared.map((im) => ({ type: 'image_url' as const, image_url: { url: im.dataUrl } })), { type: 'text' as const, text }] }],
+        temperature: p.temperature,
+        max_tokens: p.max_tokens,
+        ...(p.seed !== undefined ? { seed: p.seed } : {}),
       };
-      await cache.put(hash, value);
-      return firstChoice(res.response, sample.id);
+    };
+    try {
+      const { value } = await cachedCall({ client, cache, hash, requestModel: config.model, promptVersion: EVAL_PROMPT_VERSION, params: p, body, rawPromptTokens: client.estimator.rawPrompt(text, seen), choices: 1 });
+      return firstChoice(value.response, sample.id);
     } catch (err) {
       if (err instanceof TeacherRequestError) throw new PredictionFailedError(err.message, { recordId: sample.id }, { cause: err });
       throw err;
