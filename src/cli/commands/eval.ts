@@ -12,10 +12,7 @@ import type { Command } from 'commander';
 import { EXIT, UnivgError } from '../../errors.js';
 import { BoxConvention } from '../../schema/records.js';
 import { BASELINES, baselinePredictor, type Predictor } from '../../train/eval/predictor.js';
-import { openaiPredictor, PAPER_EVAL } from '../../train/eval/endpoint.js';
-import { loadBench, quarantinedItems, quarantineReasons, runEval, type CompletionSource, type EvalReport } from '../../train/eval/evaluate.js';
-import { readPredictionsFile } from '../../train/eval/predictions-file.js';
-import { formatEvalTable } from '../../train/eval/table.js';
+import type { CompletionSource, EvalReport } from '../../train/eval/evaluate.js';
 import type { PixelBudget } from '../../train/eval/score.js';
 import { action, intOption } from '../action.js';
 
@@ -78,6 +75,12 @@ function pickSource(f: EvalFlags): 'predictions' | 'baseline' | 'endpoint' | 'ch
 }
 
 export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
+  // Loaded here: the evaluator pulls in sharp, parquet-wasm and the teacher client, which --help never needs.
+  const [{ openaiPredictor, PAPER_EVAL }, { loadBench, quarantinedItems, quarantineReasons, runEval }, { readPredictionsFile }] = await Promise.all([
+    import('../../train/eval/endpoint.js'),
+    import('../../train/eval/evaluate.js'),
+    import('../../train/eval/predictions-file.js'),
+  ]);
   if (!f.bench) throw usage('missing required option --bench <file>');
   const kind = pickSource(f);
   const conv = convention(f.convention);
@@ -211,6 +214,7 @@ Examples:
     .action(
       action(async (f: EvalFlags) => {
         const report = await evalCommand(f);
+        const { formatEvalTable } = await import('../../train/eval/table.js');
         if (f.json) {
           process.stdout.write(`${JSON.stringify(report)}\n`);
           return;

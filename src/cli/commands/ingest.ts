@@ -4,7 +4,7 @@
  *   univg ingest --format mgrounding --input train.json --image-root data/ --out runs/x/samples [--shards 8]
  */
 import { Option, type Command } from 'commander';
-import { ingestToStore, type IngestRun } from '../../sources/write.js';
+import type { IngestRun } from '../../sources/write.js';
 import { SOURCE_FORMATS, type SourceFormat } from '../../sources/ingest.js';
 import { action, intOption } from '../action.js';
 
@@ -39,6 +39,7 @@ Examples:
       action(async (o: IngestCliOptions) => {
         const shards = intOption('shards', o.shards, 1);
         const concurrency = intOption('concurrency', o.concurrency, 8);
+        const { ingestToStore } = await import('../../sources/write.js');
         const run = await ingestToStore({
           format: o.format,
           input: o.input,

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ConfigError } from '../../errors.js';
-import { buildReport, type ReportFigures } from '../../report/index.js';
+import type { ReportFigures } from '../../report/index.js';
 import { action, intOption } from '../action.js';
 
 interface ReportCliOptions {
@@ -54,6 +54,7 @@ Examples:
       action(async (runDir: string, o: ReportCliOptions) => {
         const perReason = intOption('examples', o.examples, 3);
         if (perReason < 0 || perReason > 100) throw new ConfigError(`--examples must be from 0 to 100, got ${perReason}`);
+        const { buildReport } = await import('../../report/index.js');
         const { file, figures } = await buildReport(runDir, { examplesPerReason: perReason, imageRoot: o.imageRoot, outDir: o.out });
         process.stderr.write(summaryLine(figures));
         const rel = relative(process.cwd(), file);

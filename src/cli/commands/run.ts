@@ -4,17 +4,22 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, EXIT } from '../../errors.js';
-import { loadPipelineConfig } from '../../pipeline/load-config.js';
-import { createReporter, pickReporterMode } from '../../pipeline/progress.js';
-import { runPipeline } from '../../pipeline/runner.js';
-import { runStatus, formatStatus } from '../../pipeline/status.js';
 import type { GroundingSample } from '../../schema/records.js';
-import { readManifest } from '../../store/manifest.js';
-import { readRows } from '../../store/reader.js';
-import { ResponseCache } from '../../teacher/cache.js';
-import { estimateRun } from '../../teacher/cost.js';
-import { STANDARD_STAGES } from '../../stages/index.js';
 import { action } from '../action.js';
+
+/**
+ * The runner and its stages (DuckDB, sharp, parquet-wasm, the teacher) load only when a command runs
+ * them: `univg --help` or a config error should not wait a second and a half for modules it never uses.
+ */
+async function runtime() {
+  const [config, progress, runner, stages] = await Promise.all([
+    import('../../pipeline/load-config.js'),
+    import('../../pipeline/progress.js'),
+    import('../../pipeline/runner.js'),
+    import('../../stages/index.js'),
+  ]);
+  return { ...config, ...progress, ...runner, STANDARD_STAGES: stages.STANDARD_STAGES };
+}
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
@@ -43,6 +48,13 @@ interface RunFlags {
  * and time from up to 200 samples, counting responses already in the cache as free. No request is sent.
  */
 async function dryRun(file: string, flags: RunFlags): Promise<number> {
+  const { loadPipelineConfig, createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
+  const [{ readManifest }, { readRows }, { ResponseCache }, { estimateRun }] = await Promise.all([
+    import('../../store/manifest.js'),
+    import('../../store/reader.js'),
+    import('../../teacher/cache.js'),
+    import('../../teacher/cost.js'),
+  ]);
   const loaded = loadPipelineConfig(file);
   const teacher = loaded.config.teacher;
   if (!teacher) throw new ConfigError('nothing to estimate: the pipeline has no teacher section', { file, field: 'teacher' });
@@ -86,6 +98,7 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
 
 /** Run a pipeline with Ctrl-C handled: the first stops cleanly (exit 130), the second exits at once. */
 async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
+  const { loadPipelineConfig, createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
   const loaded = loadPipelineConfig(file);
   const reporter = createReporter(pickReporterMode(flags), flags.json ? process.stdout : process.stderr);
   const controller = new AbortController();
@@ -170,6 +183,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to r
     .action(
       action(async (dir: string, flags: { json?: boolean }) => {
         if (!existsSync(join(dir, 'run.json'))) throw new ConfigError('not a run directory (no run.json)', { file: dir });
+        const { runStatus, formatStatus } = await import('../../pipeline/status.js');
         const status = await runStatus(dir);
         process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
       }),

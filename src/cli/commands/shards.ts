@@ -1,7 +1,6 @@
 /** `univg shards verify|inspect DIR`: check and describe a stage directory of Parquet shards. */
 import type { Command } from 'commander';
 import { EXIT, ShardError } from '../../errors.js';
-import { MANIFEST_NAME, readManifest, verifyShards } from '../../store/index.js';
 import { action } from '../action.js';
 
 function out(line: string): void {
@@ -33,6 +32,7 @@ Example:
     )
     .action(
       action(async (dir: string, opts: { deep?: boolean; json?: boolean }) => {
+        const { verifyShards } = await import('../../store/index.js');
         const res = await verifyShards(dir, { deep: opts.deep });
         if (opts.json) {
           out(JSON.stringify({ ok: res.ok, dir: res.dir, files: res.files, problems: res.problems }, null, 2));
@@ -75,6 +75,7 @@ Example:
     )
     .action(
       action(async (dir: string, opts: { json?: boolean }) => {
+        const { MANIFEST_NAME, readManifest } = await import('../../store/index.js');
         const m = await readManifest(dir);
         if (!m) throw new ShardError(`no ${MANIFEST_NAME}: the stage did not finish, or this is not a stage directory`, { file: dir });
         if (opts.json) {
