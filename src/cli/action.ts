@@ -31,6 +31,20 @@ export function action<A extends unknown[]>(fn: Action<A>): (...args: A) => Prom
   };
 }
 
+/** A usage error (exit 2): a bad flag or a bad combination of flags. */
+export const usage = (message: string) => new UnivgError('usage', message, {}, { exitCode: EXIT.usage });
+
+/** Parse an optional number option, or fail with a usage error naming the option. */
+export function numberOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw usage(`--${name} must be a number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+/** Parse an optional integer option. */
+export const optionalInt = (name: string, v: string | undefined): number | undefined => (v === undefined ? undefined : intOption(name, v));
+
 /** Parse an integer option, or fail with a usage error naming the option. */
 export function intOption(name: string, value: string | undefined, fallback?: number): number {
   if (value === undefined) {

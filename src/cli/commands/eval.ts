@@ -9,12 +9,11 @@
  */
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
-import { EXIT, UnivgError } from '../../errors.js';
 import { BoxConvention } from '../../schema/records.js';
 import { BASELINES, baselinePredictor, type Predictor } from '../../train/eval/predictor.js';
 import type { CompletionSource, EvalReport } from '../../train/eval/evaluate.js';
 import type { PixelBudget } from '../../train/eval/score.js';
-import { action, intOption } from '../action.js';
+import { action, intOption, usage } from '../action.js';
 
 interface EvalFlags {
   bench?: string;
@@ -43,7 +42,6 @@ interface EvalFlags {
 /** The trainer's backends (src/train/backend.ts BACKEND_ORDER), listed here so the CLI loads no TensorFlow.js to check a flag. */
 const BACKEND_NAMES = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
 
-const usage = (message: string) => new UnivgError('usage', message, {}, { exitCode: EXIT.usage });
 
 function convention(v: string | undefined): BoxConvention | undefined {
   if (v === undefined) return undefined;

@@ -7,13 +7,12 @@
  *   univg score --data corpus/rl --data-root . --out scored --endpoint http://localhost:8000/v1 --model univg-sft-7b --g 8
  */
 import type { Command } from 'commander';
-import { EXIT, UnivgError } from '../../errors.js';
 import { BoxConvention } from '../../schema/records.js';
 import { BACKEND_ORDER, type BackendName } from '../../train/backend-names.js';
 import { MIOU_BUCKETS, PHI_KINDS, type PhiKind } from '../../train/rl/difficulty.js';
 import type { ScoreOptions, ScoreResult } from '../../train/score/options.js';
 import { BUCKET_ALIASES, POOL_ORDERS, parseBuckets, type PoolOrder } from '../../train/score/pool.js';
-import { action, intOption } from '../action.js';
+import { action, intOption, usage, numberOption, optionalInt } from '../action.js';
 
 interface ScoreFlags {
   data?: string[];
@@ -44,16 +43,8 @@ interface ScoreFlags {
   json?: boolean;
 }
 
-const usage = (message: string) => new UnivgError('usage', message, {}, { exitCode: EXIT.usage });
 
-function numberOption(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw usage(`--${name} must be a number, got ${JSON.stringify(v)}`);
-  return n;
-}
 
-const optInt = (name: string, v: string | undefined) => (v === undefined ? undefined : intOption(name, v));
 
 /** ScoreOptions from the flags; checks combinations before anything is read. */
 export function scoreOptions(f: ScoreFlags): ScoreOptions {
@@ -104,18 +95,18 @@ export function scoreOptions(f: ScoreFlags): ScoreOptions {
     model,
     ...defined({
       dataRoot: f.dataRoot,
-      G: optInt('g', f.g),
+      G: optionalInt('g', f.g),
       temperature: numberOption('temperature', f.temperature),
-      maxTokens: optInt('max-tokens', f.maxTokens),
+      maxTokens: optionalInt('max-tokens', f.maxTokens),
       phi: f.phi as PhiKind | undefined,
       phiPower: numberOption('phi-power', f.phiPower),
-      seed: optInt('seed', f.seed),
-      limit: optInt('limit', f.limit),
+      seed: optionalInt('seed', f.seed),
+      limit: optionalInt('limit', f.limit),
       keep,
       minMiou: numberOption('min-miou', f.minMiou),
       maxMiou: numberOption('max-miou', f.maxMiou),
       order: f.order as PoolOrder | undefined,
-      bands: optInt('bands', f.bands),
+      bands: optionalInt('bands', f.bands),
     }),
   };
 }

@@ -4,9 +4,8 @@
  *   univg synth --out data/synth --samples 600 --seed 7 [--tasks diff,reasoning] [--difficulty mixed] [--test-fraction 0.2]
  */
 import type { Command } from 'commander';
-import { EXIT, UnivgError } from '../../errors.js';
 import { DIFFICULTY_CHOICES, SYNTH_TASKS, generateSuite, type DifficultyChoice, type SuiteResult, type SynthTask } from '../../sources/synthetic/index.js';
-import { action, intOption } from '../action.js';
+import { action, intOption, usage } from '../action.js';
 
 interface SynthCliOptions {
   out?: string;
@@ -19,7 +18,6 @@ interface SynthCliOptions {
   json?: boolean;
 }
 
-const usage = (message: string) => new UnivgError('usage', message, {}, { exitCode: EXIT.usage });
 
 /** Options are checked here, not by commander, so every mistake is one line and exit code 2. */
 function parse(o: SynthCliOptions) {

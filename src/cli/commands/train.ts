@@ -7,13 +7,13 @@
  *   univg train rl --data runs/demo/corpus/rl --init runs/demo/sft --out runs/demo/rl --steps 100
  */
 import type { Command } from 'commander';
-import { EXIT, InterruptedError, UnivgError } from '../../errors.js';
+import { EXIT, InterruptedError } from '../../errors.js';
 import { BACKEND_ORDER, type BackendName } from '../../train/backend-names.js';
 import type { ModelShape } from '../../train/model.js';
 import type { SftOptions } from '../../train/sft.js';
 import type { RlOptions } from '../../train/rl/train.js';
 import { PHI_KINDS, type PhiKind } from '../../train/rl/difficulty.js';
-import { action, intOption } from '../action.js';
+import { action, intOption, usage, numberOption, optionalInt } from '../action.js';
 
 interface SftCliOptions {
   data?: string[];
@@ -48,18 +48,8 @@ interface SftCliOptions {
   json?: boolean;
 }
 
-const usage = (message: string) => new UnivgError('usage', message, {}, { exitCode: EXIT.usage });
 
-function numberOption(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n)) throw usage(`--${name} must be a number, got ${JSON.stringify(v)}`);
-  return n;
-}
 
-function optionalInt(name: string, v: string | undefined): number | undefined {
-  return v === undefined ? undefined : intOption(name, v);
-}
 
 export function parseSftOptions(o: SftCliOptions): SftOptions {
   if (!o.data || o.data.length === 0) throw usage('missing required option --data <dir> (an SftRow stage directory, e.g. runs/demo/corpus/sft)');
