@@ -456,6 +456,9 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
     if (lastSaved !== step) await checkpoint();
   } finally {
     await loader.close();
+    // A pipeline runs several trainers in one process: free the weights and moments (the checkpoint has them).
+    model.dispose();
+    opt.dispose();
   }
 
   const seconds = (performance.now() - t0) / 1000;

@@ -391,7 +391,10 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
     if (lastSaved !== step) await checkpoint();
   } finally {
     await loader.close();
+    // A pipeline runs several trainers in one process: free the weights and moments (the checkpoint has them).
     reference.dispose();
+    policy.dispose();
+    opt.dispose();
   }
 
   const seconds = (performance.now() - t0) / 1000;
