@@ -3,6 +3,7 @@ export { stableTaskOf, shardFileName, parseShardFileName, isTempFileName } from 
 export {
   ShardWriter,
   writeShards,
+  removeOtherSets,
   defaultKeyOf,
   DEFAULT_ROW_GROUP_ROWS,
   DEFAULT_ROW_GROUP_BYTES,

@@ -381,7 +381,7 @@ export async function writeShards<K extends RecordKind>(
 }
 
 /** Part files of the same prefix but another shard count: leftovers of an earlier run with a different N. */
-async function removeOtherSets(dir: string, prefix: string, count: number): Promise<void> {
+export async function removeOtherSets(dir: string, prefix: string, count: number): Promise<void> {
   const names = await readdir(dir);
   await Promise.all(
     names

@@ -22,7 +22,7 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError, InputError, InterruptedError, ShardError, UnivgError } from '../../errors.js';
 import { RlRow, type QuarantineRecord } from '../../schema/records.js';
 import { mapOrdered } from '../../stages/judge.js';
-import { openParquet, readBatches, readManifest, readRows, sha256File, shardFileName, ShardWriter, stageInput, writeManifest, type LineageInput, type ShardFileInfo } from '../../store/index.js';
+import { openParquet, readBatches, readManifest, readRows, removeOtherSets, sha256File, shardFileName, ShardWriter, stageInput, writeManifest, type LineageInput, type ShardFileInfo } from '../../store/index.js';
 import { writeFileAtomic } from '../../store/fsutil.js';
 import { tempFileName } from '../../store/names.js';
 import { canonicalJson, sha256Hex } from '../../teacher/request.js';
@@ -31,7 +31,7 @@ import { asRlRow, scoreRollouts, withDifficulty } from './accuracy.js';
 import { isRowError, openEndpointSource } from './endpoint-source.js';
 import { endpointIdentity, resolveOptions, type Resolved, type ScoreOptions, type ScoreResult } from './options.js';
 import { selects } from './pool.js';
-import { removeOtherSets, writeSelection } from './select.js';
+import { writeSelection } from './select.js';
 import type { RolloutSource } from './source.js';
 
 export const SCORE_STATE = '_score.json';

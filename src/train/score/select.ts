@@ -3,10 +3,10 @@
  * is one open writer per output part: one for `input` order (parts follow the input's parts), `bands`
  * for a banded order, with the row-group budget shared between them.
  */
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { ConfigError, InterruptedError, ShardError } from '../../errors.js';
-import { DEFAULT_MEMORY_BYTES, parseShardFileName, readManifest, readRows, ShardWriter, writeManifest, type Lineage, type Manifest, type ShardFileInfo } from '../../store/index.js';
+import { DEFAULT_MEMORY_BYTES, readManifest, removeOtherSets, readRows, ShardWriter, writeManifest, type Lineage, type Manifest, type ShardFileInfo } from '../../store/index.js';
 import type { z } from 'zod';
 import { keeps, bandPart, resolveSelection, type PoolSelection, type ResolvedSelection } from './pool.js';
 
@@ -62,19 +62,6 @@ export async function writeSelection(from: string, out: string, sel: ResolvedSel
   await removeOtherSets(out, 'part', count);
   outcome.files.sort((a, b) => (a.file < b.file ? -1 : 1));
   return outcome;
-}
-
-/** Part files of `prefix` with another shard count: leftovers of an earlier run with a different N. */
-export async function removeOtherSets(dir: string, prefix: string, count: number): Promise<void> {
-  const names = await readdir(dir);
-  await Promise.all(
-    names
-      .filter((n) => {
-        const p = parseShardFileName(n);
-        return p !== null && p.prefix === prefix && p.count !== count;
-      })
-      .map((n) => rm(join(dir, n), { force: true })),
-  );
 }
 
 /**
