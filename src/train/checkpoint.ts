@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
+import { writeFileAtomic } from '../store/fsutil.js';
 import type { BackendChoice } from './backend.js';
 import { checkConfig, GroundingModel, paramSpecs, type ModelConfig } from './model.js';
 import type { AdamWConfig, AdamWState } from './optim.js';
@@ -238,4 +239,41 @@ export async function readCheckpoint(dirOrOut: string, opts: { optimizer?: boole
     optimizer = { t: state.optimizer.t, m, v };
   }
   return { dir, model: new GroundingModel(config, values), tokenizer, config, state, optimizer };
+}
+
+/**
+ * Prepare a trainer's output directory: create it, drop half-written checkpoints of a killed run, and
+ * refuse to start over existing checkpoints unless resuming. Returns the checkpoints found, oldest first.
+ */
+export async function prepareTrainingOut(out: string, resume: boolean): Promise<Array<{ step: number; dir: string }>> {
+  await mkdir(out, { recursive: true });
+  await removeTempCheckpoints(out);
+  const existing = await listCheckpoints(out);
+  if (existing.length > 0 && !resume)
+    throw new ConfigError(`${out} already has checkpoints (latest step ${existing[existing.length - 1]!.step}); pass --resume to continue, or another --out`, { file: out });
+  return existing;
+}
+
+/** Keep the newest `keep` checkpoints (0 keeps all). */
+export async function pruneCheckpoints(out: string, keep: number): Promise<void> {
+  if (keep <= 0) return;
+  const all = await listCheckpoints(out);
+  for (const c of all.slice(0, Math.max(0, all.length - keep))) await rm(c.dir, { recursive: true, force: true });
+}
+
+/**
+ * A trainer's JSONL log cut back to the entries of steps <= `step` (what the checkpoint being resumed
+ * saw), rewritten atomically, so a resumed run appends exactly what an uninterrupted one would have.
+ */
+export async function logUpTo<T extends { step: number }>(file: string, step: number): Promise<T[]> {
+  let lines: string[];
+  try {
+    lines = (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    lines = [];
+  }
+  const kept = lines.filter((l) => (JSON.parse(l) as T).step <= step);
+  await writeFileAtomic(file, kept.map((l) => l + '\n').join(''));
+  return kept.map((l) => JSON.parse(l) as T);
 }

@@ -9,7 +9,7 @@
  * per evaluation), `result.json` and `loss-curve.svg` at the end.
  */
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.js';
@@ -18,7 +18,7 @@ import { readBatches, readRows } from '../store/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { describeBackend, selectBackend, type BackendChoice, type BackendName } from './backend.js';
 import { exampleBatch, promptIds, realTokens, sftEncoder, stackBatches, targetIds, targetText, targetTokenCount, toModelBatch } from './batching.js';
-import { checkpointName, listCheckpoints, readCheckpoint, removeTempCheckpoints, saveCheckpoint } from './checkpoint.js';
+import { checkpointName, logUpTo, prepareTrainingOut, pruneCheckpoints, readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { decodeImage } from './image.js';
 import { createLoader, type LoaderState } from './loader/index.js';
 import { GroundingModel, makeModelConfig, paramCount, type ModelBatch, type ModelConfig, type ModelShape } from './model.js';
@@ -256,15 +256,6 @@ export function evaluateLoss(model: GroundingModel, batches: ModelBatch[], coord
   return { loss: tokens ? sum / tokens : null, tokens };
 }
 
-async function readLog(file: string): Promise<string[]> {
-  try {
-    return (await readFile(file, 'utf8')).split('\n').filter((l) => l.trim() !== '');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 function lossCurveSvg(steps: StepLog[], evals: EvalLog[], title: string): string {
   const pts = steps.map((s) => [s.step, s.loss] as const);
   const ev = evals.filter((e) => e.evalLoss !== null).map((e) => [e.step, e.evalLoss!] as const);
@@ -290,11 +281,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
   const out = resolve(options.out);
   const backend = await selectBackend({ prefer: options.backend });
   log(describeBackend(backend));
-  await mkdir(out, { recursive: true });
-  await removeTempCheckpoints(out);
-  const existing = await listCheckpoints(out);
-  if (existing.length > 0 && !options.resume)
-    throw new ConfigError(`${out} already has checkpoints (latest step ${existing[existing.length - 1]!.step}); pass --resume to continue, or another --out`, { file: out });
+  const existing = await prepareTrainingOut(out, options.resume === true);
 
   const trainJson: Record<string, unknown> = { ...o };
   let model: GroundingModel;
@@ -342,9 +329,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
   log(`held-out slice: ${held.rows} rows (${held.ids.size} rows excluded from training)`);
 
   const logFile = join(out, 'train-log.jsonl');
-  const kept = (await readLog(logFile)).filter((l) => (JSON.parse(l) as { step: number }).step <= step);
-  await writeFileAtomic(logFile, kept.map((l) => l + '\n').join(''));
-  const history = kept.map((l) => JSON.parse(l) as StepLog | EvalLog);
+  const history = await logUpTo<StepLog | EvalLog>(logFile, step);
 
   const loader = await createLoader({
     dirs: o.data,
@@ -387,10 +372,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
       metrics: { loss: lastLoss, evalLoss: lastEval },
     });
     lastSaved = step;
-    if (o.keepCheckpoints > 0) {
-      const all = await listCheckpoints(out);
-      for (const c of all.slice(0, Math.max(0, all.length - o.keepCheckpoints))) await rm(c.dir, { recursive: true, force: true });
-    }
+    await pruneCheckpoints(out, o.keepCheckpoints);
     return dir;
   };
 

@@ -12,7 +12,7 @@
  * Files under `out`: `checkpoints/step-*`, `rl-log.jsonl` (one line per step), `rl-curves.svg` and
  * `result.json` at the end.
  */
-import { appendFile, mkdir, readFile, rm } from 'node:fs/promises';
+import { appendFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { accuracyReward, formatReward } from '../../completion/index.js';
 import { ConfigError } from '../../errors.js';
@@ -21,7 +21,7 @@ import { readManifest } from '../../store/index.js';
 import { writeFileAtomic } from '../../store/fsutil.js';
 import { describeBackend, selectBackend, type BackendChoice, type BackendName } from '../backend.js';
 import { exampleBatch, promptIds, stackBatches } from '../batching.js';
-import { checkpointName, listCheckpoints, readCheckpoint, removeTempCheckpoints, resolveCheckpointDir, saveCheckpoint } from '../checkpoint.js';
+import { checkpointName, logUpTo, prepareTrainingOut, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../checkpoint.js';
 import { createLoader, type Batch, type LoaderState } from '../loader/index.js';
 import { GroundingModel, paramCount } from '../model.js';
 import { AdamW, lrAt } from '../optim.js';
@@ -187,18 +187,6 @@ interface PromptGroup {
   lengths: number[];
 }
 
-async function readLog(file: string): Promise<RlStepLog[]> {
-  try {
-    return (await readFile(file, 'utf8'))
-      .split('\n')
-      .filter((l) => l.trim() !== '')
-      .map((l) => JSON.parse(l) as RlStepLog);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
-
 /** Run (or continue) GRPO from an SFT checkpoint. */
 export async function trainRl(options: RlOptions): Promise<RlResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -207,11 +195,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
   const out = resolve(options.out);
   const backend = await selectBackend({ prefer: options.backend });
   log(describeBackend(backend));
-  await mkdir(out, { recursive: true });
-  await removeTempCheckpoints(out);
-  const existing = await listCheckpoints(out);
-  if (existing.length > 0 && !options.resume)
-    throw new ConfigError(`${out} already has checkpoints (latest step ${existing[existing.length - 1]!.step}); pass --resume to continue, or another --out`, { file: out });
+  const existing = await prepareTrainingOut(out, options.resume === true);
 
   const initDir = await resolveCheckpointDir(o.init);
   const init = await readCheckpoint(initDir, { optimizer: false });
@@ -271,8 +255,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
   } as Parameters<typeof createLoader>[0]);
 
   const logFile = join(out, 'rl-log.jsonl');
-  const history = (await readLog(logFile)).filter((l) => l.step <= step);
-  await writeFileAtomic(logFile, history.map((l) => JSON.stringify(l) + '\n').join(''));
+  const history = await logUpTo<RlStepLog>(logFile, step);
   const schedule = { lr: o.lr, minLr: o.minLr, warmupSteps: o.warmup, totalSteps: o.steps };
   const coefs = { beta: o.beta, epsilon: o.epsilon };
   let lastSaved = -1;
@@ -293,10 +276,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
       metrics: { rewardMean: last?.rewardMean ?? null, accuracyMean: last?.accuracyMean ?? null, kl: last?.kl ?? null },
     });
     lastSaved = step;
-    if (o.keepCheckpoints > 0) {
-      const all = await listCheckpoints(out);
-      for (const c of all.slice(0, Math.max(0, all.length - o.keepCheckpoints))) await rm(c.dir, { recursive: true, force: true });
-    }
+    await pruneCheckpoints(out, o.keepCheckpoints);
   };
 
   const rolloutGroups = (b: Batch): PromptGroup[] => {
