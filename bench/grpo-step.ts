@@ -10,17 +10,17 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { describeBackend, selectBackend } from '../src/train/backend.js';
+import { describeBackend, selectBackend, type BackendName } from '../src/train/backend.js';
 import { exampleBatch, stackBatches } from '../src/train/batching.js';
 import { readCheckpoint } from '../src/train/checkpoint.js';
-import { GroundingModel, makeModelConfig } from '../src/train/model.js';
+import { GroundingModel, makeModelConfig } from '../src/train/model/index.js';
 import { groupGradients } from '../src/train/rl/objective.js';
 import { sampleGroup } from '../src/train/rl/rollout.js';
 import { Rng } from '../src/train/rng.js';
 import { buildTokenizer, type Tokenizer } from '../src/train/tokenizer.js';
 
-const { values: a } = parseArgs({ options: { checkpoint: { type: 'string' }, tokens: { type: 'string', default: '200' }, images: { type: 'string', default: '4' } } });
-const backend = await selectBackend({ prefer: 'wasm' });
+const { values: a } = parseArgs({ options: { checkpoint: { type: 'string' }, tokens: { type: 'string', default: '200' }, images: { type: 'string', default: '4' }, backend: { type: 'string', default: 'wasm' } } });
+const backend = await selectBackend({ prefer: a.backend as BackendName });
 console.log(describeBackend(backend).split(';')[0]);
 let model: GroundingModel;
 let tok: Tokenizer;
@@ -46,7 +46,8 @@ console.log('\ndecode, ms per token step:');
 for (const B of [1, 4, 8]) {
   const st = model.prefill(stackBatches(Array.from({ length: B }, () => exampleBatch(c, images, prompt, [], tok.bos))));
   const t = performance.now();
-  for (let k = 0; k < 100; k++) model.decodeStep(st, new Int32Array(B).fill(tok.bos));
+  for (let k = 0; k < 100; k++) model.decodeStep(st, new Int32Array(B).fill(tok.bos)).dispose();
+  await st.box.data();
   console.log(`  ${B} row(s): ${((performance.now() - t) / 100).toFixed(1)} ms (${((performance.now() - t) / 100 / B).toFixed(1)} ms per row)`);
   model.disposeState(st);
 }
@@ -56,14 +57,16 @@ console.log('| G | mean rollout tokens | sample (s) | reference log-probs (s) | 
 console.log('|---:|---:|---:|---:|---:|---:|');
 for (const G of [4, 8]) {
   let t = performance.now();
-  const r = sampleGroup(model, tok, images, prompt, { G, seed: 1, maxTokens: T });
+  const r = await sampleGroup(model, tok, images, prompt, { G, seed: 1, maxTokens: T });
   const ts = (performance.now() - t) / 1000;
   const batch = stackBatches(r.map((x) => exampleBatch(c, images, prompt, x.targetIds, tok.bos)));
   t = performance.now();
-  const ref = model.logProbValues(batch);
+  const ref = await model.logProbValues(batch);
   const tr = (performance.now() - t) / 1000;
   t = performance.now();
-  const { grads } = groupGradients(model, { batch, advantages: r.map((_, i) => (i % 2 ? 1 : -1)), weight: 1, refLogProbs: ref, scale: 1 }, { beta: 0.04, epsilon: 0.2 });
+  const { grads, stats } = groupGradients(model, { batch, advantages: r.map((_, i) => (i % 2 ? 1 : -1)), weight: 1, refLogProbs: ref, scale: 1 }, { beta: 0.04, epsilon: 0.2 });
+  await stats.data();
+  stats.dispose();
   for (const g of grads.values()) g.dispose();
   const tg = (performance.now() - t) / 1000;
   const len = r.reduce((n, x) => n + x.targetIds.length, 0) / G;

@@ -18,7 +18,7 @@ import { startSimTeacher } from '../src/teacher/sim/index.js';
 import { selectBackend, type BackendName } from '../src/train/backend.js';
 import { saveCheckpoint } from '../src/train/checkpoint.js';
 import { loadBench } from '../src/train/eval/evaluate.js';
-import { DEFAULT_SHAPE, GroundingModel, makeModelConfig, type ModelShape } from '../src/train/model.js';
+import { DEFAULT_SHAPE, GroundingModel, makeModelConfig, type ModelShape } from '../src/train/model/index.js';
 import { Rng } from '../src/train/rng.js';
 import { scoreCorpus } from '../src/train/score/index.js';
 import { buildTokenizer } from '../src/train/tokenizer.js';

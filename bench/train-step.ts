@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { describeBackend, selectBackend, type BackendName } from '../src/train/backend.js';
-import { GroundingModel, makeModelConfig, paramCount, patchDim, patchesPerImage, type ModelBatch, type ModelShape } from '../src/train/model.js';
+import { GroundingModel, makeModelConfig, paramCount, patchDim, patchesPerImage, type ModelBatch, type ModelShape } from '../src/train/model/index.js';
 import { AdamW } from '../src/train/optim.js';
 import { Rng } from '../src/train/rng.js';
 import { update } from '../src/train/step.js';
@@ -80,19 +80,23 @@ const T = M * P + Lq + Lc;
 console.log(`shape: batch ${B} x ${T} tokens (${M} images x ${P} patches + ${Lq} question + ${Lc} completion), d=${cfg.dModel}, ${cfg.nLayers} layers, ${cfg.nHeads} heads; ${paramCount(cfg)} parameters`);
 
 const opt = new AdamW();
-const step = () => update(model, opt, [batch], { clip: 1, lr: 1e-3 });
-step();
+const step = async () => {
+  const { stats } = update(model, opt, [batch], { clip: 1, lr: 1e-3 });
+  await stats.data();
+  stats.dispose();
+};
+await step();
 const times: number[] = [];
 for (let i = 0; i < steps; i++) {
   const t0 = performance.now();
-  step();
+  await step();
   times.push((performance.now() - t0) / 1000);
 }
 times.sort((x, y) => x - y);
 const ours = times[Math.floor(times.length / 2)]!;
 
 if (a.profile) {
-  const prof = await tf.profile(() => void step());
+  const prof = await tf.profile(() => step());
   const byName = new Map<string, number>();
   for (const k of prof.kernels) byName.set(k.name, (byName.get(k.name) ?? 0) + Number(k.kernelTimeMs));
   console.log('kernel time by kernel (ms; custom-gradient wrappers also count their inner kernels):');

@@ -78,6 +78,16 @@ export class GeometryError extends UnivgError {
   }
 }
 
+/**
+ * Training cannot go on: the loss or gradient norm became NaN or infinite, or the GPU backend reported a
+ * validation or out-of-memory error (Dawn prints those and carries on, so they are checked for explicitly).
+ */
+export class TrainingError extends UnivgError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('training', message, context, options);
+  }
+}
+
 /** The run was interrupted by the user (SIGINT/SIGTERM). Exit code 130. */
 export class InterruptedError extends UnivgError {
   constructor(message = 'interrupted') {

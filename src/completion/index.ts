@@ -30,3 +30,4 @@ export {
   pyDigitZeros,
   pyIntOfDigits,
 } from './pyre.js';
+export { COT_INSTRUCTION, trainingPrompt } from './prompt.js';

@@ -5,7 +5,7 @@
 import { VERDICT_REASONS } from '../stages/verify.js';
 import { Duck, int, num, sqlString, type Row } from './duck.js';
 import { TABLES, TABLE_NAMES, type RunFiles, type TableName } from './run-files.js';
-import type { Bin } from './svg.js';
+import type { Bin } from '../charts/svg.js';
 import { trainingFigures, type TrainingFigures } from './training.js';
 
 export interface CountBy {

@@ -5,8 +5,8 @@
  */
 import { taskLabel } from '../train/eval/metrics.js';
 import { renderEvalTable } from '../train/eval/table.js';
-import { fmtInt, fmtNum, fmtPct, html, raw, escapeHtml, type SafeHtml } from './html.js';
-import { PALETTE, barChart, histogram, lineChart, niceTicks, type Series } from './svg.js';
+import { fmtInt, fmtNum, fmtPct, html, raw, escapeHtml, type SafeHtml } from '../charts/html.js';
+import { PALETTE, barChart, histogram, lineChart, niceTicks, type Series } from '../charts/svg.js';
 import { RL_BUCKETS, type Point, type RlFigures, type RlMetric, type ScoredFigures, type SftFigures, type TrainingFigures, type EvalResults } from './training.js';
 
 function kpi(label: string, value: string, figure: string | null, sub?: string): SafeHtml {

@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { PASSED, type Example, type ExampleImage } from './examples.js';
 import type { CountBy, IouHistogram, QualityRow, ReportFigures } from './figures.js';
 import { reasonLabel } from './figures.js';
-import { escapeHtml, fmtInt, fmtMs, fmtNum, fmtPct, fmtUsd, html, jsonForScript, raw, type HtmlValue, type SafeHtml } from './html.js';
+import { escapeHtml, fmtInt, fmtMs, fmtNum, fmtPct, fmtUsd, html, jsonForScript, raw, type HtmlValue, type SafeHtml } from '../charts/html.js';
 import type { TableName } from './run-files.js';
 import { CSS, FILTER_SCRIPT } from './style.js';
-import { PALETTE, barChart, histogram, lineChart } from './svg.js';
+import { PALETTE, barChart, histogram, lineChart } from '../charts/svg.js';
 import { trainingSections, trainingToc } from './render-training.js';
 
 export interface ReportModel {

@@ -14,7 +14,7 @@ import { isNotFound } from '../store/fsutil.js';
 import type { EvalMetrics } from '../train/eval/metrics.js';
 import { Duck, int, num, sqlString } from './duck.js';
 import type { CountBy } from './figures.js';
-import type { Bin } from './svg.js';
+import type { Bin } from '../charts/svg.js';
 
 /** Directories (relative to the run) the training stages own. */
 export const TRAIN_LAYOUT = {

@@ -121,7 +121,7 @@ export const ShardConfig = z.strictObject({
 
 
 /** Backends the in-repo trainer can use (kept equal to src/train/backend-names.ts by a test). */
-export const TRAIN_BACKENDS = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
+export const TRAIN_BACKENDS = ['node-gpu', 'webgpu', 'node', 'wasm', 'cpu'] as const;
 /** Difficulty weights phi(mIoU) (kept equal to src/train/rl/difficulty.ts by a test). */
 export const PHI_KINDS = ['exp', 'power', 'log', 'none'] as const;
 /** Models the eval stage can score: the untrained init, baselines, and the trained checkpoints. */

@@ -15,9 +15,11 @@ export const STANDARD_STAGES: readonly Stage[] = [ingestStage, generateStage, ve
 
 export type { Stage, StageOutput, TaskContext, StageServices, RowSink, TaskProgress, TaskRef } from './stage.js';
 export { verifyCandidate, hintLeaks, repeatedNgramShare, teacherBoxToPixels, VERIFIER_VERSION, VERDICT_REASONS, type VerdictReason, type VerifyContext } from './verify.js';
-export { pickBest, assignPool, selectForSample, toSftRow, toRlRow, trainingPrompt, trainingCompletion, rewriteBoxes, answerText, COT_INSTRUCTION, type Selection } from './select.js';
-export { judgeSample, judgeChains, renderJudgePrompt, parseJudgeReply, planJudge, mapOrdered, JUDGE_PROMPT_VERSION, JUDGE_MAX_TOKENS, type JudgeOutcome, type JudgeOptions, type JudgeReply, type JudgeChain, type JudgePromptInput } from './judge.js';
+export { pickBest, assignPool, selectForSample, toSftRow, toRlRow, trainingCompletion, rewriteBoxes, answerText, type Selection } from './select.js';
+export { COT_INSTRUCTION, trainingPrompt } from '../completion/prompt.js';
+export { judgeSample, judgeChains, renderJudgePrompt, parseJudgeReply, planJudge, JUDGE_PROMPT_VERSION, JUDGE_MAX_TOKENS, type JudgeOutcome, type JudgeOptions, type JudgeReply, type JudgeChain, type JudgePromptInput } from './judge.js';
 export { generateCandidates, type GenerateOptions, type GenerateProgress } from './generate.js';
 export { joinBySample } from './join.js';
 export { ingestStage, generateStage, verifyStage, selectStage, reportStage, trainSftStage, scoreStage, trainRlStage, evalStage };
 export { corpusRoot, benchOf, evalModels, sftOptions, readDone } from './train-plan.js';
+export { mapOrdered } from '../async/map-ordered.js';

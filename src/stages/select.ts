@@ -3,19 +3,11 @@
  * rows in the training convention. Pure functions; the stage wrapper does the I/O.
  */
 import { createHash } from 'node:crypto';
-import { formatBox } from '../completion/index.js';
+import { formatBox, trainingPrompt } from '../completion/index.js';
 import { convertBox } from '../geometry/convert.js';
 import type { SelectConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, HfImage, RlRow, SftRow, TeacherCandidate, Verdict } from '../schema/records.js';
 import { teacherBoxToPixels } from './verify.js';
-
-/** UniVG-R1's instruction, appended to every grounding question (eval and RL prompts use it verbatim). */
-export const COT_INSTRUCTION = 'First output the thinking process in <think> </think> tags and then output the bounding box in <answer> </answer> tags.';
-
-/** The user text of a training row: one `<image>` per image (verl and LLaMA-Factory count them), then the question. */
-export function trainingPrompt(sample: GroundingSample): string {
-  return `${'<image>'.repeat(sample.images.length)}${sample.question} ${COT_INSTRUCTION}`;
-}
 
 const agreementRank = (v: boolean | null) => (v === true ? 0 : v === null ? 1 : 2);
 

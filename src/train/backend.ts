@@ -1,15 +1,18 @@
 /**
- * Backend choice for the trainer: `@tensorflow/tfjs-node-gpu`, then `@tensorflow/tfjs-node` (both optional
- * dependencies; their install downloads libtensorflow and fails where it cannot, which npm tolerates for
- * optional packages), then the WASM backend, then the pure-JS CPU backend. Each attempt that fails keeps
- * its reason, so a run can say why it is not on the fast backend; the choice is stored with every result.
+ * Backend choice for the trainer: `@tensorflow/tfjs-node-gpu`, then WebGPU through Dawn (see
+ * backends/webgpu.ts; chosen only where a GPU adapter exists), then `@tensorflow/tfjs-node` (the tfjs-node
+ * packages are optional dependencies whose install downloads libtensorflow and fails where it cannot, which
+ * npm tolerates for optional packages), then the WASM backend, then the pure-JS CPU backend. Each attempt
+ * that fails keeps its reason, so a run can say why it is not on the fast backend; the choice (with the GPU
+ * adapter, where there is one) is stored with every log, checkpoint and result.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { ConfigError } from '../errors.js';
-
 import { BACKEND_ORDER, type BackendName } from './backend-names.js';
+import { registerWasmKernels } from './backends/wasm-kernels.js';
+import { startWebGpu, type AdapterInfo } from './backends/webgpu.js';
 
 export { BACKEND_ORDER, type BackendName };
 
@@ -22,6 +25,8 @@ export interface BackendChoice {
   reasons: Partial<Record<BackendName, string>>;
   /** Facts about the chosen backend (WASM: SIMD, threads; why not more threads). */
   detail: Record<string, string | number | boolean>;
+  /** The GPU adapter (vendor, device, driver) when the backend is WebGPU; null otherwise. */
+  adapter: AdapterInfo | null;
 }
 
 export interface SelectOptions {
@@ -51,23 +56,28 @@ async function loadNative(pkg: string): Promise<void> {
   if (!tf.findBackend('tensorflow')) throw new Error(`${pkg} loaded but registered no 'tensorflow' backend`);
 }
 
-async function tryBackend(name: BackendName): Promise<Pick<BackendChoice, 'tfBackend' | 'detail'>> {
+async function tryBackend(name: BackendName): Promise<Pick<BackendChoice, 'tfBackend' | 'detail' | 'adapter'>> {
   switch (name) {
     case 'node-gpu':
     case 'node': {
       await loadNative(name === 'node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node');
       if (!(await tf.setBackend('tensorflow'))) throw new Error("tf.setBackend('tensorflow') returned false");
-      return { tfBackend: 'tensorflow', detail: {} };
+      return { tfBackend: 'tensorflow', detail: {}, adapter: null };
+    }
+    case 'webgpu': {
+      const { adapter, detail } = await startWebGpu();
+      return { tfBackend: 'webgpu', detail, adapter };
     }
     case 'wasm': {
       await import('@tensorflow/tfjs-backend-wasm');
+      registerWasmKernels();
       if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') returned false (the .wasm binary could not be loaded)");
       const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
-      return { tfBackend: 'wasm', detail: { simd, threads: getThreadsCount(), threadsNote: WASM_THREADS_NOTE } };
+      return { tfBackend: 'wasm', detail: { simd, threads: getThreadsCount(), threadsNote: WASM_THREADS_NOTE }, adapter: null };
     }
     case 'cpu': {
       if (!(await tf.setBackend('cpu'))) throw new Error("tf.setBackend('cpu') returned false");
-      return { tfBackend: 'cpu', detail: {} };
+      return { tfBackend: 'cpu', detail: {}, adapter: null };
     }
   }
 }
@@ -102,11 +112,38 @@ export async function selectBackend(opts: SelectOptions = {}): Promise<BackendCh
   throw new ConfigError(`no TensorFlow.js backend could be started: ${Object.entries(reasons).map(([k, v]) => `${k}: ${v}`).join('; ')}`, { field: 'backend' });
 }
 
-/** One line for logs: `backend wasm (simd, 1 thread); node-gpu: ..., node: ...`. */
-export function describeBackend(c: BackendChoice): string {
-  const facts = Object.entries(c.detail)
-    .filter(([k]) => k !== 'threadsNote')
-    .map(([k, v]) => (typeof v === 'boolean' ? (v ? k : `no ${k}`) : `${k} ${v}`));
-  const passed = Object.entries(c.reasons).map(([k, v]) => `${k} unavailable (${v})`);
-  return `backend ${c.name}${facts.length ? ` (${facts.join(', ')})` : ''}${passed.length ? `; ${passed.join('; ')}` : ''}`;
+/**
+ * One line for logs. Short by default: `backend wasm (simd, threads 1); passed over node-gpu, webgpu, node`;
+ * with `verbose` (or UNIVG_VERBOSE=1) each passed-over backend's reason, e.g. `node-gpu unavailable (...)`.
+ */
+export function describeBackend(c: BackendChoice, verbose = process.env.UNIVG_VERBOSE === '1'): string {
+  const facts = c.adapter
+    ? [c.adapter.description || [c.adapter.vendor, c.adapter.device].filter(Boolean).join(' ')].filter(Boolean)
+    : Object.entries(c.detail)
+        .filter(([k]) => k !== 'threadsNote')
+        .map(([k, v]) => (typeof v === 'boolean' ? (v ? k : `no ${k}`) : `${k} ${v}`));
+  const head = `backend ${c.name}${facts.length ? ` (${facts.join(', ')})` : ''}`;
+  const passed = Object.keys(c.reasons);
+  if (!passed.length) return head;
+  if (verbose) return `${head}; ${Object.entries(c.reasons).map(([k, v]) => `${k} unavailable (${v})`).join('; ')}`;
+  return `${head}; passed over ${passed.join(', ')} (UNIVG_VERBOSE=1 says why)`;
+}
+
+let announced = '';
+
+/**
+ * describeBackend for a process that trains several times (a pipeline runs SFT, scoring, GRPO and eval):
+ * the line the first time, null when the same backend was already announced.
+ */
+export function announceBackend(c: BackendChoice): string | null {
+  const line = describeBackend(c);
+  if (line === announced) return null;
+  announced = line;
+  return line;
+}
+
+/** `{ device: "NVIDIA H200 ..." }` for log lines of a run on a GPU adapter, `{}` otherwise. */
+export function deviceField(c: Pick<BackendChoice, 'adapter'>): { device?: string } {
+  if (!c.adapter) return {};
+  return { device: c.adapter.description || [c.adapter.vendor, c.adapter.device].filter(Boolean).join(' ') };
 }

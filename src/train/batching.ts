@@ -5,7 +5,7 @@
  */
 import type { Batch } from './loader/index.js';
 import type { RecordOf } from '../schema/arrow.js';
-import { patchDim, patchesPerImage, type ModelBatch, type ModelConfig } from './model.js';
+import { patchDim, patchesPerImage, type ModelBatch, type ModelConfig } from './model/index.js';
 import type { Tokenizer } from './tokenizer.js';
 
 /** The SFT target: the whole completion, or `<answer>...</answer>` alone (the paper's no-CoT ablation). */

@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import type { BackendChoice } from './backend.js';
-import { checkConfig, GroundingModel, paramSpecs, type ModelConfig } from './model.js';
+import { checkConfig, GroundingModel, paramSpecs, type ModelConfig } from './model/index.js';
 import type { AdamWConfig, AdamWState } from './optim.js';
 import type { RngState } from './rng.js';
 import { Tokenizer, type TokenizerJson } from './tokenizer.js';
@@ -32,7 +32,7 @@ export interface CheckpointState {
   rng: RngState | null;
   /** The loader's state after the last batch consumed (continue from it). */
   loader: unknown;
-  backend: Pick<BackendChoice, 'name' | 'tfBackend' | 'reasons' | 'detail'>;
+  backend: Pick<BackendChoice, 'name' | 'tfBackend' | 'reasons' | 'detail'> & { adapter?: BackendChoice['adapter'] };
   /** Training options as given (JSON). */
   train: Record<string, unknown>;
   metrics: Record<string, number | null>;
@@ -71,7 +71,7 @@ export const checkpointName = (step: number) => `step-${String(step).padStart(6,
 /** Write a checkpoint to `dir` atomically (temp directory, then rename). Returns `dir`. */
 export async function saveCheckpoint(dir: string, s: SaveInput): Promise<string> {
   const specs = s.model.specs;
-  const values = s.model.values();
+  const values = await s.model.values();
   const weights = concatFloats(specs.map((p) => values.get(p.name)!));
   let optBytes: Uint8Array | null = null;
   if (s.optimizer) {
@@ -85,7 +85,7 @@ export async function saveCheckpoint(dir: string, s: SaveInput): Promise<string>
     step: s.step,
     rng: s.rng ?? null,
     loader: s.loader ?? null,
-    backend: { name: s.backend.name, tfBackend: s.backend.tfBackend, reasons: s.backend.reasons, detail: s.backend.detail },
+    backend: { name: s.backend.name, tfBackend: s.backend.tfBackend, reasons: s.backend.reasons, detail: s.backend.detail, adapter: s.backend.adapter },
     train: s.train,
     metrics: s.metrics ?? {},
     weights: { file: 'weights.bin', sha256: sha256(weights), params: specs.map((p) => ({ name: p.name, shape: p.shape })) },
@@ -215,28 +215,31 @@ export async function readCheckpoint(dirOrOut: string, opts: { optimizer?: boole
   }
   const tokenizer = new Tokenizer(await readJson<TokenizerJson>(join(dir, 'tokenizer.json')));
   if (tokenizer.vocabSize !== config.vocabSize) throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, the model ${config.vocabSize}`, { file: dir });
+  // Parameters are found by name in the layout the checkpoint records, so a change in the order parts
+  // declare them does not misread older checkpoints; the names and shapes must be the model's.
   const specs = paramSpecs(config);
-  const sizes = specs.map((s) => s.shape.reduce((a, b) => a * b, 1));
+  const layout = state.weights.params;
+  const expected = new Map(specs.map((s) => [s.name, s.shape.join('x')]));
+  const recorded = new Map(layout.map((s) => [s.name, s.shape.join('x')]));
+  const missing = [...expected.keys()].filter((n) => recorded.get(n) !== expected.get(n));
+  if (missing.length || recorded.size !== expected.size)
+    throw new InputError(`the checkpoint's parameters do not match its model config (${missing.slice(0, 3).map((n) => `${n}: ${recorded.get(n) ?? 'absent'} vs ${expected.get(n)}`).join('; ') || `${recorded.size} recorded vs ${expected.size}`})`, { file: join(dir, 'state.json') });
+  const sizes = layout.map((s) => s.shape.reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
-  const flat = await readFloats(join(dir, 'weights.bin'), state.weights.sha256, total);
-  const values = new Map<string, Float32Array>();
-  let o = 0;
-  specs.forEach((s, i) => {
-    values.set(s.name, flat.slice(o, o + sizes[i]!));
-    o += sizes[i]!;
-  });
+  const split = (flat: Float32Array, base: number) => {
+    const out = new Map<string, Float32Array>();
+    let o = base;
+    layout.forEach((s, i) => {
+      out.set(s.name, flat.slice(o, o + sizes[i]!));
+      o += sizes[i]!;
+    });
+    return out;
+  };
+  const values = split(await readFloats(join(dir, 'weights.bin'), state.weights.sha256, total), 0);
   let optimizer: AdamWState | null = null;
   if (opts.optimizer !== false && state.optimizer) {
     const both = await readFloats(join(dir, 'optimizer.bin'), state.optimizer.sha256, 2 * total);
-    const m = new Map<string, Float32Array>();
-    const v = new Map<string, Float32Array>();
-    let k = 0;
-    specs.forEach((s, i) => {
-      m.set(s.name, both.slice(k, k + sizes[i]!));
-      v.set(s.name, both.slice(total + k, total + k + sizes[i]!));
-      k += sizes[i]!;
-    });
-    optimizer = { t: state.optimizer.t, m, v };
+    optimizer = { t: state.optimizer.t, m: split(both, 0), v: split(both, total) };
   }
   return { dir, model: new GroundingModel(config, values), tokenizer, config, state, optimizer };
 }

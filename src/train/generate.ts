@@ -4,13 +4,14 @@
  * seed gives the same text. `generateCompletion` is what evaluation calls for each benchmark sample.
  */
 import { ConfigError } from '../errors.js';
-import { trainingPrompt } from '../stages/select.js';
+import { trainingPrompt } from '../completion/prompt.js';
 import { selectBackend, type BackendChoice, type SelectOptions } from './backend.js';
 import { exampleBatch, promptIds } from './batching.js';
 import { readCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import { decodeImage } from './image.js';
-import type { GroundingModel } from './model.js';
+import type { GroundingModel } from './model/index.js';
 import { Rng } from './rng.js';
+import { decodeRows } from './sample.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface SamplingOptions {
@@ -31,12 +32,6 @@ export interface SamplingOptions {
   greedy?: 'class' | 'token';
 }
 
-/** The token ids of coordinates, [first, last], for class-greedy decoding. */
-export interface CoordinateRange {
-  first: number;
-  last: number;
-}
-
 export interface GenerationInput {
   /** Encoded images (bytes or file paths), or pixels already decoded to the model's S x S x 3 in 0..1. */
   images: Array<Uint8Array | string | Float32Array>;
@@ -53,81 +48,31 @@ export interface Generation {
   stop: 'eos' | 'length';
 }
 
-/** Pick a token from logits: argmax when temperature is 0, else temperature + top-p sampling. */
-export function sampleToken(logits: Float32Array, temperature: number, topP: number, rng: Rng, coords?: CoordinateRange): number {
-  if (!(temperature > 0)) {
-    if (coords) return classGreedy(logits, coords);
-    let best = 0;
-    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
-    return best;
-  }
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  const probs = new Float64Array(logits.length);
-  let z = 0;
-  for (let i = 0; i < logits.length; i++) z += probs[i] = Math.exp((logits[i]! - max) / temperature);
-  const order = Array.from({ length: logits.length }, (_, i) => i).sort((a, b) => probs[b]! - probs[a]! || a - b);
-  // The nucleus: most likely first until the mass reaches topP (at least one token).
-  const keep: number[] = [];
-  let mass = 0;
-  for (const i of order) {
-    keep.push(i);
-    mass += probs[i]! / z;
-    if (mass >= topP) break;
-  }
-  let u = rng.uniform() * keep.reduce((a, i) => a + probs[i]!, 0);
-  for (const i of keep) {
-    u -= probs[i]!;
-    if (u < 0) return i;
-  }
-  return keep[keep.length - 1]!;
-}
-
-/** Argmax where the coordinate tokens count as one class (see SamplingOptions.greedy). */
-export function classGreedy(logits: Float32Array, coords: CoordinateRange): number {
-  let max = -Infinity;
-  for (const v of logits) max = Math.max(max, v);
-  let coordMass = 0;
-  let bestCoord = coords.first;
-  let bestOther = -1;
-  for (let i = 0; i < logits.length; i++) {
-    const p = Math.exp(logits[i]! - max);
-    if (i >= coords.first && i <= coords.last) {
-      coordMass += p;
-      if (logits[i]! > logits[bestCoord]!) bestCoord = i;
-    } else if (bestOther < 0 || logits[i]! > logits[bestOther]!) bestOther = i;
-  }
-  return bestOther >= 0 && Math.exp(logits[bestOther]! - max) >= coordMass ? bestOther : bestCoord;
-}
-
 /** Generate from token ids and decoded images (S x S x 3, 0..1). */
-export function generateIds(model: GroundingModel, tokenizer: Tokenizer, images: Float32Array[], prompt: number[], opts: SamplingOptions = {}): Generation {
+export async function generateIds(model: GroundingModel, tokenizer: Tokenizer, images: Float32Array[], prompt: number[], opts: SamplingOptions = {}): Promise<Generation> {
   const c = model.config;
   const maxTokens = Math.min(opts.maxTokens ?? c.maxTargetTokens, c.maxTargetTokens);
   if (images.length === 0) throw new ConfigError('generation needs at least one image', { field: 'images' });
   if (images.length > c.maxImages) throw new ConfigError(`${images.length} images; the model takes at most ${c.maxImages}`, { field: 'images' });
   // A question longer than training ever saw keeps its start (the model has no positions beyond).
   const ids = prompt.slice(0, c.maxPromptTokens);
-  const rng = new Rng(`sample:${opts.seed ?? 0}`);
   const coords = opts.greedy === 'class' ? { first: tokenizer.coordId(0), last: tokenizer.coordId(1000) } : undefined;
   const state = model.prefill(exampleBatch(c, images, ids, [], tokenizer.bos));
-  const out: number[] = [];
-  let next = tokenizer.bos;
-  let stop: Generation['stop'] = 'length';
   try {
-    while (out.length < maxTokens) {
-      const logits = model.decodeStep(state, Int32Array.of(next));
-      next = sampleToken(logits, opts.temperature ?? 0, opts.topP ?? 1, rng, coords);
-      if (next === tokenizer.eos) {
-        stop = 'eos';
-        break;
-      }
-      out.push(next);
-    }
+    const r = await decodeRows(model, state, {
+      maxTokens,
+      bos: tokenizer.bos,
+      eos: tokenizer.eos,
+      temperature: opts.temperature ?? 0,
+      topP: opts.topP ?? 1,
+      rngs: [new Rng(`sample:${opts.seed ?? 0}`)],
+      ...(coords ? { coords } : {}),
+    });
+    const out = r.tokens[0]!;
+    return { text: tokenizer.decode(out), tokens: out, stop: r.stop[0]! };
   } finally {
     model.disposeState(state);
   }
-  return { text: tokenizer.decode(out), tokens: out, stop };
 }
 
 /** The prompt text of an input: as given, or built from the question the way training rows are. */
@@ -154,7 +99,7 @@ export async function decodeInputImages(model: GroundingModel, images: Generatio
 /** The completion text the model writes for images + question (what evaluation scores). */
 export async function generateCompletion(model: GroundingModel, tokenizer: Tokenizer, input: GenerationInput, opts: SamplingOptions = {}): Promise<string> {
   const images = await decodeInputImages(model, input.images);
-  return generateIds(model, tokenizer, images, promptIds(tokenizer, promptOf(input)), opts).text;
+  return (await generateIds(model, tokenizer, images, promptIds(tokenizer, promptOf(input)), opts)).text;
 }
 
 export interface LoadedModel extends LoadedCheckpoint {

@@ -15,9 +15,9 @@ export {
   initParamValues,
   patchesPerImage,
   patchDim,
-  matMul,
-  batchMatMul,
   gatherRows,
+  opsFor,
+  stopGradient,
   crossEntropy,
   softTargets,
   boxStateAfter,
@@ -30,11 +30,18 @@ export {
   type ModelBatch,
   type ParamSpec,
   type DecodeState,
-} from './model.js';
+  type Ops,
+  type VisionTower,
+  type TextEmbedding,
+  type Decoder,
+  type OutputHead,
+} from './model/index.js';
 export { AdamW, lrAt, clipByGlobalNorm, globalNorm, DEFAULT_ADAMW, type AdamWConfig, type AdamWState, type ScheduleConfig } from './optim.js';
 export { update, accumulateGradients, type UpdateResult } from './step.js';
 export { targetText, promptIds, targetIds, sftEncoder, patchify, toModelBatch, exampleBatch, stackBatches, realTokens, targetTokenCount } from './batching.js';
 export { decodeImage, type DecodeOptions, type Kernel } from './image.js';
 export { saveCheckpoint, readCheckpoint, listCheckpoints, resolveCheckpointDir, removeTempCheckpoints, checkpointName, CHECKPOINT_FORMAT, type CheckpointState, type LoadedCheckpoint, type SaveInput } from './checkpoint.js';
-export { generateCompletion, generateIds, loadCheckpoint, sampleToken, classGreedy, promptOf, decodeInputImages, type GenerationInput, type SamplingOptions, type Generation, type LoadedModel, type CoordinateRange } from './generate.js';
+export { generateCompletion, generateIds, loadCheckpoint, promptOf, decodeInputImages, type GenerationInput, type SamplingOptions, type Generation, type LoadedModel } from './generate.js';
+export { sampleToken, sampleTokens, decodeRows, type CoordinateRange, type SamplerOptions, type DecodeRowsOptions, type DecodedRows } from './sample.js';
+export { PendingStats, assertFinite } from './readback.js';
 export { trainSft, evaluateLoss, isHeldOut, type SftOptions, type SftResult, type StepLog, type EvalLog } from './sft.js';

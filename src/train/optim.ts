@@ -88,9 +88,14 @@ export class AdamW {
     }
   }
 
-  state(): AdamWState {
-    const copy = (src: Map<string, tf.Tensor>) => new Map([...src].map(([k, t]) => [k, Float32Array.from(t.dataSync() as Float32Array)]));
-    return { t: this.t, m: copy(this.m), v: copy(this.v) };
+  /** The moments, read back asynchronously (for a checkpoint). */
+  async state(): Promise<AdamWState> {
+    const copy = async (src: Map<string, tf.Tensor>) => {
+      const out = new Map<string, Float32Array>();
+      for (const [k, t] of src) out.set(k, (await t.data()) as Float32Array);
+      return out;
+    };
+    return { t: this.t, m: await copy(this.m), v: await copy(this.v) };
   }
 
   load(state: AdamWState, shapes: Map<string, number[]>): void {
@@ -108,23 +113,24 @@ export class AdamW {
   }
 }
 
-/** Global L2 norm of all gradients (summed in the order given, so it is reproducible). */
-export function globalNorm(grads: Map<string, tf.Tensor>): number {
-  return tf.tidy(() => Math.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g)))).dataSync()[0]!));
+/** Global L2 norm of all gradients on the device (summed in the order given, so it is reproducible). */
+export function globalNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN([...grads.values()].map((g) => tf.sum(tf.square(g))))) as tf.Scalar);
 }
 
 /**
- * Scale every gradient by min(1, maxNorm / (norm + 1e-6)) in place of the map (torch's clip_grad_norm_).
- * Returns the norm before clipping.
+ * Scale every gradient by min(1, maxNorm / (norm + 1e-6)) in place of the map (torch's clip_grad_norm_),
+ * the coefficient computed on the device (below the threshold it is exactly 1, and so is the product).
+ * Returns the norm before clipping, on the device (caller disposes it).
  */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): number {
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): tf.Scalar {
   const norm = globalNorm(grads);
   if (!(maxNorm > 0)) return norm;
-  const coef = maxNorm / (norm + 1e-6);
-  if (coef >= 1) return norm;
+  const coef = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6))));
   for (const [k, g] of grads) {
     grads.set(k, tf.mul(g, coef));
     g.dispose();
   }
+  coef.dispose();
   return norm;
 }

@@ -13,15 +13,17 @@ import { appendFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.js';
-import { lineChart } from '../report/svg.js';
+import { lineChart } from '../charts/svg.js';
 import { readBatches, readRows } from '../store/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
-import { describeBackend, selectBackend, type BackendChoice, type BackendName } from './backend.js';
+import { announceBackend, deviceField, selectBackend, type BackendChoice, type BackendName } from './backend.js';
+import { watchGpuErrors } from './backends/webgpu.js';
 import { exampleBatch, promptIds, realTokens, sftEncoder, stackBatches, targetIds, targetText, targetTokenCount, toModelBatch } from './batching.js';
 import { checkpointName, logUpTo, prepareTrainingOut, pruneCheckpoints, readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { decodeImage } from './image.js';
 import { createLoader, type LoaderState } from './loader/index.js';
-import { GroundingModel, makeModelConfig, paramCount, type ModelBatch, type ModelConfig, type ModelShape } from './model.js';
+import { GroundingModel, makeModelConfig, paramCount, type ModelBatch, type ModelConfig, type ModelShape } from './model/index.js';
+import { assertFinite, PendingStats } from './readback.js';
 import { AdamW, lrAt, type AdamWConfig, type ScheduleConfig } from './optim.js';
 import { update } from './step.js';
 import { Rng } from './rng.js';
@@ -89,6 +91,8 @@ export interface StepLog {
   seconds: number;
   epoch: number;
   backend: BackendName;
+  /** The GPU the update ran on (WebGPU only). */
+  device?: string;
 }
 
 export interface EvalLog {
@@ -128,6 +132,9 @@ const DEFAULTS = {
   evalFraction: 0.05,
   evalMaxRows: 64,
 } as const;
+
+/** Updates whose loss and gradient norm are read back together (one GPU stall per this many updates). */
+const LOG_EVERY = 10;
 
 /** Options that change which batches or which updates a run makes: a resume must keep them. */
 const RESUME_KEYS = ['data', 'batch', 'accum', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'cot', 'coordSigma', 'evalFraction', 'evalMaxRows', 'dataRoot'] as const;
@@ -241,19 +248,26 @@ async function heldOutBatches(o: Resolved, cfg: ModelConfig, tok: Tokenizer): Pr
   return { ids, batches, rows: parts.length };
 }
 
-/** Mean cross-entropy per target token over the held-out batches. */
-export function evaluateLoss(model: GroundingModel, batches: ModelBatch[], coordSigma = 0): { loss: number | null; tokens: number } {
-  let sum = 0;
+/** Mean cross-entropy per target token over the held-out batches (summed on the device, read once). */
+export async function evaluateLoss(model: GroundingModel, batches: ModelBatch[], coordSigma = 0): Promise<{ loss: number | null; tokens: number }> {
+  let sum: tf.Scalar | null = null;
   let tokens = 0;
   for (const b of batches) {
     const n = targetTokenCount(b);
     if (n === 0) continue;
-    const l = tf.tidy(() => model.loss(b, 1, coordSigma));
-    sum += l.dataSync()[0]!;
-    l.dispose();
+    const l = tf.tidy(() => model.loss(b, 1, coordSigma, { grad: false }));
+    if (sum) {
+      const next = tf.add(sum, l) as tf.Scalar;
+      sum.dispose();
+      l.dispose();
+      sum = next;
+    } else sum = l;
     tokens += n;
   }
-  return { loss: tokens ? sum / tokens : null, tokens };
+  if (!sum) return { loss: null, tokens };
+  const total = (await sum.data())[0]!;
+  sum.dispose();
+  return { loss: total / tokens, tokens };
 }
 
 function lossCurveSvg(steps: StepLog[], evals: EvalLog[], title: string): string {
@@ -280,7 +294,8 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
   const o = resolvedOptions(options);
   const out = resolve(options.out);
   const backend = await selectBackend({ prefer: options.backend });
-  log(describeBackend(backend));
+  const line = announceBackend(backend);
+  if (line) log(line);
   const existing = await prepareTrainingOut(out, options.resume === true);
 
   const trainJson: Record<string, unknown> = { ...o };
@@ -354,11 +369,38 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
   let lastSaved = -1;
   let doneHere = 0;
   let stopped: SftResult['stopped'] = 'done';
-  const appendLog = async (entry: StepLog | EvalLog) => {
-    history.push(entry);
-    await appendFile(logFile, JSON.stringify(entry) + '\n');
+  const appendLog = async (entries: Array<StepLog | EvalLog>) => {
+    if (!entries.length) return;
+    history.push(...entries);
+    await appendFile(logFile, entries.map((e) => JSON.stringify(e) + '\n').join(''));
+  };
+  // Each update's loss and gradient norm stay on the device until a logging interval's worth is read at
+  // once (see readback.ts): every read stalls a GPU. Per-update seconds are the time to queue the update
+  // plus an equal share of the wait for the read (on WASM and CPU, work runs as it is queued).
+  type Pending = Omit<StepLog, 'loss' | 'gradNorm' | 'tokensPerSec'>;
+  const pending = new PendingStats<Pending>();
+  const gpu = watchGpuErrors();
+  const flush = async () => {
+    if (!pending.size) return;
+    const n = pending.size;
+    const t = performance.now();
+    const read = await pending.flush();
+    await gpu.check(`SFT updates ${read[0]!.meta.step}-${read[read.length - 1]!.meta.step}`);
+    const waitShare = (performance.now() - t) / 1000 / n;
+    const entries: StepLog[] = read.map(({ meta, values }) => {
+      const [loss, gradNorm] = [values[0]!, values[1]!];
+      assertFinite({ loss, gradNorm }, { step: meta.step, backend: backend.name });
+      const seconds = meta.seconds + waitShare;
+      return { ...meta, type: 'step', loss, gradNorm, seconds, tokensPerSec: meta.tokens / seconds };
+    });
+    lastLoss = entries[entries.length - 1]!.loss;
+    await appendLog(entries);
+    for (const e of entries)
+      if (e.step === 1 || e.step % 10 === 0 || e.step === o.steps)
+        log(`step ${e.step}/${o.steps} loss ${e.loss.toFixed(4)} lr ${e.lr.toExponential(2)} |g| ${e.gradNorm.toFixed(3)} ${e.tokensPerSec.toFixed(0)} tok/s ${e.seconds.toFixed(2)} s/step`);
   };
   const checkpoint = async () => {
+    await flush();
     const dir = join(out, 'checkpoints', checkpointName(step));
     await saveCheckpoint(dir, {
       model,
@@ -366,7 +408,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
       step,
       backend,
       train: trainJson,
-      optimizer: { state: opt.state(), config: opt.cfg },
+      optimizer: { state: await opt.state(), config: opt.cfg },
       rng: rng.state(),
       loader: loaderState ?? null,
       metrics: { loss: lastLoss, evalLoss: lastEval },
@@ -375,12 +417,18 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
     await pruneCheckpoints(out, o.keepCheckpoints);
     return dir;
   };
+  const evaluate = async () => {
+    await flush();
+    const e = await evaluateLoss(model, held.batches, o.coordSigma);
+    await gpu.check(`the held-out loss at update ${step}`);
+    if (e.loss !== null) assertFinite({ evalLoss: e.loss }, { step, backend: backend.name });
+    lastEval = e.loss;
+    await appendLog([{ type: 'eval', step, evalLoss: e.loss, evalRows: held.rows, evalTokens: e.tokens, backend: backend.name }]);
+    return e;
+  };
 
   try {
-    if (step === 0 && o.evalEvery > 0 && held.batches.length) {
-      lastEval = evaluateLoss(model, held.batches, o.coordSigma).loss;
-      await appendLog({ type: 'eval', step: 0, evalLoss: lastEval, evalRows: held.rows, evalTokens: held.batches.reduce((n, b) => n + targetTokenCount(b), 0), backend: backend.name });
-    }
+    if (step === 0 && o.evalEvery > 0 && held.batches.length) await evaluate();
     if (options.stopAfter === 0) stopped = 'stopAfter';
     while (step < o.steps && stopped === 'done') {
       if (options.signal?.aborted) {
@@ -401,32 +449,28 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
         if (mb) micro.push(mb);
       }
       const lr = lrAt(step, schedule);
-      const { loss: lossSum, gradNorm, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr, coordSigma: o.coordSigma });
+      const { stats, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr, coordSigma: o.coordSigma });
       step++;
       doneHere++;
-      lastLoss = lossSum;
       const seconds = (performance.now() - ts) / 1000;
-      const tokens = micro.reduce((n, m) => n + realTokens(m, cfg), 0);
-      await appendLog({
-        type: 'step',
-        step,
-        loss: lossSum,
-        lr,
-        gradNorm,
-        rows: micro.reduce((n, m) => n + m.B, 0),
-        tokens,
-        targetTokens: nTarget,
-        tokensPerSec: tokens / seconds,
-        seconds,
-        epoch,
-        backend: backend.name,
-      });
-      if (step === 1 || step % 10 === 0 || step === o.steps)
-        log(`step ${step}/${o.steps} loss ${lossSum.toFixed(4)} lr ${lr.toExponential(2)} |g| ${gradNorm.toFixed(3)} ${(tokens / seconds).toFixed(0)} tok/s ${seconds.toFixed(2)} s/step`);
+      pending.push(
+        {
+          type: 'step',
+          step,
+          lr,
+          rows: micro.reduce((n, m) => n + m.B, 0),
+          tokens: micro.reduce((n, m) => n + realTokens(m, cfg), 0),
+          targetTokens: nTarget,
+          seconds,
+          epoch,
+          backend: backend.name,
+          ...deviceField(backend),
+        },
+        stats,
+      );
+      if (step % LOG_EVERY === 0 || step === o.steps) await flush();
       if (held.batches.length && ((o.evalEvery > 0 && step % o.evalEvery === 0) || step === o.steps)) {
-        const e = evaluateLoss(model, held.batches, o.coordSigma);
-        lastEval = e.loss;
-        await appendLog({ type: 'eval', step, evalLoss: e.loss, evalRows: held.rows, evalTokens: e.tokens, backend: backend.name });
+        const e = await evaluate();
         log(`step ${step}: held-out loss ${e.loss?.toFixed(4) ?? 'n/a'}`);
       }
       if (step % o.checkpointEvery === 0 || step === o.steps) await checkpoint();
@@ -436,7 +480,10 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
       }
     }
     if (lastSaved !== step) await checkpoint();
+    await flush();
   } finally {
+    pending.dispose();
+    await gpu.close();
     await loader.close();
     // A pipeline runs several trainers in one process: free the weights and moments (the checkpoint has them).
     model.dispose();

@@ -2,34 +2,39 @@
  * One optimizer update from one or more micro-batches: gradients of the summed token cross-entropy,
  * each micro-batch scaled by 1 / (target tokens in the whole update) so that accumulating k micro-batches
  * equals one batch of all their rows; then clipping by global norm and AdamW.
+ *
+ * Nothing is read back: the loss and the gradient norm stay on the device until the trainer reads a whole
+ * logging interval of them at once (see StepStats).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { targetTokenCount } from './batching.js';
-import type { GroundingModel, ModelBatch } from './model.js';
+import type { GroundingModel, ModelBatch } from './model/index.js';
 import { clipByGlobalNorm, type AdamW } from './optim.js';
 
 export interface UpdateResult {
-  /** Mean cross-entropy per target token over the update. */
-  loss: number;
-  /** Global gradient norm before clipping. */
-  gradNorm: number;
+  /** [loss, gradNorm] on the device: mean cross-entropy per target token, global norm before clipping. */
+  stats: tf.Tensor1D;
   targetTokens: number;
 }
 
-/** Summed gradients of the update's mean token loss (caller disposes them). */
-export function accumulateGradients(model: GroundingModel, micro: readonly ModelBatch[], coordSigma = 0): { grads: Map<string, tf.Tensor>; loss: number; targetTokens: number } {
+/** Summed gradients of the update's mean token loss, and that loss on the device (caller disposes all). */
+export function accumulateGradients(model: GroundingModel, micro: readonly ModelBatch[], coordSigma = 0): { grads: Map<string, tf.Tensor>; loss: tf.Scalar; targetTokens: number } {
   const nTarget = micro.reduce((n, m) => n + targetTokenCount(m), 0);
   if (nTarget === 0) throw new Error('accumulateGradients: the micro-batches have no target tokens');
   const vars = model.variables();
   const grads = new Map<string, tf.Tensor>();
-  let loss = 0;
+  let loss: tf.Scalar | null = null;
   for (const mb of micro) {
     const { value, grads: g } = tf.variableGrads(() => model.loss(mb, 1 / nTarget, coordSigma), vars);
-    loss += value.dataSync()[0]!;
-    value.dispose();
+    if (loss) {
+      const sum = tf.add(loss, value) as tf.Scalar;
+      loss.dispose();
+      value.dispose();
+      loss = sum;
+    } else loss = value;
     for (const s of model.specs) {
       // A parameter the loss does not reach has no entry: its gradient is zero.
-      const gi = g[model.p(s.name).name] ?? tf.zerosLike(model.p(s.name));
+      const gi = g[model.param(s.name).name] ?? tf.zerosLike(model.param(s.name));
       const prev = grads.get(s.name);
       if (prev) {
         grads.set(s.name, tf.add(prev, gi));
@@ -38,7 +43,7 @@ export function accumulateGradients(model: GroundingModel, micro: readonly Model
       } else grads.set(s.name, gi);
     }
   }
-  return { grads, loss, targetTokens: nTarget };
+  return { grads, loss: loss!, targetTokens: nTarget };
 }
 
 /** Gradients, clipping (clip <= 0: off) and one AdamW update at learning rate `lr`. */
@@ -47,12 +52,15 @@ export function update(model: GroundingModel, opt: AdamW, micro: readonly ModelB
   try {
     const gradNorm = clipByGlobalNorm(grads, o.clip);
     opt.apply(
-      model.specs.map((s) => ({ name: s.name, variable: model.p(s.name), decay: s.decay })),
+      model.specs.map((s) => ({ name: s.name, variable: model.param(s.name), decay: s.decay })),
       grads,
       o.lr,
     );
-    return { loss, gradNorm, targetTokens };
+    const stats = tf.stack([loss, gradNorm]) as tf.Tensor1D;
+    gradNorm.dispose();
+    return { stats, targetTokens };
   } finally {
+    loss.dispose();
     for (const g of grads.values()) g.dispose();
   }
 }

@@ -10,7 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type ReportFigures } from '../../src/report/index.js';
-import { fmtInt } from '../../src/report/html.js';
+import { fmtInt } from '../../src/charts/html.js';
 import { EVIL_TASK, INJECT_IMG, INJECT_SCRIPT, makeRun } from './fixture.js';
 
 const CHROMIUM = '/usr/bin/chromium';

@@ -1,8 +1,8 @@
 /** The report's pure pieces: escaping, inline JSON, number formats and the SVG plots' geometry. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { escapeHtml, fmtInt, fmtPct, fmtUsd, html, jsonForScript, raw } from '../../src/report/html.js';
-import { barChart, histogram, lineChart, niceTicks } from '../../src/report/svg.js';
+import { escapeHtml, fmtInt, fmtPct, fmtUsd, html, jsonForScript, raw } from '../../src/charts/html.js';
+import { barChart, histogram, lineChart, niceTicks } from '../../src/charts/svg.js';
 
 const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 

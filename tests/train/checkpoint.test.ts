@@ -5,7 +5,7 @@ import { InputError } from '../../src/errors.js';
 import { selectBackend, type BackendChoice } from '../../src/train/backend.js';
 import { exampleBatch } from '../../src/train/batching.js';
 import { listCheckpoints, readCheckpoint, removeTempCheckpoints, resolveCheckpointDir, saveCheckpoint } from '../../src/train/checkpoint.js';
-import { GroundingModel, makeModelConfig } from '../../src/train/model.js';
+import { GroundingModel, makeModelConfig } from '../../src/train/model/index.js';
 import { AdamW } from '../../src/train/optim.js';
 import { Rng } from '../../src/train/rng.js';
 import { update } from '../../src/train/step.js';
@@ -42,7 +42,7 @@ describe('checkpoints', () => {
       step: 3,
       backend,
       train: { seed: 1, lr: 0.01 },
-      optimizer: { state: opt.state(), config: opt.cfg },
+      optimizer: { state: await opt.state(), config: opt.cfg },
       rng: rng.state(),
       loader: { epoch: 0, position: 3 },
       metrics: { loss: 1.5 },
@@ -56,8 +56,9 @@ describe('checkpoints', () => {
     expect(ck.state.rng).toEqual(rng.state());
     expect(ck.config).toEqual(cfg);
     expect(ck.tokenizer.toJSON()).toEqual(tok.toJSON());
-    for (const [k, v] of model.values()) expect(ck.model.values().get(k)).toEqual(v);
-    const saved = opt.state();
+    const loadedValues = await ck.model.values();
+    for (const [k, v] of await model.values()) expect(loadedValues.get(k)).toEqual(v);
+    const saved = await opt.state();
     expect(ck.optimizer!.t).toBe(saved.t);
     for (const [k, v] of saved.m) expect(ck.optimizer!.m.get(k)).toEqual(v);
     for (const [k, v] of saved.v) expect(ck.optimizer!.v.get(k)).toEqual(v);

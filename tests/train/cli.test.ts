@@ -13,7 +13,7 @@ describe('univg train sft (command line)', () => {
     expect(noData.stderr.trim()).toBe('univg: usage: missing required option --data <dir> (an SftRow stage directory, e.g. runs/demo/corpus/sft)');
     const badBackend = run('train', 'sft', '--data', 'd', '--out', 'o', '--steps', '3', '--backend', 'tpu');
     expect(badBackend.status).toBe(2);
-    expect(badBackend.stderr).toMatch(/--backend must be one of node-gpu, node, wasm, cpu/);
+    expect(badBackend.stderr).toMatch(/--backend must be one of node-gpu, webgpu, node, wasm, cpu/);
     const badSteps = run('train', 'sft', '--data', 'd', '--out', 'o', '--steps', 'many');
     expect(badSteps.status).toBe(2);
     expect(badSteps.stderr).toMatch(/--steps must be an integer/);

@@ -4,10 +4,11 @@ import { formatReward } from '../../src/completion/index.js';
 import { selectBackend, type BackendChoice } from '../../src/train/backend.js';
 import { exampleBatch, promptIds, sftEncoder, targetIds } from '../../src/train/batching.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import { classGreedy, generateCompletion, loadCheckpoint, promptOf, sampleToken } from '../../src/train/generate.js';
+import { generateCompletion, loadCheckpoint, promptOf } from '../../src/train/generate.js';
+import { sampleToken } from '../../src/train/sample.js';
 import { decodeImage } from '../../src/train/image.js';
 import { createLoader } from '../../src/train/loader/index.js';
-import { GroundingModel, makeModelConfig } from '../../src/train/model.js';
+import { GroundingModel, makeModelConfig } from '../../src/train/model/index.js';
 import { AdamW } from '../../src/train/optim.js';
 import { Rng } from '../../src/train/rng.js';
 import { update } from '../../src/train/step.js';
@@ -23,32 +24,36 @@ afterAll(() => tmp.cleanup());
 
 describe('sampleToken', () => {
   const logits = Float32Array.from([Math.log(0.5), Math.log(0.3), Math.log(0.2)]);
-  it('is the argmax at temperature 0', () => {
-    expect(sampleToken(Float32Array.from([0.1, 2, -1, 1.9]), 0, 1, new Rng(1))).toBe(1);
+  it('is the argmax at temperature 0', async () => {
+    expect(await sampleToken(Float32Array.from([0.1, 2, -1, 1.9]), 0, 1, new Rng(1))).toBe(1);
   });
-  it('class-greedy lets the coordinates compete as one class (their summed probability)', () => {
+  it('class-greedy lets the coordinates compete as one class (their summed probability)', async () => {
     // Token 0 ("(") has 30%; coordinates 2..11 share 70%, the best of them 9%.
     const p = [0.3, 0, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.07, 0.05, 0.09];
     const l = Float32Array.from(p, (x) => Math.log(x || 1e-9));
-    expect(sampleToken(l, 0, 1, new Rng(1))).toBe(0);
-    expect(sampleToken(l, 0, 1, new Rng(1), { first: 2, last: 11 })).toBe(11);
-    expect(classGreedy(Float32Array.from([0.8, 0.1, 0.1].map(Math.log)), { first: 1, last: 2 })).toBe(0);
+    expect(await sampleToken(l, 0, 1, new Rng(1))).toBe(0);
+    expect(await sampleToken(l, 0, 1, new Rng(1), { first: 2, last: 11 })).toBe(11);
+    // A token outside the range that beats the coordinates' summed mass wins.
+    expect(await sampleToken(Float32Array.from([0.8, 0.1, 0.1].map(Math.log)), 0, 1, new Rng(1), { first: 1, last: 2 })).toBe(0);
   });
 
-  it('samples from the nucleus only, with the probabilities of the softmax', () => {
+  it('samples from the nucleus only, with the probabilities of the softmax', async () => {
     const rng = new Rng(2);
     const counts = [0, 0, 0];
-    for (let i = 0; i < 3000; i++) counts[sampleToken(logits, 1, 1, rng)]!++;
+    for (let i = 0; i < 3000; i++) counts[await sampleToken(logits, 1, 1, rng)]!++;
     expect(counts[0]! / 3000).toBeCloseTo(0.5, 1);
     expect(counts[2]! / 3000).toBeCloseTo(0.2, 1);
     const nucleus = [0, 0, 0];
-    for (let i = 0; i < 1000; i++) nucleus[sampleToken(logits, 1, 0.6, rng)]!++;
+    for (let i = 0; i < 1000; i++) nucleus[await sampleToken(logits, 1, 0.6, rng)]!++;
     expect(nucleus[2]).toBe(0);
     expect(nucleus[0]! / 1000).toBeCloseTo(0.5 / 0.8, 1);
     // Same seed, same draws.
-    const a = Array.from({ length: 20 }, ((r) => () => sampleToken(logits, 0.7, 0.9, r))(new Rng(9)));
-    const b = Array.from({ length: 20 }, ((r) => () => sampleToken(logits, 0.7, 0.9, r))(new Rng(9)));
-    expect(a).toEqual(b);
+    const draws = async (r: Rng) => {
+      const out: number[] = [];
+      for (let i = 0; i < 20; i++) out.push(await sampleToken(logits, 0.7, 0.9, r));
+      return out;
+    };
+    expect(await draws(new Rng(9))).toEqual(await draws(new Rng(9)));
   });
 });
 
@@ -66,7 +71,11 @@ describe('generateCompletion', () => {
     const model = GroundingModel.init(cfg, new Rng('fit'));
     const opt = new AdamW({ weightDecay: 0 });
     let loss = Infinity;
-    for (let i = 0; i < 300 && loss > 0.01; i++) loss = update(model, opt, [ex], { clip: 1, lr: 1e-2 }).loss;
+    for (let i = 0; i < 300 && loss > 0.01; i++) {
+      const { stats } = update(model, opt, [ex], { clip: 1, lr: 1e-2 });
+      loss = (await stats.data())[0]!;
+      stats.dispose();
+    }
     expect(loss).toBeLessThan(0.05);
     const dir = join(tmp.dir, 'fit', 'checkpoints', 'step-000001');
     await saveCheckpoint(dir, { model, tokenizer: tok, step: 1, backend, train: {} });

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import sharp from 'sharp';
 import type { RecordOf } from '../../src/schema/arrow.js';
 import { writeShards } from '../../src/store/index.js';
-import type { ModelShape } from '../../src/train/model.js';
+import type { ModelShape } from '../../src/train/model/index.js';
 import { Rng } from '../../src/train/rng.js';
 
 export function tempDir(tag: string): { dir: string; cleanup: () => void } {

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../src/train/backend.js';
 import { exampleBatch, stackBatches } from '../../src/train/batching.js';
-import { GroundingModel, initParamValues, makeModelConfig } from '../../src/train/model.js';
+import { GroundingModel, initParamValues, makeModelConfig } from '../../src/train/model/index.js';
 import { AdamW, clipByGlobalNorm, globalNorm, lrAt } from '../../src/train/optim.js';
 import { Rng } from '../../src/train/rng.js';
 import { accumulateGradients, update } from '../../src/train/step.js';
@@ -47,7 +47,7 @@ describe('AdamW', () => {
     expect(opt.t).toBe(2);
   });
 
-  it('saves and restores its moments so the next update is identical', () => {
+  it('saves and restores its moments so the next update is identical', async () => {
     const mk = () => tf.variable(tf.tensor1d([0.3, 0.7, -1]));
     const a = mk();
     const b = mk();
@@ -55,7 +55,7 @@ describe('AdamW', () => {
     const o2 = new AdamW();
     const g = (k: number) => new Map([['w', tf.tensor1d([0.1 * k, -0.2, 0.05 * k])]]);
     o1.apply([{ name: 'w', variable: a, decay: true }], g(1), 0.01);
-    o2.load(o1.state(), new Map([['w', [3]]]));
+    o2.load(await o1.state(), new Map([['w', [3]]]));
     b.assign(a);
     o1.apply([{ name: 'w', variable: a, decay: true }], g(2), 0.01);
     o2.apply([{ name: 'w', variable: b, decay: true }], g(2), 0.01);
@@ -72,8 +72,8 @@ describe('gradient clipping', () => {
         ['b', tf.tensor1d([0, 12])],
       ]);
     const g1 = grads();
-    expect(globalNorm(g1)).toBeCloseTo(13, 5);
-    expect(clipByGlobalNorm(g1, 6.5)).toBeCloseTo(13, 5);
+    expect(globalNorm(g1).dataSync()[0]).toBeCloseTo(13, 5);
+    expect(clipByGlobalNorm(g1, 6.5).dataSync()[0]).toBeCloseTo(13, 5);
     expect([...g1.get('a')!.dataSync()].map((x) => +x.toFixed(5))).toEqual([1.5, 2]);
     expect([...g1.get('b')!.dataSync()].map((x) => +x.toFixed(5))).toEqual([0, 6]);
     const g2 = grads();
@@ -83,7 +83,7 @@ describe('gradient clipping', () => {
 });
 
 describe('gradient accumulation', () => {
-  it('2 micro-batches of 4 rows give the gradients and update of one batch of 8 (within 1e-5)', () => {
+  it('2 micro-batches of 4 rows give the gradients and update of one batch of 8 (within 1e-5)', async () => {
     const cfg = makeModelConfig(TINY, { vocabSize: 1400, coordBase: 264, coordMax: 1000 }, { maxPromptTokens: 20, maxTargetTokens: 20 });
     const rng = new Rng('accum');
     const rows = Array.from({ length: 8 }, (_, i) =>
@@ -101,7 +101,7 @@ describe('gradient accumulation', () => {
     const split = new GroundingModel(cfg, values);
     const full = accumulateGradients(whole, [stackBatches(rows)]);
     const acc = accumulateGradients(split, [stackBatches(rows.slice(0, 4)), stackBatches(rows.slice(4))]);
-    expect(acc.loss).toBeCloseTo(full.loss, 5);
+    expect(acc.loss.dataSync()[0]).toBeCloseTo(full.loss.dataSync()[0]!, 5);
     let worst = 0;
     for (const [k, g] of full.grads) {
       const a = g.dataSync();
@@ -109,14 +109,14 @@ describe('gradient accumulation', () => {
       for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!));
     }
     expect(worst).toBeLessThan(1e-5);
-    expect(globalNorm(full.grads)).toBeGreaterThan(0.01);
+    expect(globalNorm(full.grads).dataSync()[0]).toBeGreaterThan(0.01);
     // And one full update (clipping + AdamW) lands on the same weights.
     const o1 = new AdamW();
     const o2 = new AdamW();
     update(whole, o1, [stackBatches(rows)], { clip: 0.5, lr: 1e-2 });
     update(split, o2, [stackBatches(rows.slice(0, 4)), stackBatches(rows.slice(4))], { clip: 0.5, lr: 1e-2 });
-    const wa = whole.values();
-    const wb = split.values();
+    const wa = await whole.values();
+    const wb = await split.values();
     let dw = 0;
     for (const [k, a] of wa) {
       const b = wb.get(k)!;

@@ -9,7 +9,7 @@
 import type { Command } from 'commander';
 import { EXIT, InterruptedError } from '../../errors.js';
 import { BACKEND_ORDER, type BackendName } from '../../train/backend-names.js';
-import type { ModelShape } from '../../train/model.js';
+import type { ModelShape } from '../../train/model/index.js';
 import type { SftOptions } from '../../train/sft.js';
 import type { RlOptions } from '../../train/rl/train.js';
 import { PHI_KINDS, type PhiKind } from '../../train/rl/difficulty.js';

@@ -2,7 +2,7 @@
  * One small chart per GRPO metric from the step log: what `rl-curves.svg` holds and what the run report
  * shows. Pure: log entries in, SVG text out.
  */
-import { lineChart, niceTicks } from '../../report/svg.js';
+import { lineChart, niceTicks } from '../../charts/svg.js';
 import type { RlStepLog } from './train.js';
 
 export interface RlChart {

@@ -14,7 +14,7 @@
  * caller sums prompts into the step's gradient without holding every rollout's activations at once.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { GroundingModel, ModelBatch } from '../model.js';
+import { stopGradient, type GroundingModel, type ModelBatch } from '../model/index.js';
 import { clipByGlobalNorm, type AdamW } from '../optim.js';
 
 export interface GrpoCoefficients {
@@ -33,9 +33,9 @@ export interface GroupInput {
   /** phi(mIoU) of this prompt (1 when weighting is off). */
   weight: number;
   /** [N] log p of each masked token under the frozen reference model (row-major, as logProbs). */
-  refLogProbs: Float32Array;
+  refLogProbs: Float32Array | tf.Tensor1D;
   /** [N] log p under the policy that sampled them; absent: the current policy's (ratio exactly 1). */
-  oldLogProbs?: Float32Array;
+  oldLogProbs?: Float32Array | tf.Tensor1D;
   /** Multiplies this prompt's loss: 1 / (rollouts in the whole step). */
   scale: number;
 }
@@ -51,7 +51,7 @@ export interface GroupStats {
 }
 
 /** Per token: its row's advantage, 1 / (its row's token count), and the row index. */
-export function tokenLayout(b: ModelBatch, advantages: ArrayLike<number>): { adv: Float32Array; invLen: Float32Array; row: Int32Array } {
+export function tokenLayout(b: ModelBatch, advantages: ArrayLike<number>): { adv: Float32Array; invLen: Float32Array; row: Int32Array; rowsWithTokens: number } {
   const lens = new Array<number>(b.B).fill(0);
   for (let i = 0; i < b.B; i++) for (let k = 0; k < b.Lc; k++) lens[i]! += b.cMask[i * b.Lc + k]!;
   const N = lens.reduce((a, x) => a + x, 0);
@@ -67,66 +67,60 @@ export function tokenLayout(b: ModelBatch, advantages: ArrayLike<number>): { adv
         row[n] = i;
         n++;
       }
-  return { adv, invLen, row };
+  return { adv, invLen, row, rowsWithTokens: lens.filter((l) => l > 0).length };
 }
 
-/** The scaled GRPO loss of one prompt's group, as a differentiable scalar (call inside variableGrads). */
-export function groupLoss(model: GroundingModel, g: GroupInput, c: GrpoCoefficients): { loss: tf.Scalar; logp: tf.Tensor1D } {
-  const { adv, invLen } = tokenLayout(g.batch, g.advantages);
+const asTensor = (x: Float32Array | tf.Tensor1D) => (x instanceof Float32Array ? tf.tensor1d(x) : x);
+
+/**
+ * The scaled GRPO loss of one prompt's group as a differentiable scalar (call inside variableGrads), and
+ * its statistics [loss, kl, clipped] computed on the device from the same log-probabilities.
+ */
+export function groupLoss(model: GroundingModel, g: GroupInput, c: GrpoCoefficients): { loss: tf.Scalar; stats: tf.Tensor1D } {
+  const { adv, invLen, rowsWithTokens } = tokenLayout(g.batch, g.advantages);
   const N = adv.length;
-  if (g.refLogProbs.length !== N) throw new Error(`groupLoss: ${g.refLogProbs.length} reference log-probs for ${N} tokens`);
+  const nRef = g.refLogProbs instanceof Float32Array ? g.refLogProbs.length : g.refLogProbs.shape[0];
+  if (nRef !== N) throw new Error(`groupLoss: ${nRef} reference log-probs for ${N} tokens`);
   const logp = model.logProbs(g.batch);
   // On-policy, logp_old is logp's own value held constant: the ratio is 1 and its gradient is d logp.
-  const old = tf.tensor1d(g.oldLogProbs ?? (logp.dataSync() as Float32Array));
+  const old = g.oldLogProbs ? asTensor(g.oldLogProbs) : stopGradient(logp);
   const A = tf.tensor1d(adv);
   const ratio = tf.exp(tf.sub(logp, old));
   const pg = tf.neg(tf.minimum(tf.mul(ratio, A), tf.mul(tf.clipByValue(ratio, 1 - c.epsilon, 1 + c.epsilon), A)));
-  const d = tf.sub(tf.tensor1d(g.refLogProbs), logp);
+  const d = tf.sub(asTensor(g.refLogProbs), logp);
   const kl = tf.sub(tf.sub(tf.exp(d), d), 1);
   const perToken = tf.add(tf.mul(pg, g.weight), tf.mul(kl, c.beta));
-  const loss = tf.mul(tf.sum(tf.mul(perToken, tf.tensor1d(invLen))), g.scale) as tf.Scalar;
-  return { loss, logp };
+  const inv = tf.tensor1d(invLen);
+  const loss = tf.mul(tf.sum(tf.mul(perToken, inv)), g.scale) as tf.Scalar;
+  // The mean over rollouts of each rollout's mean KL is sum_t kl_t / len(row_t) / rows.
+  const klMean = rowsWithTokens ? tf.div(tf.sum(tf.mul(kl, inv)), rowsWithTokens) : tf.scalar(0);
+  const zero = tf.zerosLike(A);
+  const clippedTok = tf.logicalOr(tf.logicalAnd(tf.less(ratio, 1 - c.epsilon), tf.less(A, zero)), tf.logicalAnd(tf.greater(ratio, 1 + c.epsilon), tf.greater(A, zero)));
+  const clipped = N ? tf.div(tf.sum(tf.cast(clippedTok, 'float32')), N) : tf.scalar(0);
+  const stats = tf.stack([loss, klMean, clipped]) as tf.Tensor1D;
+  return { loss, stats };
 }
 
-/** Statistics of a group from plain numbers (no tensors). */
-export function groupStats(g: GroupInput, logp: Float32Array, c: GrpoCoefficients, loss: number): GroupStats {
-  const { adv, row } = tokenLayout(g.batch, g.advantages);
-  const N = adv.length;
-  const klSum = new Float64Array(g.batch.B);
-  const count = new Float64Array(g.batch.B);
-  let clipped = 0;
-  for (let n = 0; n < N; n++) {
-    const d = g.refLogProbs[n]! - logp[n]!;
-    const r = row[n]!;
-    klSum[r] = klSum[r]! + Math.exp(d) - d - 1;
-    count[r] = count[r]! + 1;
-    const rho = Math.exp(logp[n]! - (g.oldLogProbs ? g.oldLogProbs[n]! : logp[n]!));
-    if ((rho < 1 - c.epsilon && adv[n]! < 0) || (rho > 1 + c.epsilon && adv[n]! > 0)) clipped++;
-  }
-  let kl = 0;
-  let rows = 0;
-  for (let i = 0; i < g.batch.B; i++)
-    if (count[i]! > 0) {
-      kl += klSum[i]! / count[i]!;
-      rows++;
-    }
-  return { loss, kl: rows ? kl / rows : 0, clipped: N ? clipped / N : 0, tokens: N };
-}
-
-/** Gradients of one group's scaled loss (caller disposes them) and its statistics. */
-export function groupGradients(model: GroundingModel, g: GroupInput, c: GrpoCoefficients): { grads: Map<string, tf.Tensor>; stats: GroupStats } {
+/** Gradients of one group's scaled loss and its statistics [loss, kl, clipped], on the device (caller disposes). */
+export function groupGradients(model: GroundingModel, g: GroupInput, c: GrpoCoefficients): { grads: Map<string, tf.Tensor>; stats: tf.Tensor1D } {
   const vars = model.variables();
-  let logpValues = new Float32Array(0);
+  let stats: tf.Tensor1D | null = null;
   const { value, grads } = tf.variableGrads(() => {
-    const { loss, logp } = groupLoss(model, g, c);
-    logpValues = Float32Array.from(logp.dataSync() as Float32Array);
-    return loss;
+    const r = groupLoss(model, g, c);
+    // Kept past the gradient pass's own cleanup: the statistics are read later, with the step's others.
+    stats = tf.keep(r.stats);
+    return r.loss;
   }, vars);
-  const loss = value.dataSync()[0]!;
   value.dispose();
   const out = new Map<string, tf.Tensor>();
-  for (const s of model.specs) out.set(s.name, grads[model.p(s.name).name] ?? tf.zerosLike(model.p(s.name)));
-  return { grads: out, stats: groupStats(g, logpValues, c, loss) };
+  for (const s of model.specs) out.set(s.name, grads[model.param(s.name).name] ?? tf.zerosLike(model.param(s.name)));
+  return { grads: out, stats: stats! };
+}
+
+/** Read one group's statistics (tests and one-off use; the trainer reads a whole step's at once). */
+export async function readGroupStats(stats: tf.Tensor1D, g: GroupInput): Promise<GroupStats> {
+  const [loss, kl, clipped] = (await stats.data()) as Float32Array;
+  return { loss: loss!, kl: kl!, clipped: clipped!, tokens: tokenLayout(g.batch, g.advantages).adv.length };
 }
 
 export interface UpdateStats {
@@ -139,22 +133,27 @@ export interface UpdateStats {
   gradNorm: number;
 }
 
+/** The order of the values in grpoUpdate's device statistics. */
+export const UPDATE_STATS = ['loss', 'kl', 'clipped', 'gradNorm'] as const;
+
+/** UpdateStats from grpoUpdate's device statistics once read. */
+export function updateStatsOf(values: ArrayLike<number>): UpdateStats {
+  return { loss: values[0]!, kl: values[1]!, clipped: values[2]!, gradNorm: values[3]! };
+}
+
 /**
  * One optimizer update from a step's groups: the sum of their gradients (each scaled by 1 / rollouts in
  * the step, so the sum is the gradient of the mean over rollouts), clipping by global norm (clip <= 0:
- * off) and AdamW. The groups' activations are freed one group at a time.
+ * off) and AdamW. The groups' activations are freed one group at a time. Returns [loss, kl, clipped,
+ * gradNorm] on the device (see UPDATE_STATS; the caller disposes it).
  */
-export function grpoUpdate(model: GroundingModel, opt: AdamW, groups: readonly GroupInput[], c: GrpoCoefficients, o: { lr: number; clip: number }): UpdateStats {
+export function grpoUpdate(model: GroundingModel, opt: AdamW, groups: readonly GroupInput[], c: GrpoCoefficients, o: { lr: number; clip: number }): tf.Tensor1D {
   const sum = new Map<string, tf.Tensor>();
-  let loss = 0;
-  let kl = 0;
-  let clipped = 0;
+  const groupStats: tf.Tensor1D[] = [];
   try {
     for (const g of groups) {
       const { grads, stats } = groupGradients(model, g, c);
-      loss += stats.loss;
-      kl += stats.kl / groups.length;
-      clipped += stats.clipped / groups.length;
+      groupStats.push(stats);
       for (const [name, t] of grads) {
         const prev = sum.get(name);
         if (prev) {
@@ -166,12 +165,21 @@ export function grpoUpdate(model: GroundingModel, opt: AdamW, groups: readonly G
     }
     const gradNorm = clipByGlobalNorm(sum, o.clip);
     opt.apply(
-      model.specs.map((s) => ({ name: s.name, variable: model.p(s.name), decay: s.decay })),
+      model.specs.map((s) => ({ name: s.name, variable: model.param(s.name), decay: s.decay })),
       sum,
       o.lr,
     );
-    return { loss, kl, clipped, gradNorm };
+    const out = tf.tidy(() => {
+      // Loss: the sum over groups; KL and clip fraction: the mean over groups.
+      const per = tf.stack(groupStats) as tf.Tensor2D; // [groups, 3]
+      const loss = tf.sum(tf.slice(per, [0, 0], [-1, 1]));
+      const rest = tf.mean(tf.slice(per, [0, 1], [-1, 2]), 0);
+      return tf.concat([tf.reshape(loss, [1]), rest, tf.reshape(gradNorm, [1])]) as tf.Tensor1D;
+    });
+    gradNorm.dispose();
+    return out;
   } finally {
+    for (const t of groupStats) t.dispose();
     for (const t of sum.values()) t.dispose();
   }
 }

@@ -19,15 +19,18 @@ import { ConfigError } from '../../errors.js';
 import { convertBox } from '../../geometry/index.js';
 import { readManifest } from '../../store/index.js';
 import { writeFileAtomic } from '../../store/fsutil.js';
-import { describeBackend, selectBackend, type BackendChoice, type BackendName } from '../backend.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { announceBackend, deviceField, selectBackend, type BackendChoice, type BackendName } from '../backend.js';
+import { watchGpuErrors } from '../backends/webgpu.js';
 import { exampleBatch, promptIds, stackBatches } from '../batching.js';
 import { checkpointName, logUpTo, prepareTrainingOut, pruneCheckpoints, readCheckpoint, resolveCheckpointDir, saveCheckpoint } from '../checkpoint.js';
 import { createLoader, type Batch, type LoaderState } from '../loader/index.js';
-import { GroundingModel, paramCount } from '../model.js';
+import { GroundingModel, paramCount } from '../model/index.js';
 import { AdamW, lrAt } from '../optim.js';
+import { assertFinite } from '../readback.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { bucketShares, groupAdvantages, mean, phi, std, type PhiKind, type StdKind } from './difficulty.js';
-import { grpoUpdate, type GroupInput } from './objective.js';
+import { grpoUpdate, updateStatsOf, type GroupInput } from './objective.js';
 import { rlCurvesSvg } from './curves.js';
 import { sampleGroup } from './rollout.js';
 
@@ -97,6 +100,8 @@ export interface RlStepLog {
   gradNorm: number;
   seconds: number;
   backend: BackendName;
+  /** The GPU the step ran on (WebGPU only). */
+  device?: string;
 }
 
 export interface RlResult {
@@ -194,7 +199,8 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
   const o = resolvedOptions(options);
   const out = resolve(options.out);
   const backend = await selectBackend({ prefer: options.backend });
-  log(describeBackend(backend));
+  const line = announceBackend(backend);
+  if (line) log(line);
   const existing = await prepareTrainingOut(out, options.resume === true);
 
   const initDir = await resolveCheckpointDir(o.init);
@@ -226,7 +232,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
     resumedFrom = step;
     log(`resumed from ${ck.dir} (step ${step})`);
   } else {
-    policy = new GroundingModel(init.model.config, init.model.values());
+    policy = new GroundingModel(init.model.config, await init.model.values());
   }
   const cfg = policy.config;
   log(
@@ -261,6 +267,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
   let lastSaved = -1;
   let doneHere = 0;
   let stopped: RlResult['stopped'] = 'done';
+  const gpu = watchGpuErrors();
 
   const checkpoint = async () => {
     const dir = join(out, 'checkpoints', checkpointName(step));
@@ -271,7 +278,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
       step,
       backend,
       train: trainJson,
-      optimizer: { state: opt.state(), config: opt.cfg },
+      optimizer: { state: await opt.state(), config: opt.cfg },
       loader: loaderState ?? null,
       metrics: { rewardMean: last?.rewardMean ?? null, accuracyMean: last?.accuracyMean ?? null, kl: last?.kl ?? null },
     });
@@ -279,13 +286,13 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
     await pruneCheckpoints(out, o.keepCheckpoints);
   };
 
-  const rolloutGroups = (b: Batch): PromptGroup[] => {
+  const rolloutGroups = async (b: Batch): Promise<PromptGroup[]> => {
     const groups: PromptGroup[] = [];
     const real = Array.from({ length: b.batchSize }, (_, i) => i).filter((i) => b.rowMask[i]);
     for (const i of real) {
       const { images, prompt } = rowInputs(b, i);
       const gt = rewardGroundTruth(b, i);
-      const rollouts = sampleGroup(policy, tokenizer, images, prompt, {
+      const rollouts = await sampleGroup(policy, tokenizer, images, prompt, {
         G: o.G,
         temperature: o.temperature,
         topP: o.topP,
@@ -302,8 +309,9 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
           batch,
           advantages: groupAdvantages(rewards, o.std),
           weight: phi(miou, { kind: o.phi, power: o.phiPower }),
-          refLogProbs: reference.logProbValues(batch),
-          ...(o.iterations > 1 ? { oldLogProbs: policy.logProbValues(batch) } : {}),
+          // Constants on the device: the frozen reference's and (with several iterations) the sampling policy's.
+          refLogProbs: reference.logProbs(batch, 1, { grad: false }),
+          ...(o.iterations > 1 ? { oldLogProbs: policy.logProbs(batch, 1, { grad: false }) } : {}),
           scale: 1 / (real.length * o.G),
         },
         accuracy,
@@ -326,12 +334,27 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
       const ts = performance.now();
       const b = await loader.next();
       if (!b) throw new Error('the loader ended (it is configured to repeat epochs)');
-      const groups = rolloutGroups(b);
+      const groups = await rolloutGroups(b);
       if (groups.length === 0) throw new ConfigError('a loader batch had no usable row (every row was skipped)', { field: 'data' });
       const lr = lrAt(step, schedule);
-      let u = { loss: 0, kl: 0, clipped: 0, gradNorm: 0 };
-      for (let it = 0; it < o.iterations; it++) u = grpoUpdate(policy, opt, groups.map((g) => g.input), coefs, { lr, clip: o.clip });
-      const { loss, kl, clipped, gradNorm } = u;
+      let stats: tf.Tensor1D | null = null;
+      try {
+        for (let it = 0; it < o.iterations; it++) {
+          stats?.dispose();
+          stats = grpoUpdate(policy, opt, groups.map((g) => g.input), coefs, { lr, clip: o.clip });
+        }
+      } finally {
+        for (const g of groups) {
+          (g.input.refLogProbs as tf.Tensor).dispose();
+          (g.input.oldLogProbs as tf.Tensor | undefined)?.dispose();
+        }
+      }
+      // One read per step (a GRPO step is long: its rollouts already read tokens back).
+      const values = await stats!.data();
+      stats!.dispose();
+      await gpu.check(`GRPO update ${step + 1}`);
+      const { loss, kl, clipped, gradNorm } = updateStatsOf(values);
+      assertFinite({ loss, gradNorm }, { step: step + 1, backend: backend.name });
       loaderState = b.state;
       step++;
       doneHere++;
@@ -355,6 +378,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
         gradNorm,
         seconds: (performance.now() - ts) / 1000,
         backend: backend.name,
+        ...deviceField(backend),
       };
       history.push(entry);
       await appendFile(logFile, JSON.stringify(entry) + '\n');
@@ -370,6 +394,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
     }
     if (lastSaved !== step) await checkpoint();
   } finally {
+    await gpu.close();
     await loader.close();
     // A pipeline runs several trainers in one process: free the weights and moments (the checkpoint has them).
     reference.dispose();

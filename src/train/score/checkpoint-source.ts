@@ -61,7 +61,7 @@ export async function openCheckpointSource(dir: string, o: CheckpointSourceOptio
           }
         }),
       );
-      const group = sampleGroup(model, tokenizer, images, promptIds(tokenizer, row.prompt), { G: o.G, temperature: o.temperature, maxTokens, seed: rowSeed(o.seed, row.id) });
+      const group = await sampleGroup(model, tokenizer, images, promptIds(tokenizer, row.prompt), { G: o.G, temperature: o.temperature, maxTokens, seed: rowSeed(o.seed, row.id) });
       counts.rows++;
       counts.rollouts += group.length;
       for (const r of group) counts.tokens += r.tokens.length;

@@ -21,7 +21,7 @@ import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promis
 import { basename, dirname, join } from 'node:path';
 import { ConfigError, InputError, InterruptedError, ShardError, UnivgError } from '../../errors.js';
 import { RlRow, type QuarantineRecord } from '../../schema/records.js';
-import { mapOrdered } from '../../stages/judge.js';
+import { mapOrdered } from '../../async/map-ordered.js';
 import { openParquet, readBatches, readManifest, readRows, removeOtherSets, sha256File, shardFileName, ShardWriter, stageInput, writeManifest, type LineageInput, type ShardFileInfo } from '../../store/index.js';
 import { writeFileAtomic } from '../../store/fsutil.js';
 import { tempFileName } from '../../store/names.js';

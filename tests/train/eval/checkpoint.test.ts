@@ -13,7 +13,7 @@ import { Prediction } from '../../../src/schema/records.js';
 import { generateSuite } from '../../../src/sources/synthetic/index.js';
 import { selectBackend } from '../../../src/train/backend.js';
 import { saveCheckpoint } from '../../../src/train/checkpoint.js';
-import { GroundingModel, initParamValues, makeModelConfig } from '../../../src/train/model.js';
+import { GroundingModel, initParamValues, makeModelConfig } from '../../../src/train/model/index.js';
 import { Rng } from '../../../src/train/rng.js';
 import { buildTokenizer } from '../../../src/train/tokenizer.js';
 import { checkpointPredictor } from '../../../src/train/eval/checkpoint-predictor.js';

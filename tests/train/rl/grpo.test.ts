@@ -10,10 +10,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { selectBackend } from '../../../src/train/backend.js';
 import { exampleBatch, promptIds, stackBatches } from '../../../src/train/batching.js';
 import { decodeImage } from '../../../src/train/image.js';
-import { GroundingModel, makeModelConfig, type ModelBatch } from '../../../src/train/model.js';
+import { GroundingModel, makeModelConfig, type ModelBatch } from '../../../src/train/model/index.js';
 import { Rng } from '../../../src/train/rng.js';
 import { bucketOf, bucketShares, groupAdvantages, phi, PHI_KINDS, std, type PhiKind } from '../../../src/train/rl/difficulty.js';
-import { groupGradients, groupLoss, grpoUpdate, tokenLayout, type GroupInput } from '../../../src/train/rl/objective.js';
+import { groupGradients, groupLoss, grpoUpdate, readGroupStats, tokenLayout, type GroupInput } from '../../../src/train/rl/objective.js';
 import { AdamW } from '../../../src/train/optim.js';
 import { sampleGroup } from '../../../src/train/rl/rollout.js';
 import { buildTokenizer, type Tokenizer } from '../../../src/train/tokenizer.js';
@@ -84,7 +84,7 @@ beforeAll(async () => {
   policy = GroundingModel.init(cfg, new Rng('policy'));
   // The reference differs from the policy, so the KL term and its gradient are not zero.
   const rng = new Rng('ref-noise');
-  reference = new GroundingModel(cfg, new Map([...policy.values()].map(([k, v]) => [k, v.map((x) => x + rng.normal() * 0.05)])));
+  reference = new GroundingModel(cfg, new Map([...(await policy.values())].map(([k, v]) => [k, v.map((x) => x + rng.normal() * 0.05)])));
 });
 afterAll(() => {
   policy.dispose();
@@ -92,11 +92,11 @@ afterAll(() => {
 });
 
 describe('sampleGroup', () => {
-  it('decodes G rows from one prefix exactly as one row would, and is deterministic', () => {
-    const four = sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 10, seed: 'x' });
-    const one = sampleGroup(policy, tok, images, prompt, { G: 1, maxTokens: 10, seed: 'x' });
+  it('decodes G rows from one prefix exactly as one row would, and is deterministic', async () => {
+    const four = await sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 10, seed: 'x' });
+    const one = await sampleGroup(policy, tok, images, prompt, { G: 1, maxTokens: 10, seed: 'x' });
     expect(one[0]!.tokens).toEqual(four[0]!.tokens);
-    expect(sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 10, seed: 'x' }).map((r) => r.tokens)).toEqual(four.map((r) => r.tokens));
+    expect((await sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 10, seed: 'x' })).map((r) => r.tokens)).toEqual(four.map((r) => r.tokens));
     // Temperature 1 over a random model: the rows differ.
     expect(new Set(four.map((r) => r.tokens.join(','))).size).toBeGreaterThan(1);
     for (const r of four) {
@@ -107,17 +107,17 @@ describe('sampleGroup', () => {
 });
 
 /** One prompt's group from real rollouts of the policy, with fixed rewards. */
-function group(weight: number, opts: { beta: number; old?: (lp: Float32Array) => Float32Array } = { beta: 0.04 }): { input: GroupInput; batch: ModelBatch } {
-  const rollouts = sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 8, seed: 'grad' });
+async function group(weight: number, opts: { beta: number; old?: (lp: Float32Array) => Float32Array } = { beta: 0.04 }): Promise<{ input: GroupInput; batch: ModelBatch }> {
+  const rollouts = await sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 8, seed: 'grad' });
   const batch = stackBatches(rollouts.map((r) => exampleBatch(policy.config, images, prompt, r.targetIds, tok.bos)));
   const input: GroupInput = {
     batch,
     advantages: groupAdvantages([0.1, 1.6, 0.7, 0.0]),
     weight,
-    refLogProbs: reference.logProbValues(batch),
+    refLogProbs: await reference.logProbValues(batch),
     scale: 1 / 8,
   };
-  if (opts.old) input.oldLogProbs = opts.old(policy.logProbValues(batch));
+  if (opts.old) input.oldLogProbs = opts.old(await policy.logProbValues(batch));
   return { input, batch };
 }
 
@@ -128,11 +128,17 @@ function weightedLogProbGrad(batch: ModelBatch, coef: Float32Array, model = poli
   value.dispose();
   const out = new Map<string, Float32Array>();
   for (const s of model.specs) {
-    const g = grads[model.p(s.name).name];
-    out.set(s.name, g ? Float32Array.from(g.dataSync() as Float32Array) : new Float32Array(model.p(s.name).size));
+    const g = grads[model.param(s.name).name];
+    out.set(s.name, g ? Float32Array.from(g.dataSync() as Float32Array) : new Float32Array(model.param(s.name).size));
     g?.dispose();
   }
   return out;
+}
+
+/** The gradients of groupGradients' result (its statistics freed). */
+function withoutStats(r: { grads: Map<string, tf.Tensor>; stats: tf.Tensor }): Map<string, tf.Tensor> {
+  r.stats.dispose();
+  return r.grads;
 }
 
 function toArrays(grads: Map<string, tf.Tensor>): Map<string, Float32Array> {
@@ -161,15 +167,17 @@ function maxRelDiff(a: Map<string, Float32Array>, b: Map<string, Float32Array>):
  * c_t from the formula: scale / |o_i| · ( φ · d/dlogp[-min(ρA, clip(ρ)A)] + β · (1 - exp(ref - logp)) ),
  * where d/dlogp of -ρA is -ρA, and 0 where the clipped branch is the smaller one (it is constant).
  */
-function directCoefficients(input: GroupInput, beta: number, eps: number, model = policy): Float32Array {
+async function directCoefficients(input: GroupInput, beta: number, eps: number, model = policy): Promise<Float32Array> {
   const { adv, invLen } = tokenLayout(input.batch, input.advantages);
-  const lp = model.logProbValues(input.batch);
+  const lp = await model.logProbValues(input.batch);
+  const old = input.oldLogProbs as Float32Array | undefined;
+  const ref = input.refLogProbs as Float32Array;
   return Float32Array.from(lp, (l, t) => {
     const A = adv[t]!;
-    const rho = Math.exp(l - (input.oldLogProbs ? input.oldLogProbs[t]! : l));
+    const rho = Math.exp(l - (old ? old[t]! : l));
     const clippedBinds = (A > 0 && rho > 1 + eps) || (A < 0 && rho < 1 - eps);
     const pg = clippedBinds ? 0 : -rho * A;
-    const kl = 1 - Math.exp(input.refLogProbs[t]! - l);
+    const kl = 1 - Math.exp(ref[t]! - l);
     return input.scale * invLen[t]! * (input.weight * pg + beta * kl);
   });
 }
@@ -179,55 +187,56 @@ describe('the GRPO gradient with difficulty weighting', () => {
   const miou = 0.3;
 
   for (const kind of PHI_KINDS) {
-    it(`equals the direct computation of the formula, phi = ${kind}`, () => {
+    it(`equals the direct computation of the formula, phi = ${kind}`, async () => {
       const w = phi(miou, { kind: kind as PhiKind, power: 2 });
-      const { input, batch } = group(w);
-      const got = toArrays(groupGradients(policy, input, coefs).grads);
-      const want = weightedLogProbGrad(batch, directCoefficients(input, coefs.beta, coefs.epsilon));
+      const { input, batch } = await group(w);
+      const got = toArrays(withoutStats(groupGradients(policy, input, coefs)));
+      const want = weightedLogProbGrad(batch, await directCoefficients(input, coefs.beta, coefs.epsilon));
       const { diff, scale } = maxRelDiff(got, want);
       expect(scale).toBeGreaterThan(1e-4);
       expect(diff).toBeLessThan(1e-4 * scale);
     });
 
-    it(`phi = ${kind} multiplies the policy-gradient term and not the KL term`, () => {
+    it(`phi = ${kind} multiplies the policy-gradient term and not the KL term`, async () => {
       const w = phi(miou, { kind: kind as PhiKind, power: 2 });
       // beta = 0: the whole gradient scales by phi.
-      const pgOnly = toArrays(groupGradients(policy, group(1).input, { ...coefs, beta: 0 }).grads);
-      const pgWeighted = toArrays(groupGradients(policy, group(w).input, { ...coefs, beta: 0 }).grads);
+      const pgOnly = toArrays(withoutStats(groupGradients(policy, (await group(1)).input, { ...coefs, beta: 0 })));
+      const pgWeighted = toArrays(withoutStats(groupGradients(policy, (await group(w)).input, { ...coefs, beta: 0 })));
       const scaled = new Map([...pgOnly].map(([k, v]) => [k, v.map((x) => x * w)]));
       const r1 = maxRelDiff(pgWeighted, scaled);
       expect(r1.diff).toBeLessThan(1e-5 * r1.scale);
       // With the KL term: weighted - unweighted = (phi - 1) x the policy-gradient part (KL unchanged).
-      const full1 = toArrays(groupGradients(policy, group(1).input, coefs).grads);
-      const fullW = toArrays(groupGradients(policy, group(w).input, coefs).grads);
+      const full1 = toArrays(withoutStats(groupGradients(policy, (await group(1)).input, coefs)));
+      const fullW = toArrays(withoutStats(groupGradients(policy, (await group(w)).input, coefs)));
       const delta = new Map([...fullW].map(([k, v]) => [k, v.map((x, i) => x - full1.get(k)![i]!)]));
       const expected = new Map([...pgOnly].map(([k, v]) => [k, v.map((x) => x * (w - 1))]));
       const r2 = maxRelDiff(delta, expected);
       expect(r2.diff).toBeLessThan(1e-4 * Math.max(r2.scale, maxRelDiff(full1, full1).scale, 1e-6) + 1e-7);
     });
 
-    it(`one update with phi = ${kind} moves the parameters as AdamW on the formula's gradient`, () => {
+    it(`one update with phi = ${kind} moves the parameters as AdamW on the formula's gradient`, async () => {
       const w = phi(miou, { kind: kind as PhiKind, power: 2 });
-      const model = new GroundingModel(policy.config, policy.values());
+      const model = new GroundingModel(policy.config, await policy.values());
       try {
-        const before = model.values();
+        const before = await model.values();
         // Two prompts' groups (rollouts with different seeds), each a half of the step's rollouts.
-        const groups = ['u1', 'u2'].map((seed) => {
-          const rollouts = sampleGroup(model, tok, images, prompt, { G: 4, maxTokens: 8, seed });
+        const groups: GroupInput[] = [];
+        for (const seed of ['u1', 'u2']) {
+          const rollouts = await sampleGroup(model, tok, images, prompt, { G: 4, maxTokens: 8, seed });
           const batch = stackBatches(rollouts.map((r) => exampleBatch(model.config, images, prompt, r.targetIds, tok.bos)));
-          return { batch, advantages: groupAdvantages([0.1, 1.6, 0.7, 0.0]), weight: w, refLogProbs: reference.logProbValues(batch), scale: 1 / 8 } as GroupInput;
-        });
+          groups.push({ batch, advantages: groupAdvantages([0.1, 1.6, 0.7, 0.0]), weight: w, refLogProbs: await reference.logProbValues(batch), scale: 1 / 8 });
+        }
         const direct = new Map<string, Float32Array>();
         for (const g of groups)
-          for (const [k, v] of weightedLogProbGrad(g.batch, directCoefficients(g, coefs.beta, coefs.epsilon, model), model)) {
+          for (const [k, v] of weightedLogProbGrad(g.batch, await directCoefficients(g, coefs.beta, coefs.epsilon, model), model)) {
             const acc = direct.get(k);
             direct.set(k, acc ? acc.map((x, i) => x + v[i]!) : v);
           }
         // eps = 1 makes AdamW's first step lr * g / (|g| + 1): it keeps the gradient's size (eps = 1e-8 would leave its sign only).
         const lr = 0.05;
         const opt = new AdamW({ eps: 1, weightDecay: 0 });
-        grpoUpdate(model, opt, groups, coefs, { lr, clip: 0 });
-        const after = model.values();
+        grpoUpdate(model, opt, groups, coefs, { lr, clip: 0 }).dispose();
+        const after = await model.values();
         let worst = 0;
         let largest = 0;
         for (const [k, g] of direct) {
@@ -247,11 +256,11 @@ describe('the GRPO gradient with difficulty weighting', () => {
     });
   }
 
-  it('matches finite differences of the loss value', () => {
-    const { input } = group(phi(miou, { kind: 'exp' }), { beta: 0.04, old: (lp) => lp.map((x) => x) });
-    const grads = toArrays(groupGradients(policy, input, coefs).grads);
+  it('matches finite differences of the loss value', async () => {
+    const { input } = await group(phi(miou, { kind: 'exp' }), { beta: 0.04, old: (lp) => lp.map((x) => x) });
+    const grads = toArrays(withoutStats(groupGradients(policy, input, coefs)));
     const name = 'out.b';
-    const v = policy.p(name);
+    const v = policy.param(name);
     const base = Float32Array.from(v.dataSync() as Float32Array);
     const dir = new Rng('dir').normals(base.length, 1);
     const lossAt = (h: number) => {
@@ -266,15 +275,17 @@ describe('the GRPO gradient with difficulty weighting', () => {
     expect(Math.abs(fd - analytic)).toBeLessThan(0.02 * Math.abs(analytic));
   });
 
-  it('clips the ratio as PPO does: no policy gradient from tokens whose clipped branch binds', () => {
+  it('clips the ratio as PPO does: no policy gradient from tokens whose clipped branch binds', async () => {
     // Rollouts from an older policy: ratio e^0.5 > 1.2 everywhere, so tokens with A > 0 are clipped.
-    const { input, batch } = group(phi(miou, { kind: 'exp' }), { beta: 0.04, old: (lp) => lp.map((x) => x - 0.5) });
+    const { input, batch } = await group(phi(miou, { kind: 'exp' }), { beta: 0.04, old: (lp) => lp.map((x) => x - 0.5) });
     const { grads, stats } = groupGradients(policy, input, coefs);
     const got = toArrays(grads);
-    const want = weightedLogProbGrad(batch, directCoefficients(input, coefs.beta, coefs.epsilon));
+    const read = await readGroupStats(stats, input);
+    stats.dispose();
+    const want = weightedLogProbGrad(batch, await directCoefficients(input, coefs.beta, coefs.epsilon));
     const { diff, scale } = maxRelDiff(got, want);
     expect(diff).toBeLessThan(1e-4 * scale);
     const { adv } = tokenLayout(batch, input.advantages);
-    expect(stats.clipped).toBeCloseTo(adv.filter((a) => a > 0).length / adv.length, 6);
+    expect(read.clipped).toBeCloseTo(adv.filter((a) => a > 0).length / adv.length, 6);
   });
 });

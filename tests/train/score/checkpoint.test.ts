@@ -73,7 +73,7 @@ describe('scoreCorpus from a checkpoint', () => {
       expect(r).not.toHaveProperty('completion');
       expect(r.prompt).toBe(src.prompt);
       const images = await Promise.all(src.images.map((im) => decodeImage(im.bytes!, { size: loaded.config.imageSize, fit: 'stretch' })));
-      const texts = sampleGroup(loaded.model, loaded.tokenizer, images, promptIds(loaded.tokenizer, src.prompt), { G, temperature: 1, seed: `score:0:${src.id}` }).map((x) => x.text);
+      const texts = (await sampleGroup(loaded.model, loaded.tokenizer, images, promptIds(loaded.tokenizer, src.prompt), { G, temperature: 1, seed: `score:0:${src.id}` })).map((x) => x.text);
       const gt = convertBox(src.targetBox, 'pixels', 'qwen2vl', { width: src.imageWidth[src.targetImage]!, height: src.imageHeight[src.targetImage]! });
       const acc = texts.map((t) => accuracyReward(t, gt));
       const miou = acc.reduce((a, b) => a + b, 0) / G;

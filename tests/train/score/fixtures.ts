@@ -14,7 +14,7 @@ import { exampleBatch, promptIds, stackBatches, targetIds } from '../../../src/t
 import { saveCheckpoint } from '../../../src/train/checkpoint.js';
 import { loadBench } from '../../../src/train/eval/evaluate.js';
 import { decodeImage } from '../../../src/train/image.js';
-import { GroundingModel, makeModelConfig } from '../../../src/train/model.js';
+import { GroundingModel, makeModelConfig } from '../../../src/train/model/index.js';
 import { AdamW } from '../../../src/train/optim.js';
 import { Rng } from '../../../src/train/rng.js';
 import { update } from '../../../src/train/step.js';

@@ -1,5 +1,5 @@
 /**
- * A tiny SVG plotting kit for the report: horizontal bar chart, histogram and line chart. Pure
+ * A tiny SVG plotting kit (the report, the trainers' curves): horizontal bar chart, histogram and line chart. Pure
  * functions from data to markup (no DOM, no libraries), so the page stays one self-contained file.
  * Coordinates are rounded to two decimals, which keeps the output byte-stable and small. Text comes
  * from data and is escaped; styling (fonts, colours of axes) is left to the page's CSS classes.
