@@ -5,7 +5,7 @@
  * One thread by default: parallel float aggregation (sum, avg) adds in an order that changes from run
  * to run, and the report must be byte-stable for equal input.
  */
-import { DuckDBInstance, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import type { DuckDBConnection, DuckDBInstance, DuckDBValue } from '@duckdb/node-api';
 import { ShardError } from '../errors.js';
 
 export type Row = Record<string, unknown>;
@@ -46,6 +46,8 @@ export class Duck {
   ) {}
 
   static async open(opts: DuckOptions = {}): Promise<Duck> {
+    // Loaded on use: the native library is large, and commands that never query (training) never load it.
+    const { DuckDBInstance } = await import('@duckdb/node-api');
     const instance = await DuckDBInstance.create(':memory:', {
       threads: String(opts.threads ?? 1),
       memory_limit: opts.memoryLimit ?? '1GB',

@@ -7,11 +7,13 @@
  * adapter, where there is one) is stored with every log, checkpoint and result.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-cpu';
+// Imported by name, not for its side effect alone: bundlers drop a bare import of this package (its
+// package.json marks the Node build side-effect free), and the backend would then be missing.
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { ConfigError } from '../errors.js';
 import { BACKEND_ORDER, type BackendName } from './backend-names.js';
-import { registerWasmKernels } from './backends/wasm-kernels.js';
+import { registerHostKernels } from './backends/host-kernels.js';
 import { startWebGpu, type AdapterInfo } from './backends/webgpu.js';
 
 export { BACKEND_ORDER, type BackendName };
@@ -70,12 +72,14 @@ async function tryBackend(name: BackendName): Promise<Pick<BackendChoice, 'tfBac
     }
     case 'wasm': {
       await import('@tensorflow/tfjs-backend-wasm');
-      registerWasmKernels();
+      registerHostKernels('wasm');
       if (!(await tf.setBackend('wasm'))) throw new Error("tf.setBackend('wasm') returned false (the .wasm binary could not be loaded)");
       const simd = (await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT')) as boolean;
       return { tfBackend: 'wasm', detail: { simd, threads: getThreadsCount(), threadsNote: WASM_THREADS_NOTE }, adapter: null };
     }
     case 'cpu': {
+      if (!tf.findBackend('cpu')) tf.registerBackend('cpu', () => new MathBackendCPU(), 1);
+      registerHostKernels('cpu');
       if (!(await tf.setBackend('cpu'))) throw new Error("tf.setBackend('cpu') returned false");
       return { tfBackend: 'cpu', detail: {}, adapter: null };
     }

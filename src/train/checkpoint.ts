@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { ConfigError, InputError } from '../errors.js';
+import { ConfigError, InputError, TrainingError } from '../errors.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import type { BackendChoice } from './backend.js';
 import { checkConfig, GroundingModel, paramSpecs, type ModelConfig } from './model/index.js';
@@ -72,6 +72,9 @@ export const checkpointName = (step: number) => `step-${String(step).padStart(6,
 export async function saveCheckpoint(dir: string, s: SaveInput): Promise<string> {
   const specs = s.model.specs;
   const values = await s.model.values();
+  // A checkpoint is what a run resumes from: never one of weights that are already NaN or infinite.
+  for (const [name, v] of values)
+    if (!v.every(Number.isFinite)) throw new TrainingError(`parameter ${name} is not finite at step ${s.step}: training diverged; no checkpoint written`, { file: dir, field: name });
   const weights = concatFloats(specs.map((p) => values.get(p.name)!));
   let optBytes: Uint8Array | null = null;
   if (s.optimizer) {

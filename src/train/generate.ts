@@ -8,7 +8,6 @@ import { trainingPrompt } from '../completion/prompt.js';
 import { selectBackend, type BackendChoice, type SelectOptions } from './backend.js';
 import { exampleBatch, promptIds } from './batching.js';
 import { readCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
-import { decodeImage } from './image.js';
 import type { GroundingModel } from './model/index.js';
 import { Rng } from './rng.js';
 import { decodeRows } from './sample.js';
@@ -85,6 +84,8 @@ export function promptOf(input: GenerationInput): string {
 /** Decode the input's images to the model's input size (the loader's stretch fit, same kernel). */
 export async function decodeInputImages(model: GroundingModel, images: GenerationInput['images']): Promise<Float32Array[]> {
   const S = model.config.imageSize;
+  // Loaded on use: sharp is native, and callers with decoded pixels (rollouts, the GPU kit) never need it.
+  const { decodeImage } = await import('./image.js');
   return Promise.all(
     images.map((im) => {
       if (im instanceof Float32Array) {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError, TrainingError } from '../../src/errors.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { lrAt } from '../../src/train/optim.js';
 import { isHeldOut, trainSft, type EvalLog, type SftOptions, type StepLog } from '../../src/train/sft.js';
@@ -110,5 +110,24 @@ describe('trainSft', () => {
     await expect(trainSft({ ...base('a'), resume: true, seed: 4 })).rejects.toThrow(/seed was 3, now 4/);
     await expect(trainSft({ ...base('x'), steps: 0 })).rejects.toThrow(/steps must be a positive integer/);
     await expect(trainSft({ ...base('x'), data: [join(tmp.dir, 'missing')] })).rejects.toThrow(/no such file or directory/);
+  });
+});
+
+describe('a diverging run', () => {
+  it('ends with a TrainingError naming the update and the backend, not a checkpoint of NaN weights', async () => {
+    // An absurd learning rate overflows the weights within a few updates.
+    const o = { ...base('diverge'), lr: 1e30, warmup: 0, steps: 40, checkpointEvery: 1, evalEvery: 0 };
+    const err = await trainSft(o).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(TrainingError);
+    expect((err as Error).message).toMatch(/^(loss|gradNorm) is (NaN|Infinity|-Infinity).* at update \d+ on backend wasm/);
+    const step = Number(/at update (\d+)/.exec((err as Error).message)![1]);
+    // Every checkpoint written holds finite weights, and none is from the update that diverged or later.
+    const ck = await readCheckpoint(o.out);
+    expect(ck.state.step).toBeLessThan(step);
+    for (const v of (await ck.model.values()).values()) expect(v.every(Number.isFinite)).toBe(true);
+    ck.model.dispose();
   });
 });

@@ -71,7 +71,12 @@ let session: { adapter: AdapterInfo; device: GpuDeviceLike } | null = null;
  * one-line reason when there is no loader, no package or no adapter.
  */
 export async function startWebGpu(): Promise<{ adapter: AdapterInfo; detail: Record<string, string | number | boolean> }> {
-  if (session && tf.getBackend() === 'webgpu') return { adapter: session.adapter, detail: { ...session.adapter } };
+  // Started before (a process that switches backends, like the parity check): switch back to the same
+  // device rather than making another.
+  if (session && tf.findBackend('webgpu')) {
+    if (!(await tf.setBackend('webgpu'))) throw new Error("tf.setBackend('webgpu') returned false");
+    return { adapter: session.adapter, detail: { ...session.adapter } };
+  }
   if (!hasVulkanLoader()) throw new Error(`no Vulkan loader (${VULKAN_LOADER} is not in the linker cache or LD_LIBRARY_PATH)`);
   const dawn = await loadDawn();
   // tfjs-backend-webgpu expects the browser's globals (GPUBufferUsage, GPUMapMode, ...).
@@ -82,7 +87,8 @@ export async function startWebGpu(): Promise<{ adapter: AdapterInfo; detail: Rec
   const i = adapter.info ?? {};
   const info: AdapterInfo = { vendor: i.vendor ?? '', architecture: i.architecture ?? '', device: i.device ?? '', description: i.description ?? '' };
   const { WebGPUBackend } = await import('@tensorflow/tfjs-backend-webgpu');
-  tf.removeBackend('webgpu');
+  // tfjs's own factory (registered only where navigator.gpu existed at import) would make another device.
+  if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
   tf.registerBackend('webgpu', async () => {
     // The descriptor tfjs's own factory asks for: the adapter's full limits, timestamps where offered.
     const limits = adapter.limits;
@@ -95,6 +101,9 @@ export async function startWebGpu(): Promise<{ adapter: AdapterInfo; detail: Rec
     session = { adapter: info, device };
     return new WebGPUBackend(device as never, info as never);
   });
+  // tfjs-backend-webgpu's tuning flags, e.g. UNIVG_WEBGPU_FLAGS='{"WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE":64}'.
+  const flags = process.env.UNIVG_WEBGPU_FLAGS;
+  if (flags) for (const [k, v] of Object.entries(JSON.parse(flags) as Record<string, number | boolean>)) tf.env().set(k, v);
   if (!(await tf.setBackend('webgpu'))) throw new Error("tf.setBackend('webgpu') returned false (the device could not be created)");
   return { adapter: info, detail: { ...info } };
 }

@@ -26,7 +26,7 @@ export interface Ops {
   linear(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor, activation?: 'linear' | 'relu'): tf.Tensor2D;
 }
 
-/** Rows of a matrix. Its gradient is UnsortedSegmentSum, which backends/wasm-kernels.ts supplies on WASM. */
+/** Rows of a matrix. Its gradient is UnsortedSegmentSum (backends/host-kernels.ts supplies it on WASM and CPU). */
 export function gatherRows(table: tf.Tensor2D, idx: Int32Array | tf.Tensor1D): tf.Tensor2D {
   return tf.gather(table, idx instanceof Int32Array ? tf.tensor1d(idx, 'int32') : idx);
 }
