@@ -11,7 +11,8 @@
  * --backend cpu --presets scratch --skip-cli`.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
@@ -126,13 +127,27 @@ if (!a['skip-cli'] && a.univg && a.corpus) {
     if (r.status !== 0) throw new Error(`exit ${r.status}${r.signal ? ` (${r.signal})` : ''}: ${tail}`);
     return tail;
   };
-  const out = join(a.out!, 'cli');
-  await part('cli:train-sft', async () =>
-    run(['train', 'sft', '--data', a.corpus!, '--out', join(out, 'sft'), '--steps', a['sft-steps']!, '--batch', '8', '--backend', backend, '--eval-every', '50', '--checkpoint-every', '50', ...a['sft-args']!.split(' ').filter(Boolean)]),
-  );
-  await part('cli:train-rl', async () =>
-    run(['train', 'rl', '--init', join(out, 'sft'), '--data', a.corpus!, '--out', join(out, 'rl'), '--steps', a['rl-steps']!, '--backend', backend, '--prompts', '4', '--g', '4', '--max-tokens', '96']),
-  );
+  // Checkpoints stay out of --out (what comes back from a GPU host is a few small files); the logs and
+  // results are copied there.
+  const out = join(tmpdir(), 'univg-gpu-cli');
+  rmSync(out, { recursive: true, force: true });
+  const keep = (from: string, to: string) => existsSync(from) && copyFileSync(from, join(a.out!, to));
+  await part('cli:train-sft', async () => {
+    try {
+      return run(['train', 'sft', '--data', a.corpus!, '--out', join(out, 'sft'), '--steps', a['sft-steps']!, '--batch', '8', '--backend', backend, '--eval-every', '50', '--checkpoint-every', '50', ...a['sft-args']!.split(' ').filter(Boolean)]);
+    } finally {
+      keep(join(out, 'sft', 'train-log.jsonl'), 'sft-train-log.jsonl');
+      keep(join(out, 'sft', 'result.json'), 'sft-result.json');
+    }
+  });
+  await part('cli:train-rl', async () => {
+    try {
+      return run(['train', 'rl', '--init', join(out, 'sft'), '--data', a.corpus!, '--out', join(out, 'rl'), '--steps', a['rl-steps']!, '--backend', backend, '--prompts', '4', '--g', '4', '--max-tokens', '96']);
+    } finally {
+      keep(join(out, 'rl', 'rl-log.jsonl'), 'rl-log.jsonl');
+      keep(join(out, 'rl', 'result.json'), 'rl-result.json');
+    }
+  });
 }
 
 result.finished = new Date().toISOString();
