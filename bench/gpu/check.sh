@@ -7,6 +7,7 @@
 #                                     parquet-wasm; a 64-row SftRow corpus from the demo run)
 #   bash bench/gpu/check.sh run       on the GPU host (carry .device-kit): writes $OUT/gpu-check.json
 #   bash bench/gpu/check.sh local     here: the same bundles on the cpu path, to test them before they travel
+#   bash bench/gpu/check.sh bundle DIR  only the bundles, into DIR (tests/bench/gpu-check.test.ts uses it)
 #
 # With the device tool: run(command="bash bench/gpu/check.sh run", carry=[".device-kit"], timeout_s=540).
 set -euo pipefail
@@ -15,20 +16,25 @@ kit=.device-kit
 app=$kit/univg
 mode=${1:-prepare}
 
+bundle() {
+  local dest=$1
+  rm -rf "$dest" && mkdir -p "$dest"
+  # Native or file-loading packages stay outside the bundles and travel in node_modules beside them.
+  local common=(--bundle --platform=node --format=esm --log-level=warning
+    --external:sharp --external:parquet-wasm --external:@duckdb/node-api --external:webgpu
+    "--banner:js=import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);")
+  npx esbuild src/cli/main.ts "${common[@]}" --outfile="$dest/univg.mjs"
+  npx esbuild bench/gpu/check.ts "${common[@]}" --outfile="$dest/check.mjs"
+  cp src/train/loader/decode-worker.mjs bench/train_step_torch.py "$dest/"
+  node -e 'const p=require("./package.json");require("fs").writeFileSync(process.argv[1],JSON.stringify({name:p.name,version:p.version,type:"module"})+"\n")' "$dest/package.json"
+}
+
 prepare() {
   local make_kit=${MAKE_KIT:-../shared/gpu/make-kit.sh}
   [ -f "$make_kit" ] || { echo "check.sh: $make_kit not found (set MAKE_KIT to the shared GPU kit builder)" >&2; exit 2; }
   [ -d node_modules ] || npm ci --no-audit --no-fund --loglevel=error
   bash "$make_kit" >/dev/null
-  rm -rf "$app" && mkdir -p "$app"
-  # Native or file-loading packages stay outside the bundles and travel in node_modules beside them.
-  local common=(--bundle --platform=node --format=esm --log-level=warning
-    --external:sharp --external:parquet-wasm --external:@duckdb/node-api --external:webgpu
-    "--banner:js=import { createRequire as __cr } from 'module'; const require = __cr(import.meta.url);")
-  npx esbuild src/cli/main.ts "${common[@]}" --outfile="$app/univg.mjs"
-  npx esbuild bench/gpu/check.ts "${common[@]}" --outfile="$app/check.mjs"
-  cp src/train/loader/decode-worker.mjs bench/train_step_torch.py "$app/"
-  node -e 'const p=require("./package.json");require("fs").writeFileSync(process.argv[1],JSON.stringify({name:p.name,version:p.version,type:"module"})+"\n")' "$app/package.json"
+  bundle "$app"
   tar -C node_modules -cf - sharp @img detect-libc semver parquet-wasm/package.json parquet-wasm/node | xz -T2 -6 > "$kit/univg-node-modules.tar.xz"
   # A real corpus: the first 16 rows of the demo's SFT shards (the demo runs first if there is none; its
   # images are embedded PNGs of about 0.5 MB a row, and what travels is capped at 64 MiB).
@@ -70,8 +76,12 @@ case "$mode" in
       --torch-script "${TMPDIR:-/tmp}/univg-kit-local/train_step_torch.py" --sft-steps 4 --rl-steps 1 \
       "--sft-args=--d-model 16 --layers 1 --mlp-hidden 32 --image-size 16" "${@:2}"
     ;;
+  bundle)
+    [ -n "${2:-}" ] || { echo "usage: bash bench/gpu/check.sh bundle DIR" >&2; exit 2; }
+    bundle "$2"
+    ;;
   *)
-    echo "usage: bash bench/gpu/check.sh prepare|run|local" >&2
+    echo "usage: bash bench/gpu/check.sh prepare|run|local|bundle DIR" >&2
     exit 2
     ;;
 esac

@@ -2,7 +2,7 @@ import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { InputError } from '../../src/errors.js';
-import { selectBackend, type BackendChoice } from '../../src/train/backend.js';
+import { describeBackend, deviceField, selectBackend, type BackendChoice } from '../../src/train/backend.js';
 import { exampleBatch } from '../../src/train/batching.js';
 import { listCheckpoints, readCheckpoint, removeTempCheckpoints, resolveCheckpointDir, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { GroundingModel, makeModelConfig } from '../../src/train/model/index.js';
@@ -33,6 +33,22 @@ function trained(seed: string) {
 }
 
 describe('checkpoints', () => {
+  it('record the GPU adapter the run trained on, and log lines name the device', async () => {
+    const { model } = trained('ck-adapter');
+    // The choice a WebGPU run makes (this machine has no adapter; the record is data all the same).
+    const adapter = { vendor: 'nvidia', architecture: 'hopper', device: '0x2335', description: 'NVIDIA H200 (driver 570.124.06)' };
+    const gpu: BackendChoice = { ...backend, name: 'webgpu', tfBackend: 'webgpu', adapter, detail: { ...adapter } };
+    const dir = join(tmp.dir, 'gpu', 'checkpoints', 'step-000001');
+    await saveCheckpoint(dir, { model, tokenizer: tok, step: 1, backend: gpu, train: {} });
+    const ck = await readCheckpoint(dir);
+    expect(ck.state.backend.adapter).toEqual(adapter);
+    expect(deviceField(gpu)).toEqual({ device: 'NVIDIA H200 (driver 570.124.06)' });
+    expect(deviceField(backend)).toEqual({});
+    expect(describeBackend(gpu, false)).toMatch(/^backend webgpu \(NVIDIA H200 \(driver 570\.124\.06\)\)/);
+    ck.model.dispose();
+    model.dispose();
+  });
+
   it('save and load weights, optimizer, tokenizer, config and state exactly', async () => {
     const { model, opt, rng, b } = trained('ck1');
     const dir = join(tmp.dir, 'run1', 'checkpoints', 'step-000003');
