@@ -66,7 +66,13 @@ export interface VerifyContext {
  * Convert a box the teacher wrote in `convention` to original pixels of image `index`. The teacher saw
  * `seenSizes[index]`; for the resized-pixel convention that size, not the budget, decides the scale.
  */
-export function teacherBoxToPixels(box: readonly number[], convention: BoxConvention, sample: GroundingSample, seen: { width: number; height: number } | undefined, index: number): [number, number, number, number] {
+export function teacherBoxToPixels(
+  box: readonly number[],
+  convention: BoxConvention,
+  sample: { images: ReadonlyArray<{ width: number; height: number }> },
+  seen: { width: number; height: number } | undefined,
+  index: number,
+): [number, number, number, number] {
   const img = sample.images[index]!;
   // parseCompletion already returns xyxy for the -xywh conventions: convert the frame only, never the layout again.
   const frame = convention.replace(/-xywh$/, '') as BoxConvention;
