@@ -67,18 +67,15 @@ function table(fr: FalseRejections): { markdown: string; worst: number } {
   rows.push(`| chains (correct) | ${tasks.map((t) => `${fr.byTask.get(t)!.chains} (${fr.byTask.get(t)!.correct})`).join(' | ')} |`);
   let worst = 0;
   for (const check of VERDICT_REASONS) {
+    // False rejections (share of the task's correct chains) · incorrect chains the check rejected.
     const cells = tasks.map((t) => {
       const s = fr.byTask.get(t)!;
       const k = s.rejectedCorrect[check] ?? 0;
       worst = Math.max(worst, fr.rate(t, check));
-      return `${pct(k, s.correct)}${k ? ` (${k})` : ''}`;
+      return `${pct(k, s.correct)}${k ? ` (${k})` : ''} · ${s.rejectedWrong[check] ?? 0}`;
     });
     rows.push(`| \`${check}\` | ${cells.join(' | ')} |`);
   }
-  rows.push(`| *rejected among incorrect chains* | ${tasks.map((t) => {
-    const s = fr.byTask.get(t)!;
-    return Object.entries(s.rejectedWrong).sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, v]) => `${k} ${v}`).join(', ');
-  }).join(' | ')} |`);
   rows.push(`| *why incorrect* | ${tasks.map((t) => Object.entries(fr.byTask.get(t)!.wrong).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')).join(' | ')} |`);
   return { markdown: rows.join('\n'), worst };
 }
@@ -171,6 +168,7 @@ try {
     const { markdown, worst: w } = table(fr);
     worst = Math.max(worst, w);
     console.log(`\n### ${mode} mode: ${PER_TASK} samples per task x 3 candidates, temperature ${TEMPERATURE} (pipeline ${((t1 - t0) / 1000).toFixed(0)} s, audit ${((Date.now() - t1) / 1000).toFixed(1)} s)\n`);
+    console.log('Each cell: share of the correct chains the check rejects (false rejections) · incorrect chains it rejects.\n');
     console.log(markdown);
     console.log(`\nCorrupted copies of the correct chains, and the share the check meant for the defect rejects:\n`);
     console.log('| defect | check | broken chains | rejected by that check |\n|---|---|---|---|');
