@@ -4,7 +4,8 @@
  * the simulated one over HTTP through the real client with the demo's faults on; every candidate is then
  * labelled correct or not from the scene graphs (src/stages/verify-truth.ts) and verified again.
  *
- *   npx tsx bench/verify-false-rejections.ts [--per-task 300] [--mode hinted|blind|both] [--temperature 0.8] [--keep DIR]
+ *   npx tsx bench/verify-false-rejections.ts [--per-task 300] [--mode hinted|blind|both] [--temperature 0.8]
+ *     [--convention qwen2vl|qwen25vl|norm] [--keep DIR]
  *
  * Prints, per mode, a markdown table (check x task: share of the task's correct chains the check rejects)
  * and a second one that breaks every correct chain on purpose, one defect at a time (a decoding loop, a
@@ -35,10 +36,11 @@ const arg = (name: string, d: string) => {
 const PER_TASK = Number(arg('per-task', '300'));
 const MODES = arg('mode', 'both') === 'both' ? (['hinted', 'blind'] as const) : ([arg('mode', 'hinted')] as const);
 const TEMPERATURE = Number(arg('temperature', '0.8'));
+const CONVENTION = arg('convention', 'qwen2vl');
 const KEEP = arg('keep', '');
 const LIMIT = 0.02;
 
-export function pipelineYaml(o: { runDir: string; samples: number; seed: number; mode: string; temperature: number; faults: boolean }): string {
+export function pipelineYaml(o: { runDir: string; samples: number; seed: number; mode: string; temperature: number; convention: string; faults: boolean }): string {
   return `name: verify-fr
 seed: ${o.seed}
 runDir: ${JSON.stringify(o.runDir)}
@@ -48,7 +50,7 @@ teacher:
   simulated: { seed: ${o.seed}${o.faults ? ', faults: { rate_limit: 0.05, server_error: 0.03, malformed: 0.05, truncate: 0.02 }' : ''} }
   mode: ${o.mode}
   candidates: 3
-  convention: qwen2vl
+  convention: ${o.convention}
   temperature: ${o.temperature}
   maxTokens: 768
   concurrency: 8
@@ -159,7 +161,7 @@ let worst = 0;
 try {
   for (const mode of MODES) {
     const runDir = join(root, `run-${mode}`);
-    const text = pipelineYaml({ runDir, samples: PER_TASK * SYNTH_TASKS.length, seed: 11, mode, temperature: TEMPERATURE, faults: true });
+    const text = pipelineYaml({ runDir, samples: PER_TASK * SYNTH_TASKS.length, seed: 11, mode, temperature: TEMPERATURE, convention: CONVENTION, faults: true });
     const { config } = parsePipelineConfig(text, 'verify-fr.yaml');
     const t0 = Date.now();
     await runPipeline({ config, configText: text, configFile: 'verify-fr.yaml', stages: STANDARD_STAGES, only: ['ingest', 'generate'], reporter: createReporter('quiet') });
@@ -167,7 +169,7 @@ try {
     const fr = await auditRun(runDir, config);
     const { markdown, worst: w } = table(fr);
     worst = Math.max(worst, w);
-    console.log(`\n### ${mode} mode: ${PER_TASK} samples per task x 3 candidates, temperature ${TEMPERATURE} (pipeline ${((t1 - t0) / 1000).toFixed(0)} s, audit ${((Date.now() - t1) / 1000).toFixed(1)} s)\n`);
+    console.log(`\n### ${mode} mode, ${CONVENTION}: ${PER_TASK} samples per task x 3 candidates, temperature ${TEMPERATURE} (pipeline ${((t1 - t0) / 1000).toFixed(0)} s, audit ${((Date.now() - t1) / 1000).toFixed(1)} s)\n`);
     console.log('Each cell: share of the correct chains the check rejects (false rejections) · incorrect chains it rejects.\n');
     console.log(markdown);
     console.log(`\nCorrupted copies of the correct chains, and the share the check meant for the defect rejects:\n`);

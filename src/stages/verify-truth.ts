@@ -6,14 +6,14 @@
  * each check, the correct chains it rejects.
  *
  * A chain is correct when it is a usable UniVG-R1 completion (answered, not cut, the paper's format
- * reward is 1), its answer box and the last box its reasoning commits to both have IoU >= 0.5 with the
+ * reward is 1 with the box read in the teacher's convention), its answer box and the last box its reasoning commits to both have IoU >= 0.5 with the
  * ground truth, and its conclusion (the last sentence that says where the target is and names an
  * object) names the target image and the target object's colour and shape.
  */
 import { createReadStream } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { formatReward, parseCompletion } from '../completion/index.js';
+import { parseCompletion } from '../completion/index.js';
 import { iou } from '../geometry/box.js';
 import type { PipelineConfig } from '../schema/config.js';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
@@ -23,7 +23,7 @@ import { readRows } from '../store/reader.js';
 import { SYNTHETIC_DIR } from './ingest-stage.js';
 import { joinBySample } from './join.js';
 import { hintTextFor } from './verify-stage.js';
-import { teacherBoxToPixels, verifyCandidate, type VerifyContext } from './verify.js';
+import { formatInConvention, teacherBoxToPixels, verifyCandidate, type VerifyContext } from './verify.js';
 
 /** What the scene graph says the answer is. */
 export interface SceneTruth {
@@ -72,8 +72,8 @@ export function judgeChain(sample: GroundingSample, c: TeacherCandidate, truth: 
   const wrong = (because: WrongBecause) => ({ correct: false, because });
   if (c.error !== null || c.completion === null) return wrong('no_completion');
   if (c.finishReason !== 'stop') return wrong('cut');
-  if (formatReward(c.completion) !== 1) return wrong('malformed');
   const p = parseCompletion(c.completion, c.convention);
+  if (formatInConvention(c.completion, p, c.convention) !== 1) return wrong('malformed');
   const t = sample.targetImage;
   const toPx = (b: readonly number[]) => teacherBoxToPixels(b, c.convention, sample, c.seenSizes[t], t);
   if (p.answerBox === null || iou(toPx(p.answerBox), sample.targetBox) < RIGHT_IOU) return wrong('answer_box_wrong');

@@ -2,9 +2,9 @@
  * Verification of teacher candidates: a pure function from (sample, candidate, config) to a Verdict with
  * every failed check named. No I/O, no network: changing a check re-verifies cached completions for free.
  */
-import { formatReward, imageMentionsAt, parseCompletion } from '../completion/index.js';
+import { formatReward, imageMentionsAt, parseCompletion, type ParsedCompletion } from '../completion/index.js';
 import { iou } from '../geometry/box.js';
-import { convertBox } from '../geometry/convert.js';
+import { convertBox, isIntegerConvention } from '../geometry/convert.js';
 import type { VerifyConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, PromptMode, TeacherCandidate, Verdict } from '../schema/records.js';
 
@@ -165,10 +165,10 @@ export function verifyCandidate(ctx: VerifyContext): Verdict {
   const text = c.completion;
   if (REFUSAL.test(text) && !text.includes('<answer>')) reasons.push('refusal');
   if (c.finishReason === 'length') reasons.push('truncated');
-  const fmt = formatReward(text);
+  const parsed = parseCompletion(text, c.convention);
+  const fmt = formatInConvention(text, parsed, c.convention);
   if (fmt === 0) reasons.push('format');
 
-  const parsed = parseCompletion(text, c.convention);
   const t = sample.targetImage;
   let answerBox: [number, number, number, number] | null = null;
   let score: number | null = null;
@@ -222,6 +222,29 @@ export function verifyCandidate(ctx: VerifyContext): Verdict {
     namesTargetImage,
     completionChars: text.length,
   };
+}
+
+const NUM_TEXT = '\\s*(?:\\d+(?:\\.\\d*)?|\\.\\d+)\\s*';
+/** One box and nothing else, as a teacher writes it in a convention the paper's integer regex does not read. */
+const XYXY_BOX = new RegExp(`^\\s*\\(${NUM_TEXT},${NUM_TEXT}\\)\\s*,\\s*\\(${NUM_TEXT},${NUM_TEXT}\\)\\s*$`);
+const XYWH_BOX = new RegExp(`^\\s*\\[${NUM_TEXT},${NUM_TEXT},${NUM_TEXT},${NUM_TEXT}\\]\\s*$`);
+
+/**
+ * UniVG-R1's format reward for a completion in the teacher's convention. The paper's regex reads
+ * `(int,int),(int,int)`, which is how its training rows write boxes; a teacher asked for 0-1 floats (norm),
+ * float pixels or `[x,y,w,h]` writes a correct answer differently, and select rewrites it in the training
+ * convention anyway. So when the answer block is exactly one box in the teacher's layout, the paper's own
+ * check judges the rest of the structure (think first, answer last, nothing after it) with that box written
+ * as integers; any other answer is judged as it is.
+ */
+export function formatInConvention(text: string, parsed: ParsedCompletion, convention: BoxConvention): 0 | 1 {
+  const fmt = formatReward(text);
+  if (fmt === 1 || parsed.answer === null) return fmt;
+  const shape = convention.endsWith('-xywh') ? XYWH_BOX : XYXY_BOX;
+  if ((isIntegerConvention(convention) && !convention.endsWith('-xywh')) || !shape.test(parsed.answer)) return fmt;
+  const block = `<answer>${parsed.answer}</answer>`;
+  const at = text.indexOf(block);
+  return at < 0 ? 0 : formatReward(`${text.slice(0, at)}<answer>(0,0),(1,1)</answer>${text.slice(at + block.length)}`);
 }
 
 /**

@@ -124,6 +124,21 @@ describe('verifyCandidate: checks that kept throwing away good chains (issue 11)
     expect(conclusionNamesTarget('Image 1 shows a cat; the dog is in the last image.', 2, 3, null)).toBe(true);
     expect(conclusionNamesTarget('Image 1 shows a cat.', 1, 2, null)).toBe(false);
   });
+  it('format: a correct chain in a float or [x,y,w,h] convention passes; the structure is still checked', () => {
+    const as = (convention: TeacherCandidate['convention'], completion: string) =>
+      verifyCandidate({ sample, candidate: cand(completion, { convention }), config: cfg, mode: 'blind' }).reasons;
+    const normThink = think.replace('(200,200),(600,600)', '(0.2,0.2),(0.6,0.6)');
+    // The paper's regex reads only integers: before, every norm and -xywh chain failed `format`.
+    expect(as('norm', `<think>${normThink}</think><answer>(0.2,0.2),(0.6,0.6)</answer>`)).toEqual([]);
+    expect(as('pixels', `<think>${think.replace('(200,200),(600,600)', '(100.5,50),(300,150.25)')}</think><answer>(100.5,50),(300,150.25)</answer>`)).toEqual([]);
+    expect(as('pixels-xywh', `<think>${think.replace('(200,200),(600,600)', '[100,50,200,100]')}</think><answer>[100,50,200,100]</answer>`)).toEqual([]);
+    expect(as('norm', `<think>${normThink}</think><answer>(0.2,0.2),(0.6,0.6)</answer> Hope this helps.`)).toContain('format');
+    expect(as('norm', `${normThink}<answer>(0.2,0.2),(0.6,0.6)</answer>`)).toContain('format');
+    expect(as('norm', `<think>${normThink}</think><answer>the box (0.2,0.2),(0.6,0.6)</answer>`)).toContain('format');
+    expect(as('norm', `<think>${normThink}</think><answer>(0.2,0.2),(0.6,0.6)</answer><answer>(0.2,0.2),(0.6,0.6)</answer>`)).toContain('format');
+    // An integer convention still wants integers.
+    expect(as('qwen2vl', `<think>${think}</think><answer>(200.5,200),(600,600)</answer>`)).toContain('format');
+  });
   it('think_answer_disagree: the same object drawn more loosely agrees, another object does not', () => {
     // IoU 0.6 with the answer: the same square, a looser box.
     const loose = think.replace('(200,200),(600,600)', '(200,200),(600,867)');
