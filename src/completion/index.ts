@@ -1,5 +1,6 @@
 export {
   parseCompletion,
+  imageMentionsAt,
   formatBox,
   formatCompletion,
   COMPLETION_PROBLEM_CODES,

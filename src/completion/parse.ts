@@ -47,6 +47,8 @@ export interface ParsedCompletion {
   thinkBoxes: Array<{ box: Box4; offset: number }>;
   /** 0-based indices of the images the think names ("image 2", "the second image", "Image-3"), first mention order, no repeats. */
   mentionedImages: number[];
+  /** Where `think` starts in the completion text (for the offsets of `thinkBoxes`); null without a think. */
+  thinkOffset: number | null;
   problems: CompletionProblem[];
 }
 
@@ -216,7 +218,7 @@ export function parseCompletion(text: string, convention: BoxConvention): Parsed
     mentionedImages = imageMentions(think);
   }
 
-  return { think, answer, answerBox, thinkBoxes, mentionedImages, problems };
+  return { think, answer, answerBox, thinkBoxes, mentionedImages, thinkOffset: think === null ? null : thinkFrom, problems };
 }
 
 interface ConventionInfo {
@@ -276,7 +278,10 @@ const isAlnum = (c: number): boolean => (c >= 48 && c <= 57) || (c >= 97 && c <=
 const isSpace = (c: number): boolean => c === 32 || (c >= 9 && c <= 13) || c === 0xa0;
 const ORDINAL_NUMBER_RE = /^(\d{1,2})(?:st|nd|rd|th)$/;
 
-/** The ordinal word ending right before `at` plus whitespace ("second ", "2nd ", "3th "), as a number, or 0. */
+/** "last"/"final" before a noun: the caller knows how many images there are. */
+const LAST = -1;
+
+/** The ordinal word ending right before `at` plus whitespace ("second ", "2nd ", "3th ", "last "), as a number, LAST, or 0. */
 function ordinalBefore(s: string, at: number): number {
   let e = at;
   while (e > 0 && isSpace(s.charCodeAt(e - 1))) e--;
@@ -287,8 +292,30 @@ function ordinalBefore(s: string, at: number): number {
   const word = s.slice(b, e).toLowerCase();
   const n = ORDINALS[word];
   if (n !== undefined) return n;
+  if (word === 'last' || word === 'final') return LAST;
   const m = ORDINAL_NUMBER_RE.exec(word);
   return m === null ? 0 : Number(m[1]);
+}
+
+/** Where the numbered mention read by the last `mentionAt` ends, or -1 (a module variable, not a closure: see `add`). */
+let mentionEnd = -1;
+
+/** The 1-based image number named by the mention whose noun starts at `at`, LAST, or 0 when it names none. */
+function mentionAt(s: string, at: number): number {
+  mentionEnd = -1;
+  if (at > 0 && isWordChar(s.charCodeAt(at - 1))) return 0; // "subimage", "review"
+  let n = 0;
+  NOUN_WORD_RE.lastIndex = at;
+  if (NOUN_WORD_RE.test(s)) n = ordinalBefore(s, at);
+  if (n === 0) {
+    NUMBERED_RE.lastIndex = at;
+    const k = NUMBERED_RE.exec(s);
+    if (k !== null) {
+      n = Number(k[1]);
+      mentionEnd = NUMBERED_RE.lastIndex;
+    }
+  }
+  return n;
 }
 
 /**
@@ -299,20 +326,25 @@ function imageMentions(think: string): number[] {
   const out: number[] = [];
   NOUN_RE.lastIndex = 0;
   for (let m = NOUN_RE.exec(think); m !== null; m = NOUN_RE.exec(think)) {
-    const at = m.index;
-    if (at > 0 && isWordChar(think.charCodeAt(at - 1))) continue; // "subimage", "review"
-    let n = 0;
-    NOUN_WORD_RE.lastIndex = at;
-    if (NOUN_WORD_RE.test(think)) n = ordinalBefore(think, at);
-    if (n === 0) {
-      NUMBERED_RE.lastIndex = at;
-      const k = NUMBERED_RE.exec(think);
-      if (k !== null) {
-        n = Number(k[1]);
-        NOUN_RE.lastIndex = NUMBERED_RE.lastIndex;
-      }
-    }
+    const n = mentionAt(think, m.index);
+    if (mentionEnd >= 0) NOUN_RE.lastIndex = mentionEnd;
     if (n >= 1 && !out.includes(n - 1)) out.push(n - 1);
+  }
+  return out;
+}
+
+/**
+ * Every image mention in `text` with where it is (the offset of its noun), repeats included; with
+ * `imageCount`, "the last image" and "the final frame" name the last one.
+ */
+export function imageMentionsAt(text: string, imageCount?: number): Array<{ image: number; offset: number }> {
+  const out: Array<{ image: number; offset: number }> = [];
+  NOUN_RE.lastIndex = 0;
+  for (let m = NOUN_RE.exec(text); m !== null; m = NOUN_RE.exec(text)) {
+    let n = mentionAt(text, m.index);
+    if (mentionEnd >= 0) NOUN_RE.lastIndex = mentionEnd;
+    if (n === LAST) n = imageCount ?? 0;
+    if (n >= 1) out.push({ image: n - 1, offset: m.index });
   }
   return out;
 }

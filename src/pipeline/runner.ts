@@ -279,7 +279,7 @@ class TaskOutputs {
   }
 }
 
-function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: TaskRef, config: PipelineConfig, services: Services, signal: AbortSignal, reporter: Reporter, outputs: TaskOutputs): TaskContext {
+function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: TaskRef, config: PipelineConfig, services: Services, signal: AbortSignal, reporter: Reporter, outputs: TaskOutputs, totals: Record<string, number>): TaskContext {
   const outputOf = (stageName: string, output?: string): StageOutput => {
     const s = stages.find((x) => x.name === stageName);
     if (!s || !stage.inputs.includes(stageName)) throw new UnivgError('stage', `stage ${stage.name} does not declare input ${stageName}`);
@@ -306,6 +306,9 @@ function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: 
     output: <T>(name: string) => outputs.sink(name) as RowSink<T>,
     quarantine: (record: Omit<QuarantineRecord, 'stage'>) => outputs.quarantine({ stage: stage.name, ...record }),
     log: (m: string) => reporter.log(`${stage.name}: ${m}`),
+    tally: (counts) => {
+      for (const [k, v] of Object.entries(counts)) totals[k] = (totals[k] ?? 0) + v;
+    },
   };
 }
 
@@ -381,6 +384,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       }
       const taskList: TaskRef[] = whole ? [{ index: 0, count: 1 }] : opts.task ? [opts.task] : Array.from({ length: n }, (_, index) => ({ index, count: n }));
       reporter.stageStart(stage.name, taskList.length);
+      const totals: Record<string, number> = {};
+      let tasksRun = 0;
       for (const task of taskList) {
         if (!whole && run.taskDone(stage, task.index, n)) {
           reporter.taskSkipped(stage.name, task);
@@ -388,7 +393,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
         }
         if (signal.aborted) throw new InterruptedError();
         const outputs = new TaskOutputs(run, stage, task, config);
-        const ctx = makeContext(run, stage, stages, task, config, services, signal, reporter, outputs);
+        const ctx = makeContext(run, stage, stages, task, config, services, signal, reporter, outputs, totals);
         try {
           await stage.runTask(ctx);
           if (signal.aborted) throw new InterruptedError();
@@ -398,7 +403,10 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError() : err;
         }
         reporter.taskDone(stage.name, task);
+        tasksRun++;
       }
+      const summary = tasksRun > 0 ? stage.summary?.(totals) : null;
+      if (summary) reporter.log(`${stage.name}: ${summary}`);
       const finished = stage.outputs.length ? await finalizeOutputs(run, stage, stages, config) : run.stageDone(stage);
       reporter.stageEnd(stage.name, finished);
       ran.push(stage.name);

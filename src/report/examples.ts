@@ -1,12 +1,17 @@
 /**
  * Example candidates for each rejection reason (and a few that passed), chosen in SQL with a limit per
  * reason so a corpus of any size costs the same. Candidates that failed fewest checks come first (they
- * show the reason most plainly), ties broken by a stable pseudo-random order (md5 of the id). Each is
- * joined to its completion and sample, with small thumbnails of the sample's images.
+ * show the reason most plainly), ties broken by a stable pseudo-random order (md5 of the id). A sample is
+ * shown once on the page: the rarest reasons choose first, so each gets its examples when it can. Each is
+ * joined to its completion and sample, with small thumbnails of the sample's images and the boxes the
+ * reasoning wrote.
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
+import { parseCompletion } from '../completion/index.js';
+import { BoxConvention } from '../schema/records.js';
+import { teacherBoxToPixels, VERDICT_REASONS } from '../stages/verify.js';
 import { ImageStore } from '../store/images.js';
 import { Duck, int, num, sqlString, type Row } from './duck.js';
 import { orderReasons } from './figures.js';
@@ -43,6 +48,8 @@ export interface Example {
   reasons: string[];
   iou: number | null;
   answerBox: number[] | null;
+  /** Boxes written in the reasoning, in pixels of the target image, in order (the last is the one it commits to). */
+  thinkBoxes: number[][];
   thinkBoxAgrees: boolean | null;
   namesTargetImage: boolean | null;
   /** Sample fields; null when samples/ is absent or lacks the id. */
@@ -78,27 +85,98 @@ const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
 const bool = (v: unknown): boolean | null => (typeof v === 'boolean' ? v : null);
 const nums = (v: unknown): number[] | null => (Array.isArray(v) && v.every((x) => typeof x === 'number') ? (v as number[]) : null);
 
-/** The SQL that picks the examples; joins only the tables present. */
-export function exampleSql(present: Set<string>, perReason: number, passed: number): string {
-  const c = present.has('candidates');
-  const s = present.has('samples');
+/** Characters of a completion read for the boxes of its reasoning (a bound on hostile, huge completions). */
+const PARSE_CHARS = 200_000;
+/** Group sizes the allocation considers: enough for every group to find its examples among unused samples. */
+const GROUPS = VERDICT_REASONS.length + 2;
+
+/**
+ * The SQL that ranks example candidates: per group (each reason, and PASSED), one candidate per sample,
+ * best first, the first `perGroup`; `samples` is how many distinct samples the group has.
+ */
+export function exampleCandidatesSql(perGroup: number): string {
   return `WITH grouped AS (
       SELECT sampleId, candidateIndex, len(reasons) AS n_reasons, unnest(reasons) AS grp FROM verdicts WHERE NOT pass
       UNION ALL SELECT sampleId, candidateIndex, 0 AS n_reasons, ${sqlString(PASSED)} AS grp FROM verdicts WHERE pass
-    ), picked AS (
-      SELECT grp, sampleId, candidateIndex,
-        row_number() OVER (PARTITION BY grp ORDER BY n_reasons, md5(sampleId || chr(0) || candidateIndex::VARCHAR), sampleId, candidateIndex) AS k
+    ), one_per_sample AS (
+      SELECT grp, sampleId, candidateIndex, n_reasons, md5(sampleId || chr(0) || candidateIndex::VARCHAR) AS h,
+        row_number() OVER (PARTITION BY grp, sampleId ORDER BY n_reasons, md5(sampleId || chr(0) || candidateIndex::VARCHAR), candidateIndex) AS j
       FROM grouped
+    ), ranked AS (
+      SELECT grp, sampleId, candidateIndex,
+        row_number() OVER (PARTITION BY grp ORDER BY n_reasons, h, sampleId, candidateIndex) AS k,
+        count(*) OVER (PARTITION BY grp) AS samples
+      FROM one_per_sample WHERE j = 1
     )
+    SELECT grp, sampleId, candidateIndex, k, samples FROM ranked WHERE k <= ${perGroup} ORDER BY grp, k`;
+}
+
+interface ExamplePick {
+  grp: string;
+  sampleId: string;
+  candidateIndex: number;
+  k: number;
+}
+
+/**
+ * Give each group up to its limit of candidates whose sample no other group shows. Groups with the fewest
+ * samples choose first (a rare reason would otherwise lose its only sample to a common one), ties in
+ * check order; each takes its best-ranked candidates.
+ */
+export function allocateExamples(rows: ReadonlyArray<ExamplePick & { samples: number }>, limitOf: (grp: string) => number): ExamplePick[] {
+  const byGroup = new Map<string, Array<ExamplePick & { samples: number }>>();
+  for (const r of rows) {
+    if (!byGroup.has(r.grp)) byGroup.set(r.grp, []);
+    byGroup.get(r.grp)!.push(r);
+  }
+  const checkOrder = [...orderReasons([...byGroup.keys()].filter((g) => g !== PASSED)), PASSED];
+  const order = [...byGroup.keys()].sort((a, b) => byGroup.get(a)![0]!.samples - byGroup.get(b)![0]!.samples || checkOrder.indexOf(a) - checkOrder.indexOf(b));
+  const used = new Set<string>();
+  const out: ExamplePick[] = [];
+  for (const g of order) {
+    let n = 0;
+    for (const r of [...byGroup.get(g)!].sort((a, b) => a.k - b.k)) {
+      if (n >= limitOf(g)) break;
+      if (used.has(r.sampleId)) continue;
+      used.add(r.sampleId);
+      out.push({ grp: r.grp, sampleId: r.sampleId, candidateIndex: r.candidateIndex, k: r.k });
+      n++;
+    }
+  }
+  return out;
+}
+
+/** The SQL that fetches the chosen examples (`picks` as a VALUES list); joins only the tables present. */
+export function exampleSql(present: Set<string>, picks: readonly ExamplePick[]): string {
+  const c = present.has('candidates');
+  const s = present.has('samples');
+  const values = picks.map((p) => `(${sqlString(p.grp)}, ${p.k}, ${sqlString(p.sampleId)}, ${p.candidateIndex})`).join(', ');
+  return `WITH picked(grp, k, sampleId, candidateIndex) AS (VALUES ${values})
     SELECT p.grp, p.k, v.sampleId, v.candidateIndex, v.task, v.difficulty, v.reasons, v.iou, v.answerBox, v.thinkBoxAgrees, v.namesTargetImage,
-      ${c ? `left(c.completion, ${COMPLETION_CHARS}) AS completion, length(c.completion) AS completion_chars, c.error, c.finishReason, c.model, c.attempts` : `NULL AS completion, NULL AS completion_chars, NULL AS error, NULL AS finishReason, NULL AS model, NULL AS attempts`},
+      ${c ? `left(c.completion, ${COMPLETION_CHARS}) AS completion, left(c.completion, ${PARSE_CHARS}) AS completion_parse, length(c.completion) AS completion_chars, c.error, c.finishReason, c.model, c.attempts, c.convention, c.seenSizes` : `NULL AS completion, NULL AS completion_parse, NULL AS completion_chars, NULL AS error, NULL AS finishReason, NULL AS model, NULL AS attempts, NULL AS convention, NULL AS seenSizes`},
       ${s ? `s.question, s.targetImage, s.targetBox, s.images` : `NULL AS question, NULL AS targetImage, NULL AS targetBox, NULL AS images`}
     FROM picked p
     JOIN verdicts v ON v.sampleId = p.sampleId AND v.candidateIndex = p.candidateIndex
     ${c ? `LEFT JOIN candidates c ON c.sampleId = p.sampleId AND c.candidateIndex = p.candidateIndex` : ''}
     ${s ? `LEFT JOIN samples s ON s.id = p.sampleId` : ''}
-    WHERE p.k <= CASE WHEN p.grp = ${sqlString(PASSED)} THEN ${passed} ELSE ${perReason} END
     ORDER BY p.grp, p.k`;
+}
+
+/**
+ * The boxes the reasoning wrote, in pixels of the target image (as the verifier reads them); empty when
+ * the completion, its convention or the target image's size is unknown.
+ */
+function thinkBoxesOf(r: Row): number[][] {
+  const text = str(r.completion_parse);
+  const conv = BoxConvention.safeParse(r.convention);
+  const images = Array.isArray(r.images) ? (r.images as Row[]).map((i) => ({ width: int(i.width), height: int(i.height) })) : [];
+  const t = typeof r.targetImage === 'number' ? r.targetImage : -1;
+  if (text === null || !conv.success || !images[t] || images[t].width <= 0 || images[t].height <= 0) return [];
+  const seen = Array.isArray(r.seenSizes) ? (r.seenSizes as Row[])[t] : undefined;
+  const seenSize = seen && int(seen.width) > 0 && int(seen.height) > 0 ? { width: int(seen.width), height: int(seen.height) } : undefined;
+  return parseCompletion(text, conv.data)
+    .thinkBoxes.map((b) => teacherBoxToPixels(b.box, conv.data, { images }, seenSize, t))
+    .filter((b) => b.every(Number.isFinite));
 }
 
 /**
@@ -183,7 +261,14 @@ async function imagesOf(r: Row, thumbs: Thumbnailer, o: ExampleOptions): Promise
 export async function selectExamples(duck: Duck, present: Set<string>, runRoot: string, o: ExampleOptions): Promise<Map<string, Example[]>> {
   const groups = new Map<string, Example[]>();
   if (!present.has('verdicts')) return groups;
-  const rows = await duck.all(exampleSql(present, o.perReason, o.passed), [], 'choosing examples');
+  const limitOf = (g: string) => (g === PASSED ? o.passed : o.perReason);
+  const ranked = await duck.all(exampleCandidatesSql(Math.max(o.perReason, o.passed) * GROUPS), [], 'ranking examples');
+  const picks = allocateExamples(
+    ranked.map((r) => ({ grp: str(r.grp) ?? '', sampleId: str(r.sampleId) ?? '', candidateIndex: int(r.candidateIndex), k: int(r.k), samples: int(r.samples) })),
+    limitOf,
+  );
+  if (picks.length === 0) return groups;
+  const rows = await duck.all(exampleSql(present, picks), [], 'choosing examples');
   const thumbs = new Thumbnailer(runRoot, o.imageRoot);
   const byGroup = new Map<string, Row[]>();
   for (const r of rows) {
@@ -204,6 +289,7 @@ export async function selectExamples(duck: Duck, present: Set<string>, runRoot: 
         reasons: Array.isArray(r.reasons) ? r.reasons.map(String) : [],
         iou: num(r.iou),
         answerBox: nums(r.answerBox),
+        thinkBoxes: thinkBoxesOf(r),
         thinkBoxAgrees: bool(r.thinkBoxAgrees),
         namesTargetImage: bool(r.namesTargetImage),
         question: str(r.question),

@@ -6,7 +6,7 @@ import { VERDICT_REASONS } from '../stages/verify.js';
 import { Duck, int, num, sqlString, type Row } from './duck.js';
 import { TABLES, TABLE_NAMES, type RunFiles, type TableName } from './run-files.js';
 import type { Bin } from '../charts/svg.js';
-import { trainingFigures, type TrainingFigures } from './training.js';
+import { BUCKET_ORDER, NOT_SCORED, trainingFigures, type TrainingFigures } from './training.js';
 
 export interface CountBy {
   key: string;
@@ -60,8 +60,13 @@ export interface TeacherFigures {
   requested: number;
   promptTokens: number;
   completionTokens: number;
+  /** What every answer cost when it was paid for: spentUsd + replayedUsd. */
   costUsd: number;
-  /** Cost divided by samples that kept a passing candidate; null without verdicts or none kept. */
+  /** Paid by this run: answers requested from the endpoint (not served from the cache). */
+  spentUsd: number;
+  /** Answers replayed from the response cache: paid by an earlier run, not paid again. */
+  replayedUsd: number;
+  /** costUsd divided by samples that kept a passing candidate; null without verdicts or none kept. */
   costPerKeptSample: number | null;
   latencyMs: { count: number; p50: number | null; p90: number | null; p99: number | null; mean: number | null; max: number | null };
   latencyHistogram: Bin[];
@@ -244,6 +249,8 @@ async function teacher(duck: Duck, keptSamples: number | null): Promise<TeacherF
       coalesce(sum(promptTokens), 0) AS prompt_tokens,
       coalesce(sum(completionTokens), 0) AS completion_tokens,
       coalesce(sum(costUsd), 0) AS cost,
+      coalesce(sum(costUsd) FILTER (WHERE NOT cached), 0) AS spent,
+      coalesce(sum(costUsd) FILTER (WHERE cached), 0) AS replayed,
       coalesce(sum(attempts), 0) AS attempts,
       avg(attempts) AS mean_attempts,
       coalesce(max(attempts), 0) AS max_attempts,
@@ -279,6 +286,8 @@ async function teacher(duck: Duck, keptSamples: number | null): Promise<TeacherF
     promptTokens: int(t.prompt_tokens),
     completionTokens: int(t.completion_tokens),
     costUsd: cost,
+    spentUsd: int(t.spent),
+    replayedUsd: int(t.replayed),
     costPerKeptSample: keptSamples ? cost / keptSamples : null,
     latencyMs: { count: int(lat.n), p50: num(lat.p50), p90: num(lat.p90), p99: num(lat.p99), mean: num(lat.mean), max: num(lat.max) },
     latencyHistogram,
@@ -396,6 +405,19 @@ async function samples(duck: Duck): Promise<NonNullable<ReportFigures['samples']
   };
 }
 
+/**
+ * RL rows by mIoU bucket. Select writes the RL pool unscored; the score stage writes the scored rows to
+ * train/scored/. With a scored pool (`view`), a row's bucket is its scored one, so the corpus's "not
+ * scored" count is the rows scoring did not reach and agrees with the Scoring section.
+ */
+export function rlBucketSql(view: string | null): string {
+  const source = view
+    ? `rl LEFT JOIN (SELECT id, any_value(bucket) AS scored_bucket FROM ${view} WHERE difficulty IS NOT NULL GROUP BY id) s USING (id)`
+    : 'rl';
+  const bucket = view ? 's.scored_bucket' : 'bucket';
+  return `SELECT coalesce(${bucket}, ${sqlString(NOT_SCORED)}) AS key, count(*) AS n FROM ${source} GROUP BY key ORDER BY ${BUCKET_ORDER}`;
+}
+
 /** Compute every figure from the run's files (views must exist: see createViews). */
 export async function computeFigures(duck: Duck, files: RunFiles, present: Set<string>): Promise<ReportFigures> {
   const tables = {} as Record<TableName, TableFigure>;
@@ -403,6 +425,8 @@ export async function computeFigures(duck: Duck, files: RunFiles, present: Set<s
     const t = files.tables[name];
     tables[name] = { state: t.state, files: t.files.length, rows: present.has(name) ? int((await duck.one(`SELECT count(*) AS n FROM ${name}`)).n) : 0 };
   }
+  // Before the corpus figures: it creates the view of the scored RL pool they read.
+  const training = await trainingFigures(duck, files.root, files.run?.trainFrom ?? null);
   const rej = present.has('verdicts') ? await rejections(duck) : null;
   const qual = present.has('verdicts') ? await quality(duck) : null;
   const run = files.run;
@@ -429,10 +453,10 @@ export async function computeFigures(duck: Duck, files: RunFiles, present: Set<s
         ? {
             rows: tables.rl.rows,
             byTask: countBy(await duck.all(`SELECT task AS key, count(*) AS n FROM rl GROUP BY task ORDER BY task`)),
-            byBucket: countBy(await duck.all(`SELECT coalesce(bucket, '(not scored)') AS key, count(*) AS n FROM rl GROUP BY key ORDER BY key`)),
+            byBucket: countBy(await duck.all(rlBucketSql(training?.scored?.rows && !run?.trainFrom ? 'scored' : null))),
           }
         : null,
     },
-    training: await trainingFigures(duck, files.root, run?.trainFrom ?? null),
+    training,
   };
 }

@@ -177,8 +177,24 @@ function evalSection(e: EvalResults | null): SafeHtml {
   return html`<section id="evaluation"><h2>Evaluation</h2>
 <p class="lead">Each model on ${fmtInt(e.bench.samples)} benchmark samples (<code>${e.bench.file}</code>${e.bench.limit !== null ? `, first ${fmtInt(e.bench.limit)}` : ''}${e.bench.quarantined ? `; ${fmtInt(e.bench.quarantined)} items ingest refused are not scored` : ''}). Acc@0.5 per task in %, the paper's AVG (mean over tasks) and mean IoU, from the box in the <code>&lt;answer&gt;</code> block; a missing or unreadable answer scores 0. Predictions are in <code>eval/predictions/</code> (Parquet) and <code>eval/&lt;model&gt;/</code>.</p>
 ${comparison(e)}
+${evalColumns()}
 ${details}
 </section>`;
+}
+
+/** What each column of the comparison and each row of the per-model tables means. */
+function evalColumns(): SafeHtml {
+  const terms: Array<[string, string]> = [
+    ['Task columns (Static, Common, OT, …)', 'Acc@0.5 of that task in %: the share of its samples whose <answer> box has IoU ≥ 0.5 with the ground truth. The header is the paper\'s column name; hover it for the task key.'],
+    ['AVG', "The paper's average: the mean of the task columns, each task counting the same whatever its size (not a mean over samples)."],
+    ['mIoU AVG', 'Mean IoU of the <answer> box in %, averaged over tasks the same way.'],
+    ['Answered', 'Samples with a usable <answer> box, of the samples in the benchmark; the others score IoU 0.'],
+    ['n', 'Samples of the task (in the AVG column: all samples).'],
+    ['Acc@0.5, Acc@0.3, Acc@0.7', 'Share of samples whose <answer> box has IoU at or above 0.5, 0.3, 0.7, in %.'],
+    ['mIoU', 'Mean IoU of the <answer> box, in %.'],
+    ['Acc@0.5 paper scorer, mIoU paper scorer', "The same read the way UniVG-R1's evaluation script reads an output: the first box anywhere in it, so a box inside <think> wins over the answer."],
+  ];
+  return html`<details open><summary>What the columns and rows mean</summary><dl id="eval-columns">${terms.map(([t, d]) => html`<dt>${t}</dt><dd>${d}</dd>`)}</dl></details>`;
 }
 
 /** Table-of-contents links for the training sections present. */

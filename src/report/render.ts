@@ -13,6 +13,7 @@ import type { TableName } from './run-files.js';
 import { CSS, FILTER_SCRIPT } from './style.js';
 import { PALETTE, barChart, histogram, lineChart } from '../charts/svg.js';
 import { trainingSections, trainingToc } from './render-training.js';
+import { NOT_SCORED } from './training.js';
 
 export interface ReportModel {
   figures: ReportFigures;
@@ -149,7 +150,7 @@ function overview(m: ReportModel): SafeHtml {
   }
   if (f.corpus.sft) kpis.push(kpi('SFT rows', fmtInt(f.corpus.sft.rows), 'corpus.sft.rows'));
   if (f.corpus.rl) kpis.push(kpi('RL rows', fmtInt(f.corpus.rl.rows), 'corpus.rl.rows'));
-  if (f.teacher) kpis.push(kpi('Teacher cost', fmtUsd(f.teacher.costUsd), 'teacher.costUsd', `${fmtInt(f.teacher.promptTokens + f.teacher.completionTokens)} tokens`));
+  if (f.teacher) kpis.push(kpi('Teacher spend', fmtUsd(f.teacher.spentUsd), 'teacher.spentUsd', `by this run; ${fmtUsd(f.teacher.replayedUsd)} replayed from the cache`));
   if (f.quarantine) kpis.push(kpi('Quarantined', fmtInt(f.quarantine.total), 'quarantine.total', `${fmtInt(f.quarantine.byReason.length)} reasons`));
   const n = notes(f);
   return html`<section id="overview"><h2>Overview</h2>
@@ -295,9 +296,11 @@ function teacherSection(m: ReportModel): SafeHtml {
   );
   const counters = m.teacherCounters ? flatten(m.teacherCounters) : [];
   return html`<section id="teacher"><h2>Teacher</h2>
-<p class="lead">From the candidate shards: tokens and cost as the endpoint reported them, latency of requests actually made (cache hits excluded), attempts including retries.</p>
+<p class="lead">From the candidate shards: tokens and cost as the endpoint reported them, latency of requests actually made (cache hits excluded), attempts including retries. Spent by this run counts answers requested from the endpoint; replayed from the cache counts answers an earlier run paid for, which cost nothing now.</p>
 <div class="kpis">
-${kpi('Cost', fmtUsd(t.costUsd), 'teacher.costUsd', t.costPerKeptSample !== null ? `${fmtUsd(t.costPerKeptSample)} per kept sample` : undefined)}
+${kpi('Spent by this run', fmtUsd(t.spentUsd), 'teacher.spentUsd', `${fmtInt(t.requested)} candidates requested`)}
+${kpi('Replayed from cache', fmtUsd(t.replayedUsd), 'teacher.replayedUsd', `${fmtInt(t.cached)} candidates, not paid again`)}
+${kpi('Cost of the answers', fmtUsd(t.costUsd), 'teacher.costUsd', t.costPerKeptSample !== null ? `${fmtUsd(t.costPerKeptSample)} per kept sample, spent and replayed` : 'spent and replayed')}
 ${kpi('Prompt tokens', fmtInt(t.promptTokens), 'teacher.promptTokens')}
 ${kpi('Completion tokens', fmtInt(t.completionTokens), 'teacher.completionTokens')}
 ${kpi('Requested', fmtInt(t.requested), 'teacher.requested', `${fmtInt(t.samples)} samples`)}
@@ -382,6 +385,12 @@ function exampleCard(e: Example): SafeHtml {
   const tw = target?.width ?? 0;
   const th = target?.height ?? 0;
   if (e.targetBox) overlays.push(boxRect(e.targetBox, 'gt', `ground truth ${boxText(e.targetBox)}`, tw, th));
+  // The reasoning's boxes under the answer: dashed finer in the candidate's colour, the last one (the
+  // box the reasoning commits to, which think_answer_disagree compares with the answer) drawn heavier.
+  e.thinkBoxes.forEach((b, i) => {
+    const last = i === e.thinkBoxes.length - 1;
+    overlays.push(boxRect(b, last ? 'think last' : 'think', `${last ? 'last box' : `box ${i + 1}`} in <think> ${boxText(b)}`, tw, th));
+  });
   if (e.answerBox) overlays.push(boxRect(e.answerBox, 'pred', `answer ${boxText(e.answerBox)}`, tw, th));
   const off = target && e.answerBox && outside(e.answerBox, tw, th);
   const figure = target
@@ -389,7 +398,9 @@ function exampleCard(e: Example): SafeHtml {
         e.images.length > 1 ? ' (target)' : ''
       } · ${target.width}×${target.height} px<br><span class="legend-gt"></span>ground truth ${e.targetBox ? boxText(e.targetBox) : '–'}<br>${
         e.answerBox ? html`<span class="legend-pred"></span>answer ${boxText(e.answerBox)}` : html`<span class="legend-pred"></span>no answer box`
-      }${off ? ' (extends outside the image)' : ''}</figcaption></figure>`
+      }${off ? ' (extends outside the image)' : ''}${
+        e.thinkBoxes.length ? html`<br><span class="legend-think"></span>${fmtInt(e.thinkBoxes.length)} box${e.thinkBoxes.length === 1 ? '' : 'es'} in &lt;think&gt;, last ${boxText(e.thinkBoxes.at(-1)!)}` : ''
+      }</figcaption></figure>`
     : html`<div class="noimg">${e.question === null ? 'sample not found (samples/ absent)' : 'no target image'}</div>`;
   const otherFigs = others.length
     ? html`<div class="others">${others.map((i) => html`<figure>${imageBox(i, [], `image ${i.index + 1}`)}<figcaption>Image ${i.index + 1}</figcaption></figure>`)}</div>`
@@ -438,7 +449,7 @@ ${table(
   { figure: (i, j) => (j === 2 ? `rejections.byReason[${i}].count` : j === 3 ? `rejections.byReason[${i}].only` : null) },
 )}</div>
 <h3>Examples</h3>
-<p class="lead">Up to ${m.perReason} per reason, a stable pseudo-random pick. The target image shows the ground truth (green, solid) and the teacher's answer box (red, dashed), drawn in original-image pixels.</p>
+<p class="lead">Up to ${m.perReason} per reason, a stable pseudo-random pick; a sample is shown once, under one of its reasons. The target image shows the ground truth (green, solid), the teacher's answer box (red, dashed) and the boxes its reasoning wrote in <code>&lt;think&gt;</code> (red, finely dashed; the last one, which the reasoning commits to, heavier), all in original-image pixels.</p>
 ${filterBox('examples', 'Filter examples: id, task, reason, text…')}
 <div id="examples">${groups.length ? groups : missing('No examples: every candidate passed, or there were none.')}</div>
 </section>`;
@@ -479,7 +490,13 @@ function corpusSection(f: ReportFigures): SafeHtml {
     parts.push(
       chartBox('RL rows by task', barChart(rl.byTask.map((x) => ({ label: x.key, value: x.count })), { title: 'RL rows by task', width: 440, format: fmtInt, color: PALETTE[0] }), `${fmtInt(rl.rows)} rows`),
     );
-    parts.push(chartBox('RL rows by difficulty bucket', barChart(rl.byBucket.map((x) => ({ label: x.key, value: x.count })), { title: 'RL rows by mIoU bucket', width: 440, format: fmtInt, color: PALETTE[3] })));
+    parts.push(
+      chartBox(
+        'RL rows by difficulty bucket',
+        barChart(rl.byBucket.map((x) => ({ label: x.key, value: x.count })), { title: 'RL rows by mIoU bucket', width: 440, format: fmtInt, color: PALETTE[3] }),
+        f.training?.scored ? `buckets from the scored pool (Scoring section); ${NOT_SCORED}: rows scoring did not reach` : `${NOT_SCORED} until the score stage runs`,
+      ),
+    );
   }
   return html`<section id="corpus"><h2>Corpus</h2>
 <p class="lead">The best passing candidate of each kept sample, split into the SFT and RL pools.</p>
@@ -514,7 +531,7 @@ ${overview(m)}
 ${corpus ? [funnelSection(m.figures), qualitySection(m.figures), teacherSection(m), rejectionSection(m), quarantineSection(m.figures), corpusSection(m.figures)] : ''}
 ${trainingSections(m.figures.training)}
 </main>
-<footer class="page">Generated by ${m.generator} from the shards of this run (figures computed with DuckDB; every number is also in <code>report/figures.json</code> and in the JSON block below).</footer>
+<footer class="page">Generated by ${m.generator} from the shards of this run (figures computed with DuckDB; every number is also in <code>report/figures.json</code>, and embedded in this page's source as the JSON of <code>&lt;script id="univg-figures"&gt;</code>).</footer>
 <script type="application/json" id="univg-figures">${raw(jsonForScript(m.figures))}</script>
 <script>${raw(FILTER_SCRIPT)}</script>
 </body>

@@ -73,11 +73,16 @@ svg.chart .empty { fill: var(--muted); font-style: italic; }
 .imgbox svg rect, .imgbox svg circle { fill: none; stroke-width: 2.5; }
 .imgbox svg .gt { stroke: var(--gt); }
 .imgbox svg .pred { stroke: var(--pred); stroke-dasharray: 6 3; }
+.imgbox svg .think { stroke: var(--pred); stroke-dasharray: 2 2; stroke-width: 1.25; }
+.imgbox svg .think.last { stroke-width: 2; }
 .noimg { padding: 28px 10px; text-align: center; color: var(--muted); font-size: 12px; border: 1px dashed var(--line); background: var(--soft); }
 figure { margin: 0; }
 figcaption { font-size: 12px; color: var(--muted); margin-top: 4px; }
 .legend-gt, .legend-pred { display: inline-block; width: 14px; height: 0; border-top: 3px solid var(--gt); vertical-align: middle; margin: 0 4px 0 0; }
 .legend-pred { border-top: 3px dashed var(--pred); }
+#eval-columns dt { font-weight: 600; margin-top: 6px; }
+#eval-columns dd { margin: 0 0 0 16px; color: var(--muted); }
+.legend-think { display: inline-block; width: 14px; height: 0; border-top: 2px dotted var(--pred); vertical-align: middle; margin: 0 4px 0 0; }
 .others { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
 .others figure { width: 96px; }
 .others .imgbox { border-color: var(--line); }

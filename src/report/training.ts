@@ -244,6 +244,12 @@ export function rlFigures(log: ReadonlyArray<Record<string, unknown>>, result: R
   };
 }
 
+/** The bucket of an RL row that has no difficulty (yet). */
+export const NOT_SCORED = '(not scored)';
+/** mIoU buckets in the paper's order, then rows without one, then anything else by name (SQL ORDER BY on `key`). */
+export const BUCKET_ORDER = `CASE key WHEN 'lt0.3' THEN 0 WHEN '0.3-0.7' THEN 1 WHEN 'gt0.7' THEN 2 WHEN ${sqlString(NOT_SCORED)} THEN 4 ELSE 3 END, key`;
+
+/** Creates the view `scored` over train/scored/ when it exists (the corpus figures read it too). */
 async function scoredFigures(duck: Duck, root: string): Promise<ScoredFigures | null> {
   const dir = join(root, TRAIN_LAYOUT.scored);
   const manifest = await readManifest(dir);
@@ -252,7 +258,7 @@ async function scoredFigures(duck: Duck, root: string): Promise<ScoredFigures | 
   if (files.length === 0) return { rows: 0, scored: 0, meanDifficulty: null, meanWeight: null, byBucket: [], histogram: [] };
   await duck.exec(`CREATE OR REPLACE VIEW scored AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}])`, 'scored RL pool view');
   const t = await duck.one(`SELECT count(*) AS n, count(difficulty) AS scored, avg(difficulty) AS d, avg(weight) AS w FROM scored`);
-  const byBucket = (await duck.all(`SELECT coalesce(bucket, '(unscored)') AS key, count(*) AS n FROM scored GROUP BY 1 ORDER BY CASE key WHEN 'lt0.3' THEN 0 WHEN '0.3-0.7' THEN 1 WHEN 'gt0.7' THEN 2 ELSE 3 END, key`)).map(
+  const byBucket = (await duck.all(`SELECT coalesce(bucket, ${sqlString(NOT_SCORED)}) AS key, count(*) AS n FROM scored GROUP BY 1 ORDER BY ${BUCKET_ORDER}`)).map(
     (r) => ({ key: String(r.key), count: int(r.n) }),
   );
   const bins = await duck.all(`SELECT least(floor(difficulty * 10), 9)::int AS b, count(*) AS n FROM scored WHERE difficulty IS NOT NULL GROUP BY 1 ORDER BY 1`);

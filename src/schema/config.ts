@@ -93,7 +93,12 @@ export const VerifyConfig = z.strictObject({
   iouThreshold: z.number().min(0).max(1).default(0.5),
   minThinkChars: z.number().int().nonnegative().default(40),
   maxThinkChars: z.number().int().positive().default(6000),
-  maxRepeatedNgramShare: z.number().min(0).max(1).default(0.3),
+  maxLoopRepeats: z
+    .number()
+    .int()
+    .min(1)
+    .default(2)
+    .describe('repetitive: a span of words written more than this many times back to back (covering 12+ words) is a decoding loop'),
   requireThinkBoxAgreement: z.boolean().default(true),
   requireTargetImageNamed: z.boolean().default(true),
 });

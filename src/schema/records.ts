@@ -100,7 +100,7 @@ export const Verdict = z.object({
   difficulty: Difficulty.nullable(),
   pass: z.boolean(),
   reasons: z.array(z.string()).describe('every failed check, as reason codes; empty when pass'),
-  formatReward: z.number().describe("UniVG-R1's format_reward_rec (0 or 1)"),
+  formatReward: z.number().describe("UniVG-R1's format_reward_rec (0 or 1), the answer box read in the teacher's convention"),
   answerBox: Box.nullable().describe('answer box converted to pixels of the target image'),
   iou: z.number().nullable().describe('IoU of answerBox with the ground truth'),
   thinkBoxAgrees: z.boolean().nullable().describe('last box committed in <think> matches the answer; null if none'),

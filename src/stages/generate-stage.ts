@@ -43,6 +43,34 @@ export const generateStage: Stage = {
         ctx.progress.note({ spent: `$${p.costUsd.toFixed(4)}`, ...(p.projectedCostUsd !== null ? { projected: `$${p.projectedCostUsd.toFixed(4)}` } : {}), failed: p.failedCandidates, cached: p.cachedCandidates });
       },
     });
-    for await (const row of rows) await out.write(row);
+    const t = { requests: 0, spentUsd: 0, candidates: 0, fromCache: 0, replayedUsd: 0 };
+    let lastHash = '';
+    for await (const row of rows) {
+      await out.write(row);
+      t.candidates++;
+      if (row.cached) {
+        t.fromCache++;
+        t.replayedUsd += row.costUsd;
+      } else {
+        t.spentUsd += row.costUsd;
+        // A request's rows come out together; rows with no attempt never reached the endpoint.
+        if (row.attempts > 0 && row.requestHash !== lastHash) t.requests++;
+      }
+      lastHash = row.requestHash;
+    }
+    ctx.tally(t);
   },
+  summary: (t) => generateSummary(t),
 };
+
+const usd = (x: number) => `$${x.toFixed(x === 0 || x >= 1 ? 2 : 4)}`;
+
+/** "0 requests sent, $0.00 spent by this run, 273 of 273 candidates replayed from the cache ($0.1358 not paid again)". */
+export function generateSummary(t: Readonly<Record<string, number>>): string {
+  const n = (k: string) => t[k] ?? 0;
+  const cached = n('fromCache');
+  return (
+    `${n('requests')} request${n('requests') === 1 ? '' : 's'} sent, ${usd(n('spentUsd'))} spent by this run, ` +
+    `${cached} of ${n('candidates')} candidates replayed from the cache${cached > 0 ? ` (${usd(n('replayedUsd'))} not paid again)` : ''}`
+  );
+}

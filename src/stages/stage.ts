@@ -62,6 +62,8 @@ export interface TaskContext {
   output<T = Record<string, unknown>>(name: string): RowSink<T>;
   quarantine(record: Omit<QuarantineRecord, 'stage'>): Promise<void>;
   log(message: string): void;
+  /** Add to the stage's counters for this process (summed over its tasks and shown by `Stage.summary`). */
+  tally(counts: Readonly<Record<string, number>>): void;
 }
 
 export interface Stage {
@@ -100,6 +102,11 @@ export interface Stage {
   derived?: boolean;
   /** A directory (relative to the run) the stage owns besides its outputs, e.g. checkpoints: `--force` removes it. */
   workDir?: string;
+  /**
+   * One line for the console once this process has run the stage's tasks, from the summed `tally`
+   * counters (e.g. generate: requests sent, spend, answers replayed from the cache); null for none.
+   */
+  summary?(totals: Readonly<Record<string, number>>): string | null;
   /**
    * Cheap checks before anything runs (input files exist, an API key is set), so a mistake costs one
    * clear line instead of a half-finished run. Throws ConfigError or InputError.

@@ -2,14 +2,14 @@
  * Verification of teacher candidates: a pure function from (sample, candidate, config) to a Verdict with
  * every failed check named. No I/O, no network: changing a check re-verifies cached completions for free.
  */
-import { formatReward, parseCompletion } from '../completion/index.js';
+import { formatReward, imageMentionsAt, parseCompletion, type ParsedCompletion } from '../completion/index.js';
 import { iou } from '../geometry/box.js';
-import { convertBox } from '../geometry/convert.js';
+import { convertBox, isIntegerConvention } from '../geometry/convert.js';
 import type { VerifyConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, PromptMode, TeacherCandidate, Verdict } from '../schema/records.js';
 
 /** Bump when a check changes meaning: verdict shards record it, so stale verdicts are visible. */
-export const VERIFIER_VERSION = 'verify-v1';
+export const VERIFIER_VERSION = 'verify-v2';
 
 /** Reason codes a verdict can carry, in the order checks run. */
 export const VERDICT_REASONS = [
@@ -30,15 +30,25 @@ export const VERDICT_REASONS = [
 ] as const;
 export type VerdictReason = (typeof VERDICT_REASONS)[number];
 
-/** Two boxes "agree" when they overlap this much; the think may round or restate the final box. */
-const AGREEMENT_IOU = 0.8;
+/**
+ * The reasoning's box "agrees" with the answer when they overlap this much: the same bar a box must clear to
+ * be right at all (Acc@0.5), so a chain is only rejected when its reasoning points at a different object,
+ * not when it draws the same object more loosely than the answer.
+ */
+const AGREEMENT_IOU = 0.5;
+
+/** A decoding loop must cover at least this many words to count (a stutter like "very very very" does not). */
+const LOOP_MIN_WORDS = 12;
+/** Longest repeating unit looked for, in words (a looping sentence or two). */
+const LOOP_MAX_UNIT = 60;
 
 const LEAK_PHRASES = [
   /ground[\s-]?truth/i,
   /\bgiven (?:coordinates|box|answer)\b/i,
   /\bprovided (?:coordinates|box|answer)\b/i,
   /\b(?:coordinates|box|answer) (?:is|are|was|were) (?:given|provided)\b/i,
-  /\bI (?:was|am) (?:told|given)\b/i,
+  // "I am given two images" is how chains start; being given the answer is the leak.
+  /\bI (?:was|am|have been) (?:told|given) (?:the |that the )?(?:answer|coordinates|box|bounding box|location|position|target box|solution)\b/i,
 ];
 
 const REFUSAL = /^\s*(?:I'?m sorry|I am sorry|I cannot|I can'?t|As an AI)/i;
@@ -56,7 +66,13 @@ export interface VerifyContext {
  * Convert a box the teacher wrote in `convention` to original pixels of image `index`. The teacher saw
  * `seenSizes[index]`; for the resized-pixel convention that size, not the budget, decides the scale.
  */
-export function teacherBoxToPixels(box: readonly number[], convention: BoxConvention, sample: GroundingSample, seen: { width: number; height: number } | undefined, index: number): [number, number, number, number] {
+export function teacherBoxToPixels(
+  box: readonly number[],
+  convention: BoxConvention,
+  sample: { images: ReadonlyArray<{ width: number; height: number }> },
+  seen: { width: number; height: number } | undefined,
+  index: number,
+): [number, number, number, number] {
   const img = sample.images[index]!;
   // parseCompletion already returns xyxy for the -xywh conventions: convert the frame only, never the layout again.
   const frame = convention.replace(/-xywh$/, '') as BoxConvention;
@@ -69,20 +85,68 @@ export function teacherBoxToPixels(box: readonly number[], convention: BoxConven
   return convertBox(box, frame, 'pixels', { width: img.width, height: img.height });
 }
 
-/** Share of word 4-grams that repeat an earlier one: a cheap, robust degeneration signal. */
-export function repeatedNgramShare(text: string, n = 4): number {
-  const words = text.toLowerCase().split(/\s+/).filter(Boolean);
-  if (words.length < n * 2) return 0;
-  const seen = new Set<string>();
-  let repeats = 0;
-  let total = 0;
-  for (let i = 0; i + n <= words.length; i++) {
-    const g = words.slice(i, i + n).join(' ');
-    total++;
-    if (seen.has(g)) repeats++;
-    else seen.add(g);
+/**
+ * The longest decoding loop in `text`: a span of `unit` words written at least `minCopies` times back to
+ * back; `words` is how many words the run covers, `copies` how many whole copies it holds. Listing the same
+ * objects frame after frame is not a loop (each list has its own frame name and differs somewhere); a
+ * model stuck repeating a sentence until it is cut off is.
+ */
+export function longestLoop(text: string, minCopies = 3, maxUnit = LOOP_MAX_UNIT): { copies: number; unit: number; words: number } {
+  const ids = new Map<string, number>();
+  const w: number[] = [];
+  for (const t of text.toLowerCase().split(/\s+/)) {
+    if (t === '') continue;
+    let id = ids.get(t);
+    if (id === undefined) ids.set(t, (id = ids.size));
+    w.push(id);
   }
-  return total ? repeats / total : 0;
+  let best = { copies: 0, unit: 0, words: 0 };
+  for (let p = 1; p <= maxUnit && 2 * p <= w.length; p++) {
+    let run = 0; // positions i with w[i] === w[i + p], in a row
+    for (let i = 0; i + p < w.length; i++) {
+      run = w[i] === w[i + p] ? run + 1 : 0;
+      // A run of `run` matches at period p covers run + p words: floor(run / p) + 1 copies of the unit.
+      const copies = Math.floor(run / p) + 1;
+      if (copies >= minCopies && run + p > best.words) best = { copies, unit: p, words: run + p };
+    }
+  }
+  return best;
+}
+
+/** A loop the verifier rejects: more than `maxRepeats` copies in a row, covering at least LOOP_MIN_WORDS words. */
+export function isLoop(text: string, maxRepeats: number): boolean {
+  return longestLoop(text, maxRepeats + 1).words >= LOOP_MIN_WORDS;
+}
+
+/** Start offsets of the sentences of `text`: after . ! ? followed by white space, and after line breaks. */
+function sentenceStarts(text: string): number[] {
+  const out = [0];
+  for (const m of text.matchAll(/[.!?]\s+|\n+/g)) out.push(m.index + m[0].length);
+  return out;
+}
+
+/**
+ * Does the reasoning name the target image where it concludes? The conclusion is the sentence holding the
+ * box the reasoning commits to (`anchor`, an offset in `think`) or, when that sentence names no image, the
+ * nearest sentence before it that does: "So the target lies in the third image ... Its box is (…)" names
+ * the third image, whatever images were described before. Without a committed box, naming the target
+ * anywhere is enough.
+ */
+export function conclusionNamesTarget(think: string, target: number, imageCount: number, anchor: number | null): boolean {
+  const mentions = imageMentionsAt(think, imageCount);
+  if (!mentions.some((m) => m.image === target)) return false;
+  if (anchor === null) return true;
+  const starts = sentenceStarts(think);
+  let s = starts.length - 1;
+  while (s > 0 && starts[s]! > anchor) s--;
+  let end = starts[s + 1] ?? think.length;
+  for (; s >= 0; s--) {
+    const from = starts[s]!;
+    const named = mentions.filter((m) => m.offset >= from && m.offset < end);
+    if (named.length > 0) return named.some((m) => m.image === target);
+    end = from;
+  }
+  return true;
 }
 
 export function verifyCandidate(ctx: VerifyContext): Verdict {
@@ -101,10 +165,10 @@ export function verifyCandidate(ctx: VerifyContext): Verdict {
   const text = c.completion;
   if (REFUSAL.test(text) && !text.includes('<answer>')) reasons.push('refusal');
   if (c.finishReason === 'length') reasons.push('truncated');
-  const fmt = formatReward(text);
+  const parsed = parseCompletion(text, c.convention);
+  const fmt = formatInConvention(text, parsed, c.convention);
   if (fmt === 0) reasons.push('format');
 
-  const parsed = parseCompletion(text, c.convention);
   const t = sample.targetImage;
   let answerBox: [number, number, number, number] | null = null;
   let score: number | null = null;
@@ -129,9 +193,12 @@ export function verifyCandidate(ctx: VerifyContext): Verdict {
     if (!thinkBoxAgrees && config.requireThinkBoxAgreement) reasons.push('think_answer_disagree');
   }
 
+  // Only a think that was found can be read for image names; a missing or unclosed <think> is a format
+  // failure already, and blaming its content as well would misreport why the chain was dropped.
   let namesTargetImage: boolean | null = null;
-  if (sample.images.length > 1) {
-    namesTargetImage = parsed.mentionedImages.includes(t);
+  if (sample.images.length > 1 && parsed.think !== null) {
+    const anchor = lastThink && parsed.thinkOffset !== null ? lastThink.offset - parsed.thinkOffset : null;
+    namesTargetImage = conclusionNamesTarget(parsed.think, t, sample.images.length, anchor);
     if (!namesTargetImage && config.requireTargetImageNamed) reasons.push('target_image_not_named');
   }
 
@@ -140,7 +207,7 @@ export function verifyCandidate(ctx: VerifyContext): Verdict {
   if (parsed.think !== null) {
     if (think.trim().length < config.minThinkChars) reasons.push('think_too_short');
     if (think.length > config.maxThinkChars) reasons.push('think_too_long');
-    if (repeatedNgramShare(think) > config.maxRepeatedNgramShare) reasons.push('repetitive');
+    if (isLoop(think, config.maxLoopRepeats)) reasons.push('repetitive');
   }
 
   const ordered = VERDICT_REASONS.filter((r) => reasons.includes(r));
@@ -155,6 +222,29 @@ export function verifyCandidate(ctx: VerifyContext): Verdict {
     namesTargetImage,
     completionChars: text.length,
   };
+}
+
+const NUM_TEXT = '\\s*(?:\\d+(?:\\.\\d*)?|\\.\\d+)\\s*';
+/** One box and nothing else, as a teacher writes it in a convention the paper's integer regex does not read. */
+const XYXY_BOX = new RegExp(`^\\s*\\(${NUM_TEXT},${NUM_TEXT}\\)\\s*,\\s*\\(${NUM_TEXT},${NUM_TEXT}\\)\\s*$`);
+const XYWH_BOX = new RegExp(`^\\s*\\[${NUM_TEXT},${NUM_TEXT},${NUM_TEXT},${NUM_TEXT}\\]\\s*$`);
+
+/**
+ * UniVG-R1's format reward for a completion in the teacher's convention. The paper's regex reads
+ * `(int,int),(int,int)`, which is how its training rows write boxes; a teacher asked for 0-1 floats (norm),
+ * float pixels or `[x,y,w,h]` writes a correct answer differently, and select rewrites it in the training
+ * convention anyway. So when the answer block is exactly one box in the teacher's layout, the paper's own
+ * check judges the rest of the structure (think first, answer last, nothing after it) with that box written
+ * as integers; any other answer is judged as it is.
+ */
+export function formatInConvention(text: string, parsed: ParsedCompletion, convention: BoxConvention): 0 | 1 {
+  const fmt = formatReward(text);
+  if (fmt === 1 || parsed.answer === null) return fmt;
+  const shape = convention.endsWith('-xywh') ? XYWH_BOX : XYXY_BOX;
+  if ((isIntegerConvention(convention) && !convention.endsWith('-xywh')) || !shape.test(parsed.answer)) return fmt;
+  const block = `<answer>${parsed.answer}</answer>`;
+  const at = text.indexOf(block);
+  return at < 0 ? 0 : formatReward(`${text.slice(0, at)}<answer>(0,0),(1,1)</answer>${text.slice(at + block.length)}`);
 }
 
 /**

@@ -25,6 +25,7 @@ describe('parseCompletion: structure', () => {
       answerBox: [120, 45, 560, 980],
       thinkBoxes: [],
       mentionedImages: [1],
+      thinkOffset: 7,
       problems: [],
     });
   });

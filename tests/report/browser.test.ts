@@ -117,6 +117,24 @@ describe('the report in a browser', () => {
     expect(await page.locator('.imgbox svg rect.pred').count()).toBeGreaterThan(0);
   });
 
+  it("draws the reasoning's boxes on the image, dashed in the answer's colour and inside the image frame (issue 11)", async () => {
+    const style = (sel: string) =>
+      page.$eval(sel, (e) => {
+        const g = globalThis as unknown as { getComputedStyle(x: unknown): { stroke: string; strokeDasharray: string } };
+        const cs = g.getComputedStyle(e);
+        const r = (e as unknown as { getBoundingClientRect(): { width: number; height: number } }).getBoundingClientRect();
+        return { stroke: cs.stroke, dash: cs.strokeDasharray, w: r.width, h: r.height };
+      });
+    const think = await style('#reason-think_answer_disagree .imgbox svg rect.think');
+    const pred = await style('#reason-think_answer_disagree .imgbox svg rect.pred');
+    expect(think.stroke).toBe(pred.stroke);
+    expect(think.dash).not.toBe('none');
+    expect(think.dash).not.toBe(pred.dash);
+    // (5,5)-(30,30) on the 200x130 target image: a visible box, smaller than the answer's.
+    expect(think.w).toBeGreaterThan(5);
+    expect(think.w).toBeLessThan(pred.w);
+  });
+
   it('makes no request other than the file itself and data: URLs, and logs no error', () => {
     expect(requests.length).toBeGreaterThan(0);
     for (const u of requests) expect(u.startsWith('file://') || u.startsWith('data:')).toBe(true);

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type ReportFigures } from '../../src/report/index.js';
+import { fmtUsd } from '../../src/charts/html.js';
 import { EVIL_TASK, INJECT_CLOSE, INJECT_IMG, INJECT_SCRIPT, makeRun, type Fixture } from './fixture.js';
 
 let fx: Fixture;
@@ -114,6 +115,15 @@ describe('figures match an independent DuckDB query over the shards', () => {
     expect(t.errors[0]!.key).toContain('</script>');
   });
 
+  it('teacher cost split: spent by this run (requested) and replayed from the cache (issue 11)', async () => {
+    const t = figures.teacher!;
+    const r = await one(`SELECT sum(costUsd) FILTER (WHERE NOT cached) AS spent, sum(costUsd) FILTER (WHERE cached) AS replayed FROM CANDIDATES`);
+    expect(r.replayed as number).toBeGreaterThan(0);
+    expect(t.spentUsd).toBeCloseTo(r.spent as number, 12);
+    expect(t.replayedUsd).toBeCloseTo(r.replayed as number, 12);
+    expect(t.spentUsd + t.replayedUsd).toBeCloseTo(t.costUsd, 12);
+  });
+
   it('rejection reasons and quarantine counts', async () => {
     const rows = await q(`SELECT r, count(*) AS n FROM (SELECT unnest(reasons) AS r FROM VERDICTS) GROUP BY r`);
     expect(figures.rejections!.byReason.length).toBe(rows.length);
@@ -162,6 +172,49 @@ describe('the written page', () => {
     expect(readFileSync(again.file, 'utf8')).toBe(page);
     expect(readFileSync(join(out, 'figures.json'))).toEqual(readFileSync(join(fx.root, 'report', 'figures.json')));
     expect(readdirSync(join(fx.root, 'report')).sort()).toEqual(['figures.json', 'index.html']);
+  });
+
+  it('a fully cached run shows $0 spent beside 0 requested, and what the cache replayed (issue 11)', async () => {
+    const cached = await makeRun({ allCached: true });
+    cleanup.push(cached.root);
+    const r = await buildReport(cached.root);
+    const html = readFileSync(r.file, 'utf8');
+    const t = r.figures.teacher!;
+    expect(t.requested).toBe(0);
+    expect(t.spentUsd).toBe(0);
+    expect(t.replayedUsd).toBeCloseTo(cached.candidates.reduce((a, c) => a + c.costUsd, 0), 12);
+    const kpi = (label: string) => new RegExp(`<div class="label">${label}</div><div class="value" data-figure="([^"]+)">([^<]*)</div>`).exec(html);
+    expect(kpi('Spent by this run')?.slice(1)).toEqual(['teacher.spentUsd', '$0']);
+    expect(kpi('Requested')?.[2]).toBe('0');
+    expect(kpi('Replayed from cache')?.slice(1)).toEqual(['teacher.replayedUsd', fmtUsd(t.replayedUsd)]);
+    expect(kpi('Teacher spend')?.slice(1)).toEqual(['teacher.spentUsd', '$0']);
+  });
+
+  it('never shows a sample twice among the examples, and the rare reasons keep theirs (issue 11)', () => {
+    const ids = [...page.matchAll(/<span class="id mono">([^<]*)<\/span>/g)].map((m) => m[1]);
+    expect(ids.length).toBeGreaterThan(5);
+    expect(new Set(ids).size).toBe(ids.length);
+    // Reasons that only one sample has are shown with that sample.
+    for (const [reason, id] of [['request_failed', 's-007'], ['think_answer_disagree', 's-008'], ['target_image_not_named', 's-005'], ['answer_out_of_range', 's-006']]) {
+      const group = page.slice(page.indexOf(`id="reason-${reason}"`));
+      expect(group.slice(0, group.indexOf('</article>')), reason).toContain(`<span class="id mono">${id}</span>`);
+    }
+  });
+
+  it("draws the reasoning's boxes on the target image, dashed in the candidate's colour (issue 11)", () => {
+    // s-008: the reasoning settles on (5,5),(30,30) and the answer is the middle square.
+    const card = page.slice(page.indexOf('id="reason-think_answer_disagree"'));
+    expect(card).toMatch(/<rect class="think last" x="5" y="5" width="25" height="25" vector-effect="non-scaling-stroke"><title>last box in &lt;think&gt; \(5, 5\), \(30, 30\)<\/title><\/rect><rect class="pred" x="67" y="43" width="66" height="44"/);
+    expect(card).toContain('<span class="legend-think"></span>1 box in &lt;think&gt;, last (5, 5), (30, 30)');
+    expect(page).toMatch(/\.imgbox svg \.think \{ stroke: var\(--pred\); stroke-dasharray: [\d. ]+;/);
+  });
+
+  it("says where the figures' JSON is, and it is there", () => {
+    const footer = /<footer class="page">([\s\S]*?)<\/footer>/.exec(page)![1]!;
+    expect(footer).not.toContain('JSON block below');
+    expect(footer).toContain('report/figures.json');
+    expect(footer).toContain('&lt;script id="univg-figures"&gt;');
+    expect(page).toContain('<script type="application/json" id="univg-figures">');
   });
 
   it('draws each example in the original pixel grid of its target image', () => {

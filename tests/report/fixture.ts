@@ -34,6 +34,8 @@ export interface FixtureOptions {
   samplesOnly?: boolean;
   /** Leave run.json out. */
   noRunJson?: boolean;
+  /** Every candidate served from the response cache (a rerun into a fresh run directory). */
+  allCached?: boolean;
 }
 
 export interface Fixture {
@@ -70,6 +72,8 @@ export async function makeRun(opts: FixtureOptions = {}): Promise<Fixture> {
     { id: 's-004', source: 'synthetic', task: 'refer_grounding', images: [imgs[3]!], question: 'Where is the bright region?', context: [], targetImage: 0, targetBox: mid(3), difficulty: null, split: 'train', meta: {} },
     { id: 's-005', source: 'synthetic', task: EVIL_TASK, images: [imgs[0]!, imgs[3]!], question: `Spot the difference. ${INJECT_IMG}`, context: [], targetImage: 0, targetBox: mid(0), difficulty: 'hard', split: 'train', meta: {} },
     { id: 's-006', source: 'synthetic', task: EVIL_TASK, images: [imgs[1]!, imgs[0]!], question: 'What changed between the images?', context: [], targetImage: 1, targetBox: mid(0), difficulty: 'medium', split: 'train', meta: {} },
+    { id: 's-007', source: 'synthetic', task: 'refer_grounding', images: [imgs[2]!], question: 'Box the square.', context: [], targetImage: 0, targetBox: mid(2), difficulty: 'easy', split: 'train', meta: {} },
+    { id: 's-008', source: 'synthetic', task: 'common_object', images: [imgs[0]!, imgs[2]!], question: 'Box the square in image 2.', context: [], targetImage: 1, targetBox: mid(2), difficulty: 'medium', split: 'train', meta: {} },
   ];
   await writeShards('GroundingSample', samples, { dir: join(root, 'samples'), count: 2 });
   if (opts.samplesOnly) return { root, samples, candidates: [], verdicts: [] };
@@ -97,13 +101,14 @@ export async function makeRun(opts: FixtureOptions = {}): Promise<Fixture> {
     attempts: 1,
     cached: false,
     ...over,
+    ...(opts.allCached ? { cached: true, latencyMs: 0, attempts: 0 } : {}),
   });
-  const [s1, s2, s3, s4, s5, s6] = samples as [GroundingSample, GroundingSample, GroundingSample, GroundingSample, GroundingSample, GroundingSample];
+  const [s1, s2, s3, s4, s5, s6, s7, s8] = samples as [GroundingSample, GroundingSample, GroundingSample, GroundingSample, GroundingSample, GroundingSample, GroundingSample, GroundingSample];
   const candidates: TeacherCandidate[] = [
     cand(s1, 0, {}),
     cand(s1, 1, { cached: true, latencyMs: 0, attempts: 0 }),
     cand(s2, 0, { completion: `<think>The square ${INJECT_SCRIPT} is at the left ${INJECT_IMG}.</think><answer>(5,5),(30,30)</answer>`, latencyMs: 900, attempts: 3 }),
-    cand(s2, 1, { completion: null, finishReason: null, error: `HTTP 500 from teacher ${INJECT_CLOSE}`, promptTokens: null, completionTokens: null, costUsd: 0, latencyMs: 2600, attempts: 7 }),
+    cand(s2, 1, {}),
     cand(s3, 0, { completion: 'I think it is (10,10),(50,50) but I am not sure', latencyMs: 300, attempts: 2 }),
     cand(s3, 1, {}),
     cand(s4, 0, { finishReason: 'length', completion: '<think>The bright region is ... the bright region is ... the bright region is', latencyMs: 4000 }),
@@ -112,6 +117,11 @@ export async function makeRun(opts: FixtureOptions = {}): Promise<Fixture> {
     cand(s5, 1, { latencyMs: 60 }),
     cand(s6, 0, { completion: '<think>Image 1 differs.</think><answer>(1,1),(300,300)</answer>', latencyMs: 410, attempts: 2 }),
     cand(s6, 1, { cached: true, latencyMs: 0, attempts: 0 }),
+    cand(s7, 0, { completion: null, finishReason: null, error: `HTTP 500 from teacher ${INJECT_CLOSE}`, promptTokens: null, completionTokens: null, costUsd: 0, latencyMs: 2600, attempts: 7 }),
+    cand(s7, 1, {}),
+    // The reasoning settles on the wrong square and the answer is the right one: think_answer_disagree.
+    cand(s8, 0, { completion: `<think>Image 2 has two squares; the small one spans (5,5),(30,30), so that is it.</think><answer>(67,43),(133,87)</answer>`, latencyMs: 150 }),
+    cand(s8, 1, {}),
   ];
   await writeShards('TeacherCandidate', candidates, { dir: join(root, 'candidates'), count: 2 });
 
@@ -139,7 +149,7 @@ export async function makeRun(opts: FixtureOptions = {}): Promise<Fixture> {
     verdict(c[0]!, { iou: 0.93 }),
     verdict(c[1]!, { iou: 0.88 }),
     verdict(c[2]!, { pass: false, reasons: ['iou_below_threshold', 'think_too_short'], answerBox: [5, 5, 30, 30], iou: 0.0, thinkBoxAgrees: null }),
-    verdict(c[3]!, { pass: false, reasons: ['request_failed'], formatReward: 0, answerBox: null, iou: null, thinkBoxAgrees: null, namesTargetImage: null, completionChars: 0 }),
+    verdict(c[3]!, { iou: 0.9 }),
     verdict(c[4]!, { pass: false, reasons: ['format', 'answer_unparsable'], formatReward: 0, answerBox: null, iou: null, thinkBoxAgrees: null }),
     verdict(c[5]!, { iou: 0.91 }),
     verdict(c[6]!, { pass: false, reasons: ['truncated', 'format', 'answer_unparsable', 'repetitive'], formatReward: 0, answerBox: null, iou: null, thinkBoxAgrees: null }),
@@ -148,6 +158,10 @@ export async function makeRun(opts: FixtureOptions = {}): Promise<Fixture> {
     verdict(c[9]!, { pass: false, reasons: ['target_image_not_named'], iou: 0.95, namesTargetImage: false }),
     verdict(c[10]!, { pass: false, reasons: ['answer_out_of_range', 'iou_below_threshold'], answerBox: [1, 1, 300, 300], iou: 0.11 }),
     verdict(c[11]!, { iou: 0.62 }),
+    verdict(c[12]!, { pass: false, reasons: ['request_failed'], formatReward: 0, answerBox: null, iou: null, thinkBoxAgrees: null, namesTargetImage: null, completionChars: 0 }),
+    verdict(c[13]!, { iou: 0.95 }),
+    verdict(c[14]!, { pass: false, reasons: ['think_answer_disagree'], answerBox: [67, 43, 133, 87], iou: 0.99, thinkBoxAgrees: false }),
+    verdict(c[15]!, { iou: 0.96 }),
   ];
   await writeShards('Verdict', verdicts, { dir: join(root, 'verdicts'), count: 2 });
 

@@ -45,11 +45,11 @@ describe('a run with only samples', () => {
     expect(figures.teacher).toBeNull();
     expect(figures.quality).toBeNull();
     expect(figures.rejections).toBeNull();
-    expect(figures.funnel).toEqual([{ key: 'samples', label: 'Samples in', unit: 'samples', count: 6 }]);
+    expect(figures.funnel).toEqual([{ key: 'samples', label: 'Samples in', unit: 'samples', count: 8 }]);
     expect(figures.samples!.byTask.map((t) => [t.key, t.count])).toEqual([
-      ['common_object', 2],
+      ['common_object', 3],
       ['diff<svg onload=alert(2)>', 2],
-      ['refer_grounding', 2],
+      ['refer_grounding', 3],
     ]);
     expect(figures.tables.candidates.state).toBe('absent');
   });
@@ -99,7 +99,7 @@ describe('univg report', () => {
     made.push(odd);
     const a = await run(process.execPath, [BIN, 'report', odd]);
     expect(a.stdout).toBe(`${join(odd, 'report', 'index.html')}\n`);
-    expect(a.stderr).toMatch(/^report: 6 samples, 12 candidates, pass rate 41\.7%/);
+    expect(a.stderr).toMatch(/^report: 8 samples, 16 candidates, pass rate 50\.0%/);
     const b = await run(process.execPath, [BIN, 'report', odd, '--open-path', '--examples', '1']);
     expect(b.stdout.trim()).toMatch(/^file:\/\/.*\/report\/index\.html$/);
   });

@@ -143,6 +143,29 @@ describe('training figures', () => {
     }
   }, 60_000);
 
+  it("the Corpus section's RL buckets agree with the Scoring section when scoring reached part of the pool (issue 11)", async () => {
+    // As in the demo: select writes the RL pool unscored, and the score stage (limit) scored some of it.
+    const other = (await makeRun()).root;
+    try {
+      const rows: RlRow[] = [];
+      for await (const r of readRows('RlRow', join(other, 'corpus/rl'))) rows.push(r);
+      expect(rows.length).toBe(2);
+      const [unscored, scored] = rows as [RlRow, RlRow];
+      await writeShards('RlRow', [{ ...scored, difficulty: 0.8, weight: Math.exp(0.2), bucket: 'gt0.7' }], { dir: join(other, 'train/scored'), count: 1 });
+      const f = (await buildReport(other)).figures;
+      expect(f.training!.scored).toMatchObject({ rows: 1, scored: 1, byBucket: [{ key: 'gt0.7', count: 1 }] });
+      // The row scoring reached has its scored bucket; the row it did not reach is the only one not scored,
+      // whatever the pool's own bucket column says.
+      expect(unscored.id).not.toBe(scored.id);
+      expect(f.corpus.rl!.byBucket).toEqual([
+        { key: 'gt0.7', count: 1 },
+        { key: '(not scored)', count: rows.length - f.training!.scored!.scored },
+      ]);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+  }, 60_000);
+
   it('a training-only run (train.from) shows the training, not empty corpus sections', async () => {
     const other = (await makeRun({ samplesOnly: true })).root;
     try {
@@ -190,6 +213,19 @@ describe('the training sections in a browser', () => {
     // The injected task name is text in the header of the random model's table.
     expect(await page.locator('#evaluation th', { hasText: EVIL_TASK }).count()).toBeGreaterThan(0);
     expect(await page.locator('#evaluation svg[onload]').count()).toBe(0);
+  });
+
+  it('explains every column of the comparison and every row of the per-model tables (issue 11)', async () => {
+    const terms = (await page.$$eval('#eval-columns dt', (els) => els.map((e) => e.textContent ?? ''))).flatMap((t) => t.split(/,\s*/));
+    const heads = await page.$$eval('#eval-comparison thead th', (els) => els.map((e) => ({ text: e.textContent ?? '', task: e.getAttribute('title') })));
+    expect(heads.length).toBeGreaterThan(4);
+    for (const h of heads.slice(1)) {
+      if (h.task !== null) expect(terms.some((t) => t.startsWith('Task columns'))).toBe(true);
+      else expect(terms, h.text).toContain(h.text);
+    }
+    const rowLabels = await page.$$eval('#evaluation table.univg-eval tbody th', (els) => [...new Set(els.map((e) => e.textContent ?? ''))]);
+    expect(rowLabels.length).toBeGreaterThan(4);
+    for (const r of rowLabels) expect(terms, r).toContain(r);
   });
 
   it('marks its numbers with data-figure and they equal the figures', async () => {

@@ -25,7 +25,7 @@ function summaryLine(f: ReportFigures): string {
   if (f.teacher) parts.push(`${f.teacher.candidates} candidates`);
   if (f.quality) parts.push(`pass rate ${f.quality.overall.passRate === null ? '-' : `${(f.quality.overall.passRate * 100).toFixed(1)}%`}`);
   if (f.corpus.sft || f.corpus.rl) parts.push(`${f.corpus.sft?.rows ?? 0} SFT / ${f.corpus.rl?.rows ?? 0} RL rows`);
-  if (f.teacher) parts.push(`cost $${f.teacher.costUsd.toFixed(4)}`);
+  if (f.teacher) parts.push(`spent $${f.teacher.spentUsd.toFixed(4)} (+ $${f.teacher.replayedUsd.toFixed(4)} replayed from the cache)`);
   if (f.quarantine) parts.push(`${f.quarantine.total} quarantined`);
   return `report: ${parts.length ? parts.join(', ') : 'no stage output yet'}\n`;
 }
