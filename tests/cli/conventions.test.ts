@@ -106,6 +106,14 @@ describe('every command follows one option convention', () => {
     for (const o of required) expect(r.stderr).toContain(o.flags);
   });
 
+  it('out-of-range and non-numeric values are the same kind of mistake (report --examples -1 / abc)', async () => {
+    for (const v of ['-1', 'abc', '101', '2.5']) {
+      const r = await runInProcess(['report', 'no-such-path', '--examples', v]);
+      expect(r.code, v).toBe(2);
+      expect(r.stderr, v).toBe(`univg: usage: --examples must be an integer from 0 to 100, got "${v}"\n`);
+    }
+  });
+
   const numeric = commands.flatMap((c) => userOptions(c.cmd).filter((o) => / <(n|x)>$/.test(o.flags)).map((o) => [`${c.path.join(' ')} ${o.long}`, c, o] as const));
   it('numeric flags exist in most commands', () => expect(numeric.length).toBeGreaterThan(40));
   it.each(numeric)('%s abc: a usage error naming the flag, exit 2', async (_name, c, o: Option) => {
