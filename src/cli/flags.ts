@@ -15,7 +15,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { z } from 'zod';
-import { describeIssues, expectation, jsonSchemaOf, kindOf, propAt, type JsonProp } from '../schema/options.js';
+import { describeIssues, expectation, jsonSchemaOf, kindOf, propAt, type JsonProp, type ValueKind } from '../schema/options.js';
 import { usage } from './action.js';
 
 /** How one flag is written and read; what tests and help show. */
@@ -26,7 +26,7 @@ export interface FlagSpec {
   flag: string;
   /** `<n>`, or '' for a switch. */
   placeholder: string;
-  kind: 'integer' | 'number' | 'string' | 'enum' | 'boolean' | 'list';
+  kind: ValueKind;
   choices?: readonly string[];
   required: boolean;
   /** The default as printed, or undefined. */
@@ -38,14 +38,10 @@ export interface FlagSpec {
 }
 
 export interface FlagOptions {
-  /** Keys (or dotted paths) that have no flag (set by the command itself, or not a command-line matter). */
-  omit?: readonly string[];
   /** Nested objects whose fields become flags of their own (`model` -> `--d-model`, `--n-layers`, ...). */
   flatten?: readonly string[];
   /** Placeholder per key when the type does not say it (`<dir>`, `<file>`, `<url>`, ...). */
   placeholders?: Readonly<Record<string, string>>;
-  /** Keys that are required on the command line although the schema gives them a default or makes them optional. */
-  required?: readonly string[];
 }
 
 const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/^-/, '');
@@ -76,15 +72,14 @@ export function flagSpecs(schema: z.ZodObject, opts: FlagOptions = {}): FlagSpec
     for (const [key, p] of Object.entries(node.properties ?? {})) {
       const path = [...prefix, key];
       const dotted = path.join('.');
-      if (opts.omit?.includes(dotted) || opts.omit?.includes(key)) continue;
       if (opts.flatten?.includes(dotted)) {
         walk(p, path);
         continue;
       }
       const kind = kindOf(p);
-      if (!kind) throw new Error(`flags: ${dotted} has a type the command line cannot give; omit or flatten it`);
+      if (!kind) throw new Error(`flags: ${dotted} has a type the command line cannot give; flatten it or leave it out of the schema`);
       if (!p.description) throw new Error(`flags: ${dotted} has no .describe(): its help would be empty`);
-      const required = (opts.required?.includes(dotted) ?? false) || ((node.required ?? []).includes(key) && p.default === undefined && kind !== 'boolean');
+      const required = (node.required ?? []).includes(key) && p.default === undefined && kind !== 'boolean';
       const negated = kind === 'boolean' && p.default === true;
       const flag = negated ? `no-${kebab(key)}` : kebab(key);
       const placeholder = kind === 'boolean' ? '' : (opts.placeholders?.[dotted] ?? opts.placeholders?.[key] ?? guessPlaceholder(key, kind, p.items));
@@ -134,8 +129,6 @@ export interface SchemaFlags<S extends z.ZodObject> {
    * every missing required flag and every bad value reported at once as one usage error (exit 2).
    */
   parse(values: Record<string, unknown>, extra?: Record<string, unknown>): z.output<S>;
-  /** The schema's input from commander's values, unvalidated (for a caller that adds fields first). */
-  input(values: Record<string, unknown>): { input: Record<string, unknown>; raw: Record<string, unknown>; problems: string[] };
   /** Whether the user gave this field on the command line. */
   given(values: Record<string, unknown>, key: string): boolean;
   /** The flag of a field, for messages: `--max-tokens`. */
@@ -203,7 +196,6 @@ export function schemaFlags<S extends z.ZodObject>(schema: S, opts: FlagOptions 
       }
       return cmd;
     },
-    input,
     parse(values, extra = {}) {
       const { input: obj, raw, problems } = input(values);
       const r = schema.safeParse({ ...obj, ...extra });
@@ -219,7 +211,12 @@ export function schemaFlags<S extends z.ZodObject>(schema: S, opts: FlagOptions 
       if (problems.length > 0) throw usage(problems.join('; '));
       return r.data as z.output<S>;
     },
-    given: (values, key) => values[specOf(key).attribute] !== undefined && !(specOf(key).kind === 'boolean' && values[specOf(key).attribute] === (specOf(key).flag.startsWith('--no-'))),
+    given(values, key) {
+      const s = specOf(key);
+      const v = values[s.attribute];
+      // commander sets a --no-x switch's value to true when it is absent.
+      return v !== undefined && !(s.flag.startsWith('--no-') && v === true);
+    },
     flagOf: (key) => specOf(key).flag,
   };
 }
