@@ -8,16 +8,16 @@ import { BoxConvention, PromptMode } from './records.js';
 
 export const SyntheticSourceConfig = z.strictObject({
   format: z.literal('synthetic'),
-  samples: z.number().int().positive().default(200),
-  seed: z.number().int().default(0),
-  tasks: z.array(z.string()).optional().describe('task keys to generate; all when absent'),
-  difficulty: z.enum(['easy', 'medium', 'hard', 'mixed']).default('mixed'),
-  testFraction: z.number().min(0).max(1).default(0.2),
+  samples: z.number().int().positive().default(200).describe('number of samples'),
+  seed: z.number().int().min(0).max(0xffffffff).default(0).describe('seed, 0..4294967295: the same seed and options give byte-identical files'),
+  tasks: z.array(z.string()).optional().describe('tasks to generate, round-robin (default: all)'),
+  difficulty: z.enum(['easy', 'medium', 'hard', 'mixed']).default('mixed').describe('scene difficulty; mixed draws a level per sample'),
+  testFraction: z.number().min(0).max(1).default(0.2).describe('fraction of samples in the test split'),
 });
 
 export const FileSourceConfig = z.strictObject({
-  format: z.enum(['mgrounding', 'migbench']),
-  input: z.string().min(1).describe('path of the source JSON file'),
+  format: z.enum(['mgrounding', 'migbench']).describe('source format'),
+  input: z.string().min(1).describe('path of the source JSON file (a top-level array)'),
   imageRoot: z.string().min(1).describe('directory image paths are resolved against; nothing outside it is read'),
 });
 
@@ -134,97 +134,124 @@ export const EVAL_MODELS = ['untrained', 'centre', 'random', 'whole-image', 'sft
 
 const posInt = () => z.number().int().positive();
 
+/**
+ * Training options. These zod objects are the only definition of every trainer option and its default:
+ * the pipeline YAML (train.sft, train.score, train.rl), the CLI flags and their help (`univg train sft`,
+ * `univg train rl`, `univg score`: src/cli/flags.ts derives them) and the library (`trainSft`, `trainRl`,
+ * `scoreCorpus` parse their options with them, src/schema/train-options.ts) all read them. A default
+ * written as "(default: ...)" in a description is computed from other options when the field is absent.
+ * Where the paper's value is for a 7B model and the in-repo model needs another, the description says so.
+ */
 export const TrainModelShape = z
   .strictObject({
-    dModel: posInt().default(128).describe('width of the decoder'),
-    nLayers: posInt().default(3),
-    nHeads: posInt().default(2).describe('dModel must be a multiple of it'),
-    mlpHidden: posInt().default(512),
-    imageSize: posInt().default(64).describe('images are resized to imageSize x imageSize pixels'),
-    patchSize: posInt().default(8).describe('imageSize must be a multiple of it'),
-    maxImages: posInt().default(6).describe('rows with more images are skipped'),
+    dModel: posInt().default(128).describe('model width'),
+    nLayers: posInt().default(3).describe('transformer layers'),
+    nHeads: posInt().default(2).describe('attention heads; the model width must be a multiple of it'),
+    mlpHidden: posInt().default(512).describe('hidden width of the MLP blocks'),
+    imageSize: posInt().default(64).describe('images are resized to n x n pixels'),
+    patchSize: posInt().default(8).describe('patch side in pixels; the image size must be a multiple of it'),
+    maxImages: posInt().default(6).describe('image slots; rows with more images are skipped'),
     coordFreqs: posInt().default(10).describe('Fourier frequencies of the coordinate embedding'),
   })
-  .describe('shape of the compact grounding model (defaults: src/train/model.ts DEFAULT_SHAPE)');
+  .describe('shape of the compact grounding model');
+
+/** The trainer's backend and loader threads: how a run computes, never what (they do not mark results stale). */
+export const TrainBackend = z.enum(TRAIN_BACKENDS).optional().describe('TensorFlow.js backend to try first (default: the first that starts)');
+export const TrainWorkers = posInt().optional().describe('image-decode threads of the loader (default: cores - 1, from 1 to 4)');
 
 export const TrainSftConfig = z
   .strictObject({
-    steps: posInt().default(2000).describe('optimizer updates'),
+    steps: posInt().default(2000).describe('optimizer updates in the whole run'),
     batch: posInt().default(8).describe('rows per micro-batch'),
-    accum: posInt().default(1).describe('micro-batches per update'),
-    lr: z.number().positive().default(1e-3),
-    minLr: z.number().nonnegative().optional().describe('end of the cosine schedule; default lr/10'),
-    warmup: z.number().int().nonnegative().optional().describe('warmup updates; default min(100, steps/10)'),
-    weightDecay: z.number().nonnegative().default(0.01),
-    clip: z.number().nonnegative().default(1).describe('global gradient-norm clip; 0 turns it off'),
-    cot: z.boolean().default(true).describe('train on the whole CoT completion; false: on <answer> only (the no-CoT ablation)'),
-    coordSigma: z.number().min(0).max(200).default(0).describe('soft coordinate targets (std in 0-1000 units); 0: one-hot'),
-    seed: z.number().int().optional().describe('default: the pipeline seed'),
-    evalEvery: z.number().int().nonnegative().default(100).describe('held-out loss every N updates (0: only at the end)'),
-    evalFraction: z.number().min(0).lt(1).default(0.05).describe('share of SFT rows (by id hash) held out for that loss'),
-    evalMaxRows: z.number().int().nonnegative().default(64),
-    checkpointEvery: posInt().default(100).describe('a killed stage resumes from the last checkpoint (does not mark results stale)'),
-    keepCheckpoints: z.number().int().nonnegative().default(3).describe('newest checkpoints kept; 0 keeps all (does not mark results stale)'),
+    accum: posInt().default(1).describe('micro-batches per update (an update sees batch x accum rows)'),
+    lr: z.number().positive().default(1e-3).describe('peak learning rate'),
+    minLr: z.number().nonnegative().optional().describe('floor of the cosine schedule (default: lr/10)'),
+    warmup: z.number().int().nonnegative().optional().describe('warmup updates (default: min(100, steps/10))'),
+    weightDecay: z.number().nonnegative().default(0.01).describe('AdamW decoupled weight decay'),
+    clip: z.number().nonnegative().default(1).describe('clip the global gradient norm to this; 0 turns clipping off'),
+    cot: z.boolean().default(true).describe('train on the whole CoT completion; off: on <answer>...</answer> only (the no-CoT ablation)'),
+    coordSigma: z.number().min(0).max(200).default(0).describe('spread coordinate targets over neighbouring values (std dev in 0-1000 units); 0: exact one-hot targets'),
+    seed: z.number().int().optional().describe('seed of the initial weights, the data order and sampling (default: the pipeline seed)'),
+    evalEvery: z.number().int().nonnegative().default(100).describe('held-out loss every N updates; 0: only at the end'),
+    evalFraction: z.number().min(0).lt(1).default(0.05).describe('share of rows (by a hash of their id) held out for that loss'),
+    evalMaxRows: z.number().int().nonnegative().default(64).describe('at most this many held-out rows'),
+    checkpointEvery: posInt().default(100).describe('checkpoint every N updates; a killed run resumes from the last one'),
+    keepCheckpoints: z.number().int().nonnegative().default(3).describe('keep the newest N checkpoints; 0 keeps all'),
     model: TrainModelShape.default(TrainModelShape.parse({})),
   })
-  .describe('stage train-sft: supervised fine-tuning on the SFT pool (corpus/sft)');
+  .describe('stage train-sft: supervised fine-tuning on the SFT pool (corpus/sft); checkpointEvery and keepCheckpoints do not mark results stale');
 
 /** The paper's Figure-3 mIoU buckets (kept equal to src/train/rl/difficulty.ts MIOU_BUCKETS by a test). */
 export const MIOU_BUCKET_NAMES = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
+/** Friendlier names of those buckets: hard = lt0.3, medium = 0.3-0.7, easy = gt0.7. */
+export const MIOU_BUCKET_ALIASES = ['hard', 'medium', 'easy'] as const;
+/** Orders of a scored pool (kept equal to src/train/score/pool.ts POOL_ORDERS by a test). */
+export const SCORE_ORDERS = ['input', 'hardest-first', 'easiest-first'] as const;
 
 export const ScoreEndpointConfig = z
   .strictObject({
     baseUrl: z.string().min(1).describe('OpenAI-compatible base URL (vLLM, for example)'),
-    model: z.string().min(1),
-    apiKeyEnv: z.string().default('OPENAI_API_KEY').describe('environment variable holding the key (the key is never in the config)'),
-    concurrency: posInt().default(8).describe('requests in flight (does not mark results stale)'),
-    cacheDir: z.string().default('cache/teacher').describe('response cache, shared with the teacher'),
-    maxTokens: posInt().optional().describe('completion tokens per rollout; default train.score.maxTokens, else 256'),
-    convention: BoxConvention.optional().describe("box convention the model answers in; default each row's own"),
-    minPixels: posInt().optional(),
-    maxPixels: posInt().optional(),
-    timeoutMs: posInt().optional().describe('does not mark results stale'),
-    maxRetries: z.number().int().nonnegative().optional().describe('does not mark results stale'),
+    model: z.string().min(1).describe('model name sent to the endpoint'),
+    apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY').describe('environment variable holding the endpoint key (the key is never an option; localhost needs none)'),
+    concurrency: posInt().default(8).describe('requests in flight'),
+    cacheDir: z.string().min(1).default('cache/teacher').describe('response cache, shared with the teacher'),
+    maxTokens: posInt().optional().describe('completion tokens per rollout (default: train.score.maxTokens, else 256)'),
+    convention: BoxConvention.optional().describe("box convention the model answers in (default: each row's own)"),
+    minPixels: posInt().optional().describe('smallest image pixel budget (default: 3136)'),
+    maxPixels: posInt().optional().describe('largest image pixel budget (default: 401408)'),
+    timeoutMs: posInt().optional().describe('request timeout in milliseconds'),
+    maxRetries: z.number().int().nonnegative().optional().describe('retries of a failed request'),
   })
-  .describe('score with rollouts of a model behind an OpenAI-compatible endpoint instead of a checkpoint');
+  .describe('score with rollouts of a model behind an OpenAI-compatible endpoint instead of a checkpoint; concurrency, timeoutMs, maxRetries and apiKeyEnv do not mark results stale');
 
 export const TrainScoreConfig = z
   .strictObject({
     checkpoint: z.string().min(1).optional().describe('model that scores the pool; default the train-sft checkpoint (required without train.sft or endpoint)'),
     endpoint: ScoreEndpointConfig.optional(),
-    G: posInt().default(8).describe('rollouts per RL row'),
-    temperature: z.number().min(0).max(2).default(1),
-    maxTokens: posInt().optional().describe("completion tokens per rollout; default the model's maximum"),
+    G: posInt().max(1024).default(8).describe("rollouts per row (the paper's num_generations)"),
+    temperature: z.number().min(0).max(2).default(1).describe("sampling temperature (UniVG-R1's GRPO: 1)"),
+    maxTokens: posInt().optional().describe("completion tokens per rollout (default: the model's maximum; 256 for an endpoint)"),
     phi: z.enum(PHI_KINDS).default('exp').describe('difficulty weight: exp e^(1-mIoU) (the paper), power (1.05-mIoU)^phiPower, log, none'),
-    phiPower: z.number().positive().default(1),
-    limit: posInt().optional().describe('score only the first N rows of the pool; default all'),
-    seed: z.number().int().optional().describe('default: the pipeline seed'),
-    keep: z.array(z.enum(MIOU_BUCKET_NAMES)).min(1).optional().describe('keep only rows in these mIoU buckets; default all'),
+    phiPower: z.number().positive().default(1).describe('exponent of phi power'),
+    limit: posInt().optional().describe('score only the first N rows in input order; the rest are not written'),
+    seed: z.number().int().optional().describe('sampling seed; the same seed gives the same bytes (default: the pipeline seed)'),
+    keep: z
+      .array(z.enum([...MIOU_BUCKET_ALIASES, ...MIOU_BUCKET_NAMES]))
+      .min(1)
+      .optional()
+      .describe('keep only rows in these mIoU buckets; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7 (default: all)'),
     minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this'),
-    maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this'),
-    order: z.enum(['input', 'hardest-first', 'easiest-first']).default('input').describe('order of the scored pool (a curriculum)'),
-    bands: posInt().max(1000).optional().describe('bands of the hardest-/easiest-first order (default 10)'),
+    maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this (drops what the model already solves)'),
+    order: z.enum(SCORE_ORDERS).default('input').describe('row order of the scored pool (a curriculum)'),
+    bands: posInt().max(1000).default(10).describe('mIoU bands of a hardest-first or easiest-first order, one part file each'),
   })
   .describe('stage score: difficulty of every RL-pool row from G rollouts (mIoU, phi weight, bucket)');
 
 export const TrainRlConfig = z
   .strictObject({
     init: z.string().min(1).optional().describe('checkpoint the policy starts from (and the KL reference); default the train-sft checkpoint (required without train.sft)'),
-    steps: posInt().default(200).describe('GRPO steps'),
+    steps: posInt().default(200).describe('GRPO steps in the whole run'),
     prompts: posInt().default(16).describe('prompts per step (paper: 16)'),
-    G: posInt().default(8).describe('rollouts per prompt (paper: 8)'),
-    lr: z.number().positive().default(1e-5).describe("the paper's 1e-6 is for a 7B model"),
+    G: z.number().int().min(2).default(8).describe('rollouts per prompt (paper: 8); advantages compare rollouts of one prompt, so at least 2'),
+    lr: z.number().positive().default(1e-5).describe("learning rate; the paper's 1e-6 is for a 7B model (README: Training options)"),
+    minLr: z.number().nonnegative().optional().describe('floor of the cosine schedule (default: lr, a constant rate)'),
+    warmup: z.number().int().nonnegative().default(0).describe('warmup steps'),
+    weightDecay: z.number().nonnegative().default(0).describe('AdamW decoupled weight decay'),
+    clip: z.number().nonnegative().default(1).describe('clip the global gradient norm to this; 0 turns clipping off'),
     beta: z.number().nonnegative().default(0.04).describe('KL coefficient (paper: 0.04)'),
-    epsilon: z.number().positive().default(0.2).describe('ratio clip (paper: 0.2)'),
+    epsilon: z.number().positive().lt(1).default(0.2).describe('ratio clip range (paper: 0.2)'),
     phi: z.enum(PHI_KINDS).default('exp').describe('difficulty weight on the policy-gradient term; none: plain GRPO'),
-    phiPower: z.number().positive().default(1),
-    temperature: z.number().positive().max(2).default(1),
-    maxTokens: posInt().optional().describe("completion tokens per rollout; default the model's maximum"),
-    seed: z.number().int().optional().describe('default: the pipeline seed'),
-    checkpointEvery: posInt().default(20).describe('does not mark results stale'),
-    keepCheckpoints: z.number().int().nonnegative().default(3).describe('does not mark results stale'),
+    phiPower: z.number().positive().default(1).describe('exponent of phi power'),
+    std: z.enum(['sample', 'population']).default('sample').describe('group std: sample (G-1, TRL, the paper\'s trainer) or population (G, verl)'),
+    iterations: posInt().default(1).describe('updates per batch of rollouts (1: on-policy, as in the paper)'),
+    temperature: z.number().positive().max(2).default(1).describe('sampling temperature'),
+    topP: z.number().positive().max(1).default(1).describe('nucleus sampling: keep the smallest set of tokens with this probability mass'),
+    maxTokens: posInt().optional().describe("completion tokens per rollout (default: the model's maximum)"),
+    seed: z.number().int().optional().describe('seed of the data order and sampling (default: the pipeline seed)'),
+    checkpointEvery: posInt().default(20).describe('checkpoint every N steps; a killed run resumes from the last one'),
+    keepCheckpoints: z.number().int().nonnegative().default(3).describe('keep the newest N checkpoints; 0 keeps all'),
   })
-  .describe('stage train-rl: difficulty-aware GRPO from the SFT checkpoint on the (scored) RL pool');
+  .describe('stage train-rl: difficulty-aware GRPO from the SFT checkpoint on the (scored) RL pool; checkpointEvery and keepCheckpoints do not mark results stale');
 
 export const TrainEvalConfig = z
   .strictObject({
@@ -254,14 +281,14 @@ export const TrainConfig = z
       .min(1)
       .optional()
       .describe('a finished corpus run directory (e.g. runs/demo, relative to the working directory) whose corpus/sft, corpus/rl and source/test.json are read, never written; the pipeline then has no source section. Default: this run directory'),
-    backend: z.enum(TRAIN_BACKENDS).optional().describe('tfjs backend to try first (default: the best available); does not mark results stale'),
-    workers: posInt().optional().describe('image-decode threads of the loader; does not mark results stale'),
+    backend: TrainBackend,
+    workers: TrainWorkers,
     sft: TrainSftConfig.optional(),
     score: TrainScoreConfig.optional(),
     rl: TrainRlConfig.optional(),
     eval: TrainEvalConfig.optional(),
   })
-  .describe('training stages: each runs when its section is present (train-sft, score, train-rl, eval)');
+  .describe('training stages: each runs when its section is present (train-sft, score, train-rl, eval); backend and workers do not mark results stale');
 
 export const PipelineConfig = z
   .strictObject({
@@ -287,6 +314,8 @@ export const PipelineConfig = z
     // A later training stage starts from train-sft's checkpoint unless it names one itself.
     if (t.score && !t.sft && t.score.checkpoint === undefined && t.score.endpoint === undefined)
       ctx.addIssue({ code: 'custom', path: ['train', 'score'], message: 'train.score needs a model to score with: add a train.sft section, or set train.score.checkpoint or train.score.endpoint' });
+    if (t.score?.minMiou !== undefined && t.score.maxMiou !== undefined && t.score.minMiou > t.score.maxMiou)
+      ctx.addIssue({ code: 'custom', path: ['train', 'score', 'minMiou'], message: `minMiou ${t.score.minMiou} is above maxMiou ${t.score.maxMiou}` });
     if (t.score?.checkpoint !== undefined && t.score.endpoint !== undefined)
       ctx.addIssue({ code: 'custom', path: ['train', 'score', 'endpoint'], message: 'train.score has both checkpoint and endpoint: keep one' });
     if (t.rl && !t.sft && t.rl.init === undefined)

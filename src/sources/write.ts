@@ -52,7 +52,9 @@ export async function ingestToStore(opts: IngestToStoreOptions): Promise<IngestR
     throw new InputError('input file not found or not readable', { file: opts.input }, { cause: err });
   }
   const catalog = await ImageCatalog.open(opts.imageRoot, { concurrency: opts.concurrency, cacheSize: opts.cacheSize });
-  await mkdir(opts.out, { recursive: true });
+  // A failed ingest leaves no output directory behind: remember the topmost directory this run creates
+  // (nothing of the user's can be inside it), and remove it if the run fails.
+  const madeOut = await mkdir(opts.out, { recursive: true });
   // A quarantine file from an earlier run must not sit next to this run's (new or missing) shards.
   await rm(join(opts.out, QUARANTINE_FILE), { force: true });
 
@@ -112,6 +114,7 @@ export async function ingestToStore(opts: IngestToStoreOptions): Promise<IngestR
     });
   } catch (err) {
     await qWriter.abort();
+    if (madeOut !== undefined) await rm(madeOut, { recursive: true, force: true });
     throw err;
   }
   return { summary: sortedSummary(summary), records: reader.elements, reader, manifest, quarantineFile, imagesCopied };

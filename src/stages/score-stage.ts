@@ -4,14 +4,13 @@
  * the weight phi(mIoU) and the mIoU bucket, written as RlRow shards to train/scored/ (optionally filtered
  * and ordered as a curriculum). Done when its manifest exists; a killed stage keeps the parts it finished.
  */
-import { join } from 'node:path';
 import { InterruptedError } from '../errors.js';
 import { TRAIN_LAYOUT } from '../report/training.js';
 import type { PipelineConfig, TrainScoreConfig } from '../schema/config.js';
 import { MANIFEST_NAME } from '../store/manifest.js';
 import type { ScoreOptions } from '../train/score/index.js';
 import type { Stage } from './stage.js';
-import { checkCheckpointPath, checkExternalPool, corpusDir, corpusRoot, externalPool, readDone, seedOf, sftCheckpointSetting, withoutRuntime } from './train-plan.js';
+import { checkCheckpointPath, checkExternalPool, externalPool, readDone, scoreRunOptions, seedOf, sftCheckpointSetting, withoutRuntime } from './train-plan.js';
 
 /** Score with train-sft's checkpoint unless the section names a checkpoint or an endpoint. */
 const usesSftStage = (s: TrainScoreConfig, c: PipelineConfig): boolean => s.endpoint === undefined && sftCheckpointSetting(c, s.checkpoint)?.kind === 'stage';
@@ -59,22 +58,8 @@ export const scoreStage: Stage = {
     let lastDone = 0;
     let lastTotal = -1;
     const r = await scoreCorpus({
-      data: [corpusDir(c, ctx.runDir, 'rl')],
-      dataRoot: corpusRoot(c, ctx.runDir),
-      out: join(ctx.runDir, TRAIN_LAYOUT.scored),
+      ...scoreRunOptions(c, ctx.runDir),
       model: await modelOf(s, c, ctx.runDir),
-      G: s.G,
-      temperature: s.temperature,
-      ...(s.maxTokens !== undefined ? { maxTokens: s.maxTokens } : {}),
-      phi: s.phi,
-      phiPower: s.phiPower,
-      seed: seedOf(c, s.seed),
-      ...(s.limit !== undefined ? { limit: s.limit } : {}),
-      ...(s.keep !== undefined ? { keep: s.keep } : {}),
-      ...(s.minMiou !== undefined ? { minMiou: s.minMiou } : {}),
-      ...(s.maxMiou !== undefined ? { maxMiou: s.maxMiou } : {}),
-      order: s.order,
-      ...(s.bands !== undefined ? { bands: s.bands } : {}),
       signal: ctx.signal,
       log: (l) => ctx.log(l.replace(/^score: /, '')),
       progress: (done, total) => {

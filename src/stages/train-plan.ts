@@ -11,7 +11,9 @@ import { ConfigError, InputError } from '../errors.js';
 import type { EvalModel, PipelineConfig, TrainConfig } from '../schema/config.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { MANIFEST_NAME } from '../store/manifest.js';
-import { DONE_FILE, type TrainDone } from '../report/training.js';
+import { DONE_FILE, TRAIN_LAYOUT, type TrainDone } from '../report/training.js';
+import type { RlOptions } from '../train/rl/train.js';
+import type { ScoreOptions } from '../train/score/options.js';
 import type { SftOptions } from '../train/sft.js';
 
 export function trainOf(c: PipelineConfig): TrainConfig {
@@ -54,34 +56,58 @@ export function withoutRuntime<T extends Record<string, unknown>>(o: T, keys: re
   return out as Partial<T>;
 }
 
-/** trainSft's options for this pipeline, except out/signal/log/resume. */
+/**
+ * trainSft's options for this pipeline, except out/signal/log/resume: the train.sft section as parsed
+ * (every key and default comes from the schema the trainer and the CLI read too), the pipeline seed when
+ * the section has none, and the run's corpus.
+ */
 export function sftOptions(c: PipelineConfig, runDir: string): Omit<SftOptions, 'out'> {
   const t = trainOf(c);
   const s = t.sft;
   if (!s) throw new ConfigError('the pipeline has no train.sft section', { field: 'train.sft' });
   return {
+    ...definedOnly(s),
+    seed: seedOf(c, s.seed),
     data: [corpusDir(c, runDir, 'sft')],
     dataRoot: corpusRoot(c, runDir),
-    steps: s.steps,
-    batch: s.batch,
-    accum: s.accum,
-    lr: s.lr,
-    ...(s.minLr !== undefined ? { minLr: s.minLr } : {}),
-    ...(s.warmup !== undefined ? { warmup: s.warmup } : {}),
-    weightDecay: s.weightDecay,
-    clip: s.clip,
-    seed: seedOf(c, s.seed),
-    cot: s.cot,
-    coordSigma: s.coordSigma,
-    checkpointEvery: s.checkpointEvery,
-    keepCheckpoints: s.keepCheckpoints,
-    evalEvery: s.evalEvery,
-    evalFraction: s.evalFraction,
-    evalMaxRows: s.evalMaxRows,
-    model: s.model,
-    ...(t.backend !== undefined ? { backend: t.backend } : {}),
-    ...(t.workers !== undefined ? { workers: t.workers } : {}),
+    ...definedOnly({ backend: t.backend, workers: t.workers }),
   };
+}
+
+/** trainRl's options for this pipeline, except signal/log: the train.rl section as parsed, the pipeline seed, `init` and the pool. */
+export function rlOptions(c: PipelineConfig, runDir: string, paths: { data: string; init: string }): RlOptions {
+  const t = trainOf(c);
+  const r = t.rl;
+  if (!r) throw new ConfigError('the pipeline has no train.rl section', { field: 'train.rl' });
+  return {
+    ...definedOnly(r),
+    seed: seedOf(c, r.seed),
+    data: [paths.data],
+    dataRoot: corpusRoot(c, runDir),
+    init: paths.init,
+    out: join(runDir, TRAIN_LAYOUT.rl),
+    resume: true,
+    ...definedOnly({ backend: t.backend, workers: t.workers }),
+  };
+}
+
+/** scoreCorpus's options for this pipeline, except the model and the hooks: the train.score settings as parsed, the pipeline seed, the pool. */
+export function scoreRunOptions(c: PipelineConfig, runDir: string): Omit<ScoreOptions, 'model'> {
+  const s = trainOf(c).score;
+  if (!s) throw new ConfigError('the pipeline has no train.score section', { field: 'train.score' });
+  const { checkpoint: _checkpoint, endpoint: _endpoint, ...settings } = s;
+  return {
+    ...definedOnly(settings),
+    seed: seedOf(c, s.seed),
+    data: [corpusDir(c, runDir, 'rl')],
+    dataRoot: corpusRoot(c, runDir),
+    out: join(runDir, TRAIN_LAYOUT.scored),
+  };
+}
+
+/** An object without its undefined fields (an absent option, not an option set to undefined). */
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
 /** What shapes train-sft's checkpoints (hashed for staleness). */

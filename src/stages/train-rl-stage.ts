@@ -8,7 +8,7 @@ import { InterruptedError } from '../errors.js';
 import { DONE_FILE, TRAIN_LAYOUT } from '../report/training.js';
 import type { PipelineConfig } from '../schema/config.js';
 import type { Stage } from './stage.js';
-import { checkCheckpointPath, checkExternalPool, corpusDir, corpusRoot, externalPool, readDone, seedOf, sftCheckpointSetting, trainerLog, withoutRuntime, writeDone } from './train-plan.js';
+import { checkCheckpointPath, checkExternalPool, corpusDir, externalPool, readDone, rlOptions, seedOf, sftCheckpointSetting, trainerLog, withoutRuntime, writeDone } from './train-plan.js';
 
 function rlInputs(c: PipelineConfig): string[] {
   const r = c.train?.rl;
@@ -47,26 +47,10 @@ export const trainRlStage: Stage = {
     const init = sftCheckpointSetting(c, r.init)!;
     const { trainRl } = await import('../train/rl/index.js');
     const res = await trainRl({
-      data: [c.train?.score ? join(ctx.runDir, TRAIN_LAYOUT.scored) : corpusDir(c, ctx.runDir, 'rl')],
-      dataRoot: corpusRoot(c, ctx.runDir),
-      init: init.kind === 'path' ? init.path : (await readDone(ctx.runDir, TRAIN_LAYOUT.sft)).path,
-      out: join(ctx.runDir, TRAIN_LAYOUT.rl),
-      steps: r.steps,
-      prompts: r.prompts,
-      G: r.G,
-      lr: r.lr,
-      beta: r.beta,
-      epsilon: r.epsilon,
-      phi: r.phi,
-      phiPower: r.phiPower,
-      temperature: r.temperature,
-      ...(r.maxTokens !== undefined ? { maxTokens: r.maxTokens } : {}),
-      seed: seedOf(c, r.seed),
-      resume: true,
-      checkpointEvery: r.checkpointEvery,
-      keepCheckpoints: r.keepCheckpoints,
-      ...(c.train?.backend !== undefined ? { backend: c.train.backend } : {}),
-      ...(c.train?.workers !== undefined ? { workers: c.train.workers } : {}),
+      ...rlOptions(c, ctx.runDir, {
+        data: c.train?.score ? join(ctx.runDir, TRAIN_LAYOUT.scored) : corpusDir(c, ctx.runDir, 'rl'),
+        init: init.kind === 'path' ? init.path : (await readDone(ctx.runDir, TRAIN_LAYOUT.sft)).path,
+      }),
       signal: ctx.signal,
       log: trainerLog(ctx),
     });

@@ -12,7 +12,10 @@ import { createHash } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
+import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
+import { parseOptions } from '../schema/options.js';
+import { SftRunOptions } from '../schema/train-options.js';
 import { lineChart } from '../charts/svg.js';
 import { readBatches, readRows } from '../store/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
@@ -29,54 +32,17 @@ import { update } from './step.js';
 import { Rng } from './rng.js';
 import { TokenizerBuilder, type Tokenizer } from './tokenizer.js';
 
-export interface SftOptions {
-  /** SftRow stage directories (e.g. runs/demo/corpus/sft). */
-  data: string[];
-  /** Directory relative image paths in the rows are resolved against (rows with embedded bytes need none). */
-  dataRoot?: string;
-  out: string;
-  /** Optimizer updates in the whole run. */
-  steps: number;
-  /** Rows per micro-batch. */
-  batch: number;
-  /** Micro-batches per update (default 1): an update sees batch x accum rows. */
-  accum?: number;
-  lr?: number;
-  minLr?: number;
-  warmup?: number;
-  weightDecay?: number;
-  /** Clip the global gradient norm to this (default 1; 0 turns clipping off). */
-  clip?: number;
-  seed?: number;
-  /** Train on the whole completion (default) or on `<answer>...</answer>` only (no-CoT ablation). */
-  cot?: boolean;
-  /**
-   * Spread each coordinate target over neighbouring values with this standard deviation (0-1000 units;
-   * default 0: exact one-hot targets). See softTargets in model.ts.
-   */
-  coordSigma?: number;
-  /** Continue from the latest checkpoint in `out` (starts fresh when there is none). */
-  resume?: boolean;
-  checkpointEvery?: number;
-  /** Keep this many newest checkpoints (default 3; 0 keeps all). */
-  keepCheckpoints?: number;
-  /** Held-out loss every this many updates (default 50; 0: only at the end). */
-  evalEvery?: number;
-  /** Share of rows (by a hash of their id) held out of training for that loss (default 0.05). */
-  evalFraction?: number;
-  /** At most this many held-out rows (default 64). */
-  evalMaxRows?: number;
-  model?: Partial<ModelShape>;
-  backend?: BackendName;
-  /** Loader image-decode threads. */
-  workers?: number;
-  /** Stop after this many updates in this process, checkpointing there (a planned interruption). */
-  stopAfter?: number;
+/**
+ * What trainSft takes: SftRunOptions (src/schema/train-options.ts, the one definition of every option,
+ * its help and its default; the CLI and the pipeline read the same schema), plus the process hooks.
+ * Only `data` and `out` are required.
+ */
+export type SftOptions = z.input<typeof SftRunOptions> & {
   /** Abort between updates (e.g. on SIGINT): a checkpoint is written first. */
   signal?: AbortSignal;
   /** Progress lines for people (default: stderr). */
   log?: (line: string) => void;
-}
+};
 
 export interface StepLog {
   type: 'step';
@@ -119,20 +85,6 @@ export interface SftResult {
   resumedFrom: number | null;
 }
 
-const DEFAULTS = {
-  accum: 1,
-  lr: 1e-3,
-  weightDecay: 0.01,
-  clip: 1,
-  seed: 0,
-  cot: true,
-  checkpointEvery: 50,
-  keepCheckpoints: 3,
-  evalEvery: 50,
-  evalFraction: 0.05,
-  evalMaxRows: 64,
-} as const;
-
 /** Updates whose loss and gradient norm are read back together (one GPU stall per this many updates). */
 const LOG_EVERY = 10;
 
@@ -145,43 +97,35 @@ export function isHeldOut(id: string, fraction: number): boolean {
   return createHash('sha256').update(`heldout\u0000${id}`).digest().readUInt32BE(0) / 4294967296 < fraction;
 }
 
-function resolvedOptions(o: SftOptions) {
-  const accum = o.accum ?? DEFAULTS.accum;
-  const warmup = o.warmup ?? Math.min(100, Math.max(1, Math.floor(o.steps / 10)));
+/** The options a run uses: the schema's defaults, then the defaults computed from other options. */
+export function resolveSftOptions(options: SftOptions) {
+  const { signal: _signal, log: _log, ...given } = options;
+  const o = parseOptions(SftRunOptions, given, 'trainSft options');
   const opt = {
     data: o.data.map((d) => resolve(d)),
     dataRoot: o.dataRoot === undefined ? null : resolve(o.dataRoot),
     steps: o.steps,
     batch: o.batch,
-    accum,
-    lr: o.lr ?? DEFAULTS.lr,
-    minLr: o.minLr ?? (o.lr ?? DEFAULTS.lr) / 10,
-    warmup,
-    weightDecay: o.weightDecay ?? DEFAULTS.weightDecay,
-    clip: o.clip ?? DEFAULTS.clip,
-    seed: o.seed ?? DEFAULTS.seed,
-    cot: o.cot ?? DEFAULTS.cot,
-    coordSigma: o.coordSigma ?? 0,
-    checkpointEvery: o.checkpointEvery ?? DEFAULTS.checkpointEvery,
-    keepCheckpoints: o.keepCheckpoints ?? DEFAULTS.keepCheckpoints,
-    evalEvery: o.evalEvery ?? DEFAULTS.evalEvery,
-    evalFraction: o.evalFraction ?? DEFAULTS.evalFraction,
-    evalMaxRows: o.evalMaxRows ?? DEFAULTS.evalMaxRows,
-    model: o.model ?? {},
+    accum: o.accum,
+    lr: o.lr,
+    minLr: o.minLr ?? o.lr / 10,
+    warmup: o.warmup ?? Math.min(100, Math.max(1, Math.floor(o.steps / 10))),
+    weightDecay: o.weightDecay,
+    clip: o.clip,
+    seed: o.seed,
+    cot: o.cot,
+    coordSigma: o.coordSigma,
+    checkpointEvery: o.checkpointEvery,
+    keepCheckpoints: o.keepCheckpoints,
+    evalEvery: o.evalEvery,
+    evalFraction: o.evalFraction,
+    evalMaxRows: o.evalMaxRows,
+    model: o.model,
   };
-  const bad = (field: string, m: string) => new ConfigError(m, { field });
-  if (opt.data.length === 0) throw bad('data', 'no --data directory given');
-  for (const k of ['steps', 'batch', 'accum', 'checkpointEvery'] as const)
-    if (!Number.isInteger(opt[k]) || opt[k] < 1) throw bad(k, `${k} must be a positive integer, got ${opt[k]}`);
-  for (const k of ['evalEvery', 'keepCheckpoints', 'evalMaxRows', 'warmup'] as const)
-    if (!Number.isInteger(opt[k]) || opt[k] < 0) throw bad(k, `${k} must be a non-negative integer, got ${opt[k]}`);
-  if (!(opt.lr > 0) || !(opt.minLr >= 0)) throw bad('lr', `lr must be > 0 and minLr >= 0 (got ${opt.lr}, ${opt.minLr})`);
-  if (!(opt.evalFraction >= 0 && opt.evalFraction < 1)) throw bad('evalFraction', `evalFraction must be in [0, 1), got ${opt.evalFraction}`);
-  if (!Number.isInteger(opt.seed)) throw bad('seed', `seed must be an integer, got ${opt.seed}`);
-  if (!(opt.coordSigma >= 0 && opt.coordSigma <= 200)) throw bad('coordSigma', `coordSigma must be in [0, 200], got ${opt.coordSigma}`);
+  // Ranges and types were checked by the schema; the computed defaults are in range by construction.
   return opt;
 }
-type Resolved = ReturnType<typeof resolvedOptions>;
+type Resolved = ReturnType<typeof resolveSftOptions>;
 
 /** Build the tokenizer from the corpus text (prompts and completions) and measure the longest rows. */
 async function tokenizerFromCorpus(o: Resolved, log: (l: string) => void): Promise<{ tokenizer: Tokenizer; maxPrompt: number; maxTarget: number; rows: number; conventions: string[] }> {
@@ -291,7 +235,7 @@ function lossCurveSvg(steps: StepLog[], evals: EvalLog[], title: string): string
 export async function trainSft(options: SftOptions): Promise<SftResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const t0 = performance.now();
-  const o = resolvedOptions(options);
+  const o = resolveSftOptions(options);
   const out = resolve(options.out);
   const backend = await selectBackend({ prefer: options.backend });
   const line = announceBackend(backend);

@@ -61,6 +61,14 @@ describe('univg shards', () => {
     expect(r.stderr.trim()).toBe(`univg: shard: no _manifest.json: the stage did not finish, or this is not a stage directory (${tmp.dir})`);
   });
 
+  it('a directory that does not exist is a usage mistake: one input line, exit 2 (not a failed check)', async () => {
+    for (const sub of ['verify', 'inspect']) {
+      const r = await univg('shards', sub, join(tmp.dir, 'no-such-dir'));
+      expect(r.code, sub).toBe(2);
+      expect(r.stderr.trim(), sub).toBe(`univg: input: no such directory (${join(tmp.dir, 'no-such-dir')})`);
+    }
+  });
+
   it('--help shows an example', async () => {
     const r = await univg('shards', 'verify', '--help');
     expect(r.code).toBe(0);

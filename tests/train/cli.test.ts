@@ -10,13 +10,13 @@ describe('univg train sft (command line)', () => {
   it('explains a missing or bad option in one line with exit code 2', () => {
     const noData = run('train', 'sft', '--out', '/tmp/x', '--steps', '3');
     expect(noData.status).toBe(2);
-    expect(noData.stderr.trim()).toBe('univg: usage: missing required option --data <dir> (an SftRow stage directory, e.g. runs/demo/corpus/sft)');
+    expect(noData.stderr.trim()).toBe('univg: usage: missing required option --data <dir>');
     const badBackend = run('train', 'sft', '--data', 'd', '--out', 'o', '--steps', '3', '--backend', 'tpu');
     expect(badBackend.status).toBe(2);
     expect(badBackend.stderr).toMatch(/--backend must be one of node-gpu, webgpu, node, wasm, cpu/);
     const badSteps = run('train', 'sft', '--data', 'd', '--out', 'o', '--steps', 'many');
     expect(badSteps.status).toBe(2);
-    expect(badSteps.stderr).toMatch(/--steps must be an integer/);
+    expect(badSteps.stderr).toMatch(/--steps must be a positive integer, got "many"/);
     const missing = run('train', 'sft', '--data', '/nonexistent/corpus', '--out', '/tmp/univg-cli-x', '--steps', '3');
     expect(missing.status).not.toBe(0);
     expect(missing.stderr).toMatch(/^backend /);
@@ -24,9 +24,9 @@ describe('univg train sft (command line)', () => {
   });
 
   it('maps flags to training options', () => {
-    const o = parseSftOptions({ data: ['a', 'b'], out: 'o', steps: '10', batch: '2', accum: '3', lr: '2e-3', cot: false, resume: true, dModel: '64', layers: '2', backend: 'cpu', evalFraction: '0.1' });
+    const o = parseSftOptions({ data: ['a', 'b'], out: 'o', steps: '10', batch: '2', accum: '3', lr: '2e-3', cot: false, resume: true, dModel: '64', nLayers: '2', backend: 'cpu', evalFraction: '0.1' });
     expect(o).toMatchObject({ data: ['a', 'b'], out: 'o', steps: 10, batch: 2, accum: 3, lr: 2e-3, cot: false, resume: true, backend: 'cpu', evalFraction: 0.1, model: { dModel: 64, nLayers: 2 } });
-    expect(parseSftOptions({ data: ['a'], out: 'o', steps: '1' })).toMatchObject({ batch: 4, cot: true, resume: false });
+    expect(parseSftOptions({ data: ['a'], out: 'o', steps: '1' })).toMatchObject({ batch: 8, cot: true, resume: false });
     expect(() => parseSftOptions({ data: ['a'], out: 'o', steps: '1', lr: 'fast' })).toThrow(/--lr must be a number/);
   });
 });

@@ -37,7 +37,7 @@ const args = (out: string) => [
   '3e-3',
   '--d-model',
   '16',
-  '--layers',
+  '--n-layers',
   '1',
   '--mlp-hidden',
   '32',

@@ -4,58 +4,47 @@
  *
  *   univg eval --bench test.json [--image-root DIR] --predictions preds.jsonl --convention qwen2vl [--out DIR]
  *   univg eval --bench test.json --baseline centre|random|whole-image [--seed N]
- *   univg eval --bench test.json --endpoint --model NAME [--base-url URL] [--simulated]
+ *   univg eval --bench test.json --endpoint URL --model NAME
+ *   univg eval --bench test.json --simulated
  *   univg eval --bench test.json --checkpoint DIR
  */
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
+import { z } from 'zod';
+import { ScoreEndpointConfig, TrainBackend } from '../../schema/config.js';
 import { BoxConvention } from '../../schema/records.js';
 import { BASELINES, baselinePredictor, type Predictor } from '../../train/eval/predictor.js';
 import type { CompletionSource, EvalReport } from '../../train/eval/evaluate.js';
 import type { PixelBudget } from '../../train/eval/score.js';
-import { action, intOption, usage } from '../action.js';
+import { action, usage } from '../action.js';
+import { schemaFlags } from '../flags.js';
 
-interface EvalFlags {
-  bench?: string;
-  imageRoot?: string;
-  predictions?: string;
-  baseline?: string;
-  endpoint?: boolean;
-  checkpoint?: string;
-  convention?: string;
-  minPixels?: string;
-  maxPixels?: string;
-  seed?: string;
-  model?: string;
-  baseUrl?: string;
-  apiKeyEnv?: string;
-  simulated?: boolean;
-  maxTokens?: string;
-  temperature?: string;
-  concurrency?: string;
-  cacheDir?: string;
-  backend?: string;
-  out?: string;
-  json?: boolean;
-}
+const ep = ScoreEndpointConfig.shape;
 
-/** The trainer's backends (src/train/backend.ts BACKEND_ORDER), listed here so the CLI loads no TensorFlow.js to check a flag. */
-const BACKEND_NAMES = ['node-gpu', 'node', 'wasm', 'cpu'] as const;
-
-
-function convention(v: string | undefined): BoxConvention | undefined {
-  if (v === undefined) return undefined;
-  const c = BoxConvention.safeParse(v);
-  if (!c.success) throw usage(`--convention must be one of ${BoxConvention.options.join(', ')}, got ${JSON.stringify(v)}`);
-  return c.data;
-}
-
-function budgetOf(f: EvalFlags): PixelBudget {
-  return {
-    ...(f.minPixels !== undefined ? { minPixels: intOption('min-pixels', f.minPixels) } : {}),
-    ...(f.maxPixels !== undefined ? { maxPixels: intOption('max-pixels', f.maxPixels) } : {}),
-  };
-}
+/** `univg eval`'s flags. Where they mean what `univg score`'s mean, they are the same schema fields. */
+export const EvalFlags = z.object({
+  bench: z.string().min(1).describe("MIG-Bench-format JSON (MIG-Bench, or the synthetic suite's test.json)"),
+  imageRoot: z.string().min(1).optional().describe("directory the bench's image paths are relative to (default: the bench file's directory)"),
+  predictions: z.string().min(1).optional().describe('score a JSONL file of {"id", "completion", "convention"?} made elsewhere'),
+  baseline: z.enum(BASELINES).optional().describe('score a built-in baseline'),
+  endpoint: ep.baseUrl.optional().describe("ask the model behind this OpenAI-compatible base URL, with the paper's eval prompt"),
+  simulated: z.boolean().default(false).describe('start the built-in simulated teacher and evaluate it (blind: no ground truth in the prompt)'),
+  checkpoint: z.string().min(1).optional().describe('evaluate a checkpoint of the in-repo model'),
+  convention: BoxConvention.optional().describe('box convention of the completions (default: qwen2vl for --endpoint, the checkpoint\'s, or per line)'),
+  minPixels: ep.minPixels.describe('pixel budget: of qwen25vl boxes; for --endpoint the image budget (default: 3136)'),
+  maxPixels: ep.maxPixels.describe('pixel budget: of qwen25vl boxes; for --endpoint the image budget (default: 401408)'),
+  seed: z.number().int().optional().describe('seed of the random baseline; request seed for --endpoint; sampling seed for --checkpoint'),
+  model: z.string().min(1).optional().describe('model name: sent to --endpoint; label of --predictions'),
+  apiKeyEnv: ep.apiKeyEnv,
+  maxTokens: ep.maxTokens.describe("completion tokens per answer (default: 256 for --endpoint, the paper's; the model's maximum for --checkpoint)"),
+  temperature: z.number().min(0).max(2).optional().describe('sampling temperature for --endpoint and --checkpoint (default: 0, greedy)'),
+  backend: TrainBackend,
+  concurrency: ep.concurrency,
+  cacheDir: ep.cacheDir,
+  out: z.string().min(1).optional().describe('write predictions.jsonl and metrics.json here'),
+});
+export const EVAL_FLAGS = schemaFlags(EvalFlags, { placeholders: { endpoint: '<url>', model: '<name>', apiKeyEnv: '<name>', cacheDir: '<dir>', out: '<dir>' } });
+type Flags = z.output<typeof EvalFlags>;
 
 function needsBudget(c: BoxConvention, b: PixelBudget, what: string): void {
   if (c.startsWith('qwen25vl') && (b.minPixels === undefined || b.maxPixels === undefined)) {
@@ -63,40 +52,41 @@ function needsBudget(c: BoxConvention, b: PixelBudget, what: string): void {
   }
 }
 
+const SOURCES = ['predictions', 'baseline', 'endpoint', 'simulated', 'checkpoint'] as const;
+
 /** The one completion source the flags name; checks combinations before anything is read. */
-function pickSource(f: EvalFlags): 'predictions' | 'baseline' | 'endpoint' | 'checkpoint' {
-  const given = (['predictions', 'baseline', 'endpoint', 'checkpoint'] as const).filter((k) => f[k] !== undefined && f[k] !== false);
+function pickSource(f: Flags): (typeof SOURCES)[number] {
+  const given = SOURCES.filter((k) => f[k] !== undefined && f[k] !== false);
   if (given.length !== 1) {
-    throw usage(given.length === 0 ? 'say where completions come from: --predictions FILE, --baseline KIND, --endpoint or --checkpoint DIR' : `--${given.join(' and --')} cannot be combined; give one`);
+    throw usage(given.length === 0 ? 'say where completions come from: --predictions FILE, --baseline KIND, --endpoint URL, --simulated or --checkpoint DIR' : `--${given.join(' and --')} cannot be combined; give one`);
   }
   return given[0]!;
 }
 
-export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
+export async function evalCommand(values: Record<string, unknown>): Promise<EvalReport> {
+  const f = EVAL_FLAGS.parse(values);
+  const kind = pickSource(f);
+  const conv = f.convention;
+  const budget: PixelBudget = { ...(f.minPixels !== undefined ? { minPixels: f.minPixels } : {}), ...(f.maxPixels !== undefined ? { maxPixels: f.maxPixels } : {}) };
+  const remote = kind === 'endpoint' || kind === 'simulated';
+  if (kind === 'endpoint' && !f.model) throw usage('--endpoint needs --model <name> (the model the endpoint serves)');
+  if (!remote) {
+    for (const k of ['apiKeyEnv', 'concurrency', 'cacheDir'] as const) if (EVAL_FLAGS.given(values, k)) throw usage(`${EVAL_FLAGS.flagOf(k)} applies to --endpoint and --simulated only`);
+  }
+  if (!remote && kind !== 'checkpoint') {
+    for (const k of ['maxTokens', 'temperature'] as const) if (f[k] !== undefined) throw usage(`${EVAL_FLAGS.flagOf(k)} applies to --endpoint, --simulated and --checkpoint only`);
+  }
+  if (kind !== 'checkpoint' && f.backend !== undefined) throw usage('--backend applies to --checkpoint only');
+  const temperature = f.temperature;
+  if (kind === 'predictions' && conv !== undefined) needsBudget(conv, budget, '--convention');
+  const imageRoot = f.imageRoot ?? dirname(f.bench);
+
   // Loaded here: the evaluator pulls in sharp, parquet-wasm and the teacher client, which --help never needs.
   const [{ openaiPredictor, PAPER_EVAL }, { loadBench, quarantinedItems, quarantineReasons, runEval }, { readPredictionsFile }] = await Promise.all([
     import('../../train/eval/endpoint.js'),
     import('../../train/eval/evaluate.js'),
     import('../../train/eval/predictions-file.js'),
   ]);
-  if (!f.bench) throw usage('missing required option --bench <file>');
-  const kind = pickSource(f);
-  const conv = convention(f.convention);
-  const budget = budgetOf(f);
-  if (kind === 'baseline' && !(BASELINES as readonly string[]).includes(f.baseline!)) throw usage(`--baseline must be one of ${BASELINES.join(', ')}, got ${JSON.stringify(f.baseline)}`);
-  if (kind === 'endpoint' && !f.model && !f.simulated) throw usage('--endpoint needs --model <name> (the model the endpoint serves)');
-  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
-  if (kind !== 'endpoint') {
-    for (const k of ['baseUrl', 'simulated', 'cacheDir', 'apiKeyEnv', 'concurrency'] as const) if (f[k] !== undefined) throw usage(`${flag(k)} applies to --endpoint only`);
-  }
-  if (kind !== 'endpoint' && kind !== 'checkpoint') {
-    for (const k of ['maxTokens', 'temperature'] as const) if (f[k] !== undefined) throw usage(`${flag(k)} applies to --endpoint and --checkpoint only`);
-  }
-  if (kind !== 'checkpoint' && f.backend !== undefined) throw usage('--backend applies to --checkpoint only');
-  const temperature = f.temperature === undefined ? undefined : Number(f.temperature);
-  if (temperature !== undefined && (f.temperature!.trim() === '' || !(temperature >= 0 && temperature <= 2))) throw usage(`--temperature must be a number in [0, 2], got ${JSON.stringify(f.temperature)}`);
-  if (kind === 'predictions' && conv !== undefined) needsBudget(conv, budget, '--convention');
-  const imageRoot = f.imageRoot ?? dirname(f.bench);
 
   let source: CompletionSource;
   let predictor: Predictor | null = null;
@@ -106,36 +96,35 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
     source = { kind: 'predictions', file: f.predictions!, predictions, ...(f.model ? { model: f.model } : {}) };
   } else if (kind === 'baseline') {
     if (conv !== undefined) throw usage('--convention does not apply to a baseline (baselines answer in qwen2vl)');
-    predictor = baselinePredictor(f.baseline!, { seed: intOption('seed', f.seed, 0) });
+    predictor = baselinePredictor(f.baseline!, { seed: f.seed ?? 0 });
     source = { kind: 'predictor', predictor };
-  } else if (kind === 'endpoint') {
+  } else if (remote) {
     const c = conv ?? 'qwen2vl';
     predictor = await openaiPredictor({
       model: f.model ?? 'univg-sim',
-      ...(f.baseUrl !== undefined ? { baseUrl: f.baseUrl } : {}),
-      ...(f.apiKeyEnv !== undefined ? { apiKeyEnv: f.apiKeyEnv } : {}),
+      ...(f.endpoint !== undefined ? { baseUrl: f.endpoint } : {}),
+      apiKeyEnv: f.apiKeyEnv,
       ...(f.simulated ? { simulated: { seed: 0 } } : {}),
       convention: c,
       minPixels: budget.minPixels ?? PAPER_EVAL.minPixels,
       maxPixels: budget.maxPixels ?? PAPER_EVAL.maxPixels,
-      maxTokens: intOption('max-tokens', f.maxTokens, PAPER_EVAL.maxTokens),
+      maxTokens: f.maxTokens ?? PAPER_EVAL.maxTokens,
       ...(temperature !== undefined ? { temperature } : {}),
-      ...(f.seed !== undefined ? { seed: intOption('seed', f.seed) } : {}),
-      concurrency: intOption('concurrency', f.concurrency, 8),
-      ...(f.cacheDir !== undefined ? { cacheDir: f.cacheDir } : {}),
+      ...(f.seed !== undefined ? { seed: f.seed } : {}),
+      concurrency: f.concurrency,
+      cacheDir: f.cacheDir,
     });
     source = { kind: 'predictor', predictor };
   } else {
     const backend = f.backend;
-    if (backend !== undefined && !(BACKEND_NAMES as readonly string[]).includes(backend)) throw usage(`--backend must be one of ${BACKEND_NAMES.join(', ')}, got ${JSON.stringify(backend)}`);
     if (conv !== undefined) needsBudget(conv, budget, '--convention');
     // Loaded on demand: it brings TensorFlow.js, which no other eval path needs.
     const { checkpointPredictor } = await import('../../train/eval/checkpoint-predictor.js');
     predictor = await checkpointPredictor(f.checkpoint!, {
-      ...(backend !== undefined ? { backend: backend as (typeof BACKEND_NAMES)[number] } : {}),
-      ...(f.maxTokens !== undefined ? { maxTokens: intOption('max-tokens', f.maxTokens) } : {}),
+      ...(backend !== undefined ? { backend } : {}),
+      ...(f.maxTokens !== undefined ? { maxTokens: f.maxTokens } : {}),
       ...(temperature !== undefined ? { temperature } : {}),
-      ...(f.seed !== undefined ? { seed: intOption('seed', f.seed) } : {}),
+      ...(f.seed !== undefined ? { seed: f.seed } : {}),
       ...(conv !== undefined ? { convention: conv } : {}),
     });
     process.stderr.write(`univg eval: ${String(predictor.info?.checkpoint)} (step ${String(predictor.info?.step)}) on backend ${String(predictor.info?.backend)}\n`);
@@ -143,7 +132,7 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
   }
 
   // The endpoint's images were resized to its budget; a qwen25vl answer is read against the same one.
-  const scoreBudget = kind === 'endpoint' ? { minPixels: budget.minPixels ?? PAPER_EVAL.minPixels, maxPixels: budget.maxPixels ?? PAPER_EVAL.maxPixels } : budget;
+  const scoreBudget = remote ? { minPixels: budget.minPixels ?? PAPER_EVAL.minPixels, maxPixels: budget.maxPixels ?? PAPER_EVAL.maxPixels } : budget;
   const ac = new AbortController();
   const onSigint = () => ac.abort();
   process.once('SIGINT', onSigint);
@@ -178,39 +167,20 @@ export async function evalCommand(f: EvalFlags): Promise<EvalReport> {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('eval')
     .description('MIG-Bench metrics (Acc@0.3/0.5/0.7, mean IoU per task, AVG over tasks) for predictions, a baseline, an endpoint or a checkpoint')
     .addHelpText('after', `
 Examples:
   univg eval --bench runs/demo/source/test.json --baseline centre
   univg eval --bench MIG-Bench/MIG_data.json --image-root . --predictions preds.jsonl --convention qwen2vl --out runs/eval/qwen2vl-7b
-  univg eval --bench runs/demo/source/test.json --endpoint --simulated --max-tokens 1024
+  univg eval --bench runs/demo/source/test.json --simulated --max-tokens 1024
   univg eval --bench runs/demo/source/test.json --checkpoint runs/sft/checkpoints/step-000400 --out runs/eval/sft
-  OPENAI_API_KEY=... univg eval --bench test.json --endpoint --model Qwen2-VL-7B --base-url http://localhost:8000/v1 --out runs/eval/vllm`)
-    .option('--bench <file>', 'MIG-Bench-format JSON (MIG-Bench, or the synthetic suite\'s test.json)')
-    .option('--image-root <dir>', 'directory the bench\'s image paths are relative to (default: the bench file\'s directory)')
-    .option('--predictions <file>', 'JSONL of {"id", "completion", "convention"?} made elsewhere')
-    .option('--baseline <kind>', `built-in baseline: ${BASELINES.join(' | ')}`)
-    .option('--endpoint', 'ask an OpenAI-compatible endpoint with the paper\'s eval prompt (key from $OPENAI_API_KEY)')
-    .option('--checkpoint <dir>', 'a checkpoint of the in-repo model')
-    .option('--convention <c>', 'box convention of the completions: qwen2vl (0-1000) | qwen25vl | norm | pixels (and -xywh forms)')
-    .option('--min-pixels <n>', 'pixel budget: qwen25vl boxes; for --endpoint the image budget (default 3136)')
-    .option('--max-pixels <n>', 'pixel budget: qwen25vl boxes; for --endpoint the image budget (default 401408)')
-    .option('--seed <n>', 'seed of the random baseline; request seed for --endpoint; sampling seed for --checkpoint')
-    .option('--model <name>', 'model name: sent to --endpoint; label of --predictions')
-    .option('--base-url <url>', 'endpoint base URL (default $OPENAI_BASE_URL)')
-    .option('--api-key-env <name>', 'environment variable holding the key (default OPENAI_API_KEY)')
-    .option('--simulated', 'start the built-in simulated teacher and evaluate it (blind: no ground truth in the prompt)')
-    .option('--max-tokens <n>', 'completion tokens per answer: --endpoint (default 256, the paper\'s), --checkpoint (default the model\'s maximum)')
-    .option('--temperature <t>', 'sampling temperature for --endpoint and --checkpoint (default 0: greedy)')
-    .option('--backend <name>', `TensorFlow.js backend for --checkpoint, tried first: ${BACKEND_NAMES.join(' | ')} (default the best available)`)
-    .option('--concurrency <n>', 'requests in flight for --endpoint (default 8)')
-    .option('--cache-dir <dir>', 'response cache for --endpoint (default cache/teacher)')
-    .option('--out <dir>', 'write predictions.jsonl and metrics.json here')
+  OPENAI_API_KEY=... univg eval --bench test.json --endpoint http://localhost:8000/v1 --model Qwen2-VL-7B --out runs/eval/vllm`);
+  EVAL_FLAGS.addTo(cmd)
     .option('--json', 'print metrics.json on stdout instead of the table')
     .action(
-      action(async (f: EvalFlags) => {
+      action(async (f: Record<string, unknown>) => {
         const report = await evalCommand(f);
         const { formatEvalTable } = await import('../../train/eval/table.js');
         if (f.json) {

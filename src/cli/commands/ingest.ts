@@ -3,53 +3,39 @@
  *
  *   univg ingest --format mgrounding --input train.json --image-root data/ --out runs/x/samples [--shards 8]
  */
-import { Option, type Command } from 'commander';
+import type { Command } from 'commander';
+import { z } from 'zod';
+import { FileSourceConfig } from '../../schema/config.js';
 import type { IngestRun } from '../../sources/write.js';
-import { SOURCE_FORMATS, type SourceFormat } from '../../sources/ingest.js';
-import { action, intOption } from '../action.js';
+import { action } from '../action.js';
+import { schemaFlags } from '../flags.js';
 
-interface IngestCliOptions {
-  format: SourceFormat;
-  input: string;
-  imageRoot: string;
-  out: string;
-  shards?: string;
-  concurrency?: string;
-  copyImages?: boolean;
-  json?: boolean;
-}
+/** `univg ingest`'s flags: a pipeline's file source section (the same keys and checks) plus the output. */
+export const IngestFlags = FileSourceConfig.extend({
+  out: z.string().min(1).describe('output directory: part-*.parquet, _manifest.json, quarantine.jsonl'),
+  shards: z.number().int().min(1).max(99_999).default(1).describe('number of part files'),
+  concurrency: z.number().int().positive().default(8).describe('image files read at once'),
+  copyImages: z.boolean().default(false).describe('copy every referenced image into <out>/images/ (content-addressed)'),
+});
+export const INGEST_FLAGS = schemaFlags(IngestFlags);
+type IngestCliOptions = z.output<typeof IngestFlags>;
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('ingest')
-    .description('Read a source dataset (MGrounding-630k or MIG-Bench JSON) into GroundingSample shards; bad records go to quarantine.jsonl')
+    .description('read a source dataset (MGrounding-630k or MIG-Bench JSON) into GroundingSample shards; bad records go to quarantine.jsonl')
     .addHelpText('after', `
 Examples:
   univg ingest --format mgrounding --input datasets/fixtures/mgrounding/train.json --image-root datasets/fixtures/mgrounding --out /tmp/mg --shards 2
-  univg ingest --format migbench --input MIG_data.json --image-root MIG-Bench --out runs/mig/samples --copy-images --json`)
-    .addOption(new Option('--format <name>', 'source format').choices([...SOURCE_FORMATS]).makeOptionMandatory())
-    .requiredOption('--input <file>', 'source JSON file (a top-level array)')
-    .requiredOption('--image-root <dir>', 'directory the image paths in the JSON are relative to')
-    .requiredOption('--out <dir>', 'output directory: part-*.parquet, _manifest.json, quarantine.jsonl')
-    .option('--shards <n>', 'number of part files', '1')
-    .option('--concurrency <n>', 'image files read at once', '8')
-    .option('--copy-images', 'copy every referenced image into <out>/images/ (content-addressed)')
+  univg ingest --format migbench --input MIG_data.json --image-root MIG-Bench --out runs/mig/samples --copy-images --json`);
+  INGEST_FLAGS.addTo(cmd)
     .option('--json', 'print a machine-readable summary on stdout')
     .action(
-      action(async (o: IngestCliOptions) => {
-        const shards = intOption('shards', o.shards, 1);
-        const concurrency = intOption('concurrency', o.concurrency, 8);
+      action(async (values: Record<string, unknown>) => {
+        const o = INGEST_FLAGS.parse(values);
         const { ingestToStore } = await import('../../sources/write.js');
-        const run = await ingestToStore({
-          format: o.format,
-          input: o.input,
-          imageRoot: o.imageRoot,
-          out: o.out,
-          shards,
-          concurrency,
-          copyImages: o.copyImages ?? false,
-        });
-        process.stdout.write(o.json ? `${JSON.stringify(jsonSummary(o, run))}\n` : textSummary(o, run));
+        const run = await ingestToStore(o);
+        process.stdout.write(values.json ? `${JSON.stringify(jsonSummary(o, run))}\n` : textSummary(o, run));
       }),
     );
 }

@@ -7,16 +7,18 @@
 import type { Command } from 'commander';
 import { relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { ConfigError } from '../../errors.js';
+import { z } from 'zod';
 import type { ReportFigures } from '../../report/index.js';
-import { action, intOption } from '../action.js';
+import { action } from '../action.js';
+import { schemaFlags } from '../flags.js';
 
-interface ReportCliOptions {
-  openPath?: boolean;
-  imageRoot?: string;
-  examples?: string;
-  out?: string;
-}
+export const ReportFlags = z.object({
+  openPath: z.boolean().default(false).describe('print a file:// URL instead of a path (for a browser or xdg-open)'),
+  imageRoot: z.string().min(1).optional().describe("where to find images missing from the run's images/ (default: the config's source imageRoot)"),
+  examples: z.number().int().min(0).max(100).default(3).describe('examples per rejection reason'),
+  out: z.string().min(1).optional().describe('write index.html and figures.json here (default: <run-dir>/report)'),
+});
+export const REPORT_FLAGS = schemaFlags(ReportFlags);
 
 /** One line for stderr: what the report covers. */
 function summaryLine(f: ReportFigures): string {
@@ -31,14 +33,10 @@ function summaryLine(f: ReportFigures): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('report')
-    .description('Build the run report: funnel, pass rate and IoU per task, teacher cost and latency, rejection examples with boxes, quarantine')
+    .description('build the run report: funnel, pass rate and IoU per task, teacher cost and latency, rejection examples with boxes, quarantine')
     .argument('<run-dir>', 'run directory, e.g. runs/demo')
-    .option('--open-path', 'print a file:// URL instead of a path (for a browser or xdg-open)')
-    .option('--image-root <dir>', "where to find images missing from the run's images/ (default: the config's source imageRoot)")
-    .option('--examples <n>', 'examples per rejection reason', '3')
-    .option('--out <dir>', 'write index.html and figures.json here instead of <run-dir>/report')
     .addHelpText(
       'after',
       `
@@ -49,13 +47,13 @@ Examples:
   $ univg report runs/demo
   runs/demo/report/index.html
   $ xdg-open "$(univg report runs/demo --open-path)"`,
-    )
+    );
+  REPORT_FLAGS.addTo(cmd)
     .action(
-      action(async (runDir: string, o: ReportCliOptions) => {
-        const perReason = intOption('examples', o.examples, 3);
-        if (perReason < 0 || perReason > 100) throw new ConfigError(`--examples must be from 0 to 100, got ${perReason}`);
+      action(async (runDir: string, values: Record<string, unknown>) => {
+        const o = REPORT_FLAGS.parse(values);
         const { buildReport } = await import('../../report/index.js');
-        const { file, figures } = await buildReport(runDir, { examplesPerReason: perReason, imageRoot: o.imageRoot, outDir: o.out });
+        const { file, figures } = await buildReport(runDir, { examplesPerReason: o.examples, imageRoot: o.imageRoot, outDir: o.out });
         process.stderr.write(summaryLine(figures));
         const rel = relative(process.cwd(), file);
         process.stdout.write(`${o.openPath ? pathToFileURL(file).href : rel && !rel.startsWith('..') ? rel : file}\n`);

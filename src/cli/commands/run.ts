@@ -5,7 +5,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, EXIT } from '../../errors.js';
 import type { GroundingSample } from '../../schema/records.js';
+import { z } from 'zod';
 import { action } from '../action.js';
+import { schemaFlags } from '../flags.js';
 
 /**
  * The runner and its stages (DuckDB, sharp, parquet-wasm, the teacher) load only when a command runs
@@ -23,24 +25,28 @@ async function runtime() {
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
+/** `univg run` and `univg demo`'s flags. */
+export const RunFlagsSchema = z.object({
+  runDir: z.string().min(1).optional().describe('run directory (default: runs/<pipeline name>)'),
+  stages: z.array(z.string().min(1)).optional().describe('run only these stages (their inputs must be done)'),
+  from: z.string().min(1).optional().describe('run this stage and every later one'),
+  task: z
+    .string()
+    .regex(/^\d+\/\d+$/, 'must look like i/N (e.g. 3/16)')
+    .optional()
+    .describe('run only task i of N in partitioned stages (N = shards.tasks), as one worker of a job array'),
+  force: z.array(z.string().min(1)).optional().describe('redo these stages and every stage that depends on them'),
+  dryRun: z.boolean().default(false).describe("estimate the teacher's tokens, cost and time (ingests locally; sends no request)"),
+  quiet: z.boolean().default(false).describe('print only errors'),
+  json: z.boolean().default(false).describe('print progress as JSON lines (for scripts)'),
+});
+export const RUN_FLAGS = schemaFlags(RunFlagsSchema, { placeholders: { stages: '<name>', from: '<name>', task: '<i/N>', force: '<name>' } });
+type RunFlags = z.output<typeof RunFlagsSchema>;
+
 function parseTask(v: string | undefined): { index: number; count: number } | undefined {
   if (v === undefined) return undefined;
-  const m = /^(\d+)\/(\d+)$/.exec(v);
-  if (!m) throw new ConfigError(`--task must look like i/N (e.g. 3/16), got ${JSON.stringify(v)}`);
-  return { index: Number(m[1]), count: Number(m[2]) };
-}
-
-const list = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
-
-interface RunFlags {
-  dryRun?: boolean;
-  runDir?: string;
-  stages?: string;
-  from?: string;
-  task?: string;
-  force?: string;
-  quiet?: boolean;
-  json?: boolean;
+  const [index, count] = v.split('/').map(Number) as [number, number];
+  return { index, count };
 }
 
 /**
@@ -119,10 +125,10 @@ async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
       configFile: loaded.file,
       stages: STANDARD_STAGES,
       runDir: flags.runDir,
-      only: list(flags.stages),
+      only: flags.stages,
       from: flags.from,
       task: parseTask(flags.task),
-      force: list(flags.force),
+      force: flags.force,
       signal: controller.signal,
       reporter,
     });
@@ -137,15 +143,7 @@ async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
 }
 
 function runOptions(cmd: Command): Command {
-  return cmd
-    .option('--run-dir <dir>', 'run directory (default: runs/<pipeline name>)')
-    .option('--stages <a,b>', 'run only these stages (their inputs must be done)')
-    .option('--from <stage>', 'run this stage and every later one')
-    .option('--task <i/N>', 'run only task i of N in partitioned stages (N = shards.tasks), as one worker of a job array')
-    .option('--force <a,b>', 'redo these stages and every stage that depends on them')
-    .option('--dry-run', 'estimate the teacher\'s tokens, cost and time (ingests locally; sends no request)')
-    .option('--quiet', 'print only errors')
-    .option('--json', 'print progress as JSON lines (for scripts)');
+  return RUN_FLAGS.addTo(cmd);
 }
 
 export function register(program: Command): void {
@@ -165,14 +163,25 @@ Examples:
 
 Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to resume).`,
       ),
-  ).action(action(async (file: string, flags: RunFlags) => (flags.dryRun ? dryRun(file, flags) : runWithSignals(file, flags))));
+  ).action(
+    action(async (file: string, values: Record<string, unknown>) => {
+      const flags = RUN_FLAGS.parse(values);
+      return flags.dryRun ? dryRun(file, flags) : runWithSignals(file, flags);
+    }),
+  );
 
   runOptions(
     program
       .command('demo')
       .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, a short SFT -> scoring -> GRPO -> eval, report')
       .addHelpText('after', '\nExample:\n  univg demo --run-dir runs/demo'),
-  ).action(action(async (flags: RunFlags) => (flags.dryRun ? dryRun(join(REPO, 'pipelines', 'demo.yaml'), flags) : runWithSignals(join(REPO, 'pipelines', 'demo.yaml'), flags))));
+  ).action(
+    action(async (values: Record<string, unknown>) => {
+      const flags = RUN_FLAGS.parse(values);
+      const file = join(REPO, 'pipelines', 'demo.yaml');
+      return flags.dryRun ? dryRun(file, flags) : runWithSignals(file, flags);
+    }),
+  );
 
   program
     .command('status')

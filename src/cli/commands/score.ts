@@ -7,108 +7,33 @@
  *   univg score --data corpus/rl --data-root . --out scored --endpoint http://localhost:8000/v1 --model univg-sft-7b --g 8
  */
 import type { Command } from 'commander';
-import { BoxConvention } from '../../schema/records.js';
-import { BACKEND_ORDER, type BackendName } from '../../train/backend-names.js';
-import { MIOU_BUCKETS, PHI_KINDS, type PhiKind } from '../../train/rl/difficulty.js';
+import { ScoreRunFlags } from '../../schema/train-options.js';
+import { MIOU_BUCKETS } from '../../train/rl/difficulty.js';
 import type { ScoreOptions, ScoreResult } from '../../train/score/options.js';
-import { BUCKET_ALIASES, POOL_ORDERS, parseBuckets, type PoolOrder } from '../../train/score/pool.js';
-import { action, intOption, usage, numberOption, optionalInt } from '../action.js';
+import { action, usage } from '../action.js';
+import { schemaFlags } from '../flags.js';
 
-interface ScoreFlags {
-  data?: string[];
-  dataRoot?: string;
-  out?: string;
-  checkpoint?: string;
-  endpoint?: string;
-  model?: string;
-  apiKeyEnv?: string;
-  concurrency?: string;
-  cacheDir?: string;
-  convention?: string;
-  minPixels?: string;
-  maxPixels?: string;
-  backend?: string;
-  g?: string;
-  temperature?: string;
-  maxTokens?: string;
-  phi?: string;
-  phiPower?: string;
-  seed?: string;
-  limit?: string;
-  keep?: string;
-  minMiou?: string;
-  maxMiou?: string;
-  order?: string;
-  bands?: string;
-  json?: boolean;
-}
+/** `univg score`'s flags: ScoreRunFlags (the score settings every path shares, the data, the model). */
+export const SCORE_FLAGS = schemaFlags(ScoreRunFlags, { placeholders: { endpoint: '<url>', model: '<name>', apiKeyEnv: '<name>', cacheDir: '<dir>' } });
 
-
-
+const ENDPOINT_ONLY = ['model', 'apiKeyEnv', 'concurrency', 'cacheDir', 'minPixels', 'maxPixels'] as const;
 
 /** ScoreOptions from the flags; checks combinations before anything is read. */
-export function scoreOptions(f: ScoreFlags): ScoreOptions {
-  if (!f.data || f.data.length === 0) throw usage('missing required option --data <dir...> (RlRow or SftRow shard directories)');
-  if (!f.out) throw usage('missing required option --out <dir>');
+export function scoreOptions(values: Record<string, unknown>): ScoreOptions {
+  const f = SCORE_FLAGS.parse(values);
   if ((f.checkpoint === undefined) === (f.endpoint === undefined)) throw usage('say where rollouts come from: --checkpoint DIR or --endpoint URL --model NAME (one of them)');
-  const flag = (k: string) => `--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
   if (f.checkpoint !== undefined) {
-    for (const k of ['model', 'apiKeyEnv', 'concurrency', 'cacheDir', 'minPixels', 'maxPixels'] as const) if (f[k] !== undefined) throw usage(`${flag(k)} applies to --endpoint only`);
+    for (const k of ENDPOINT_ONLY) if (SCORE_FLAGS.given(values, k)) throw usage(`${SCORE_FLAGS.flagOf(k)} applies to --endpoint only`);
   } else {
     if (!f.model) throw usage('--endpoint needs --model <name> (the model the endpoint serves)');
     if (f.backend !== undefined) throw usage('--backend applies to --checkpoint only');
   }
-  let convention: BoxConvention | undefined;
-  if (f.convention !== undefined) {
-    const c = BoxConvention.safeParse(f.convention);
-    if (!c.success) throw usage(`--convention must be one of ${BoxConvention.options.join(', ')}, got ${JSON.stringify(f.convention)}`);
-    convention = c.data;
-  }
-  if (f.backend !== undefined && !(BACKEND_ORDER as readonly string[]).includes(f.backend)) throw usage(`--backend must be one of ${BACKEND_ORDER.join(', ')}, got ${JSON.stringify(f.backend)}`);
-  if (f.phi !== undefined && !(PHI_KINDS as readonly string[]).includes(f.phi)) throw usage(`--phi must be one of ${PHI_KINDS.join(', ')}, got ${JSON.stringify(f.phi)}`);
-  if (f.order !== undefined && !(POOL_ORDERS as readonly string[]).includes(f.order)) throw usage(`--order must be one of ${POOL_ORDERS.join(', ')}, got ${JSON.stringify(f.order)}`);
-  let keep;
-  try {
-    keep = f.keep === undefined ? undefined : parseBuckets(f.keep.split(','));
-  } catch (err) {
-    throw usage(`--keep: ${(err as Error).message}`);
-  }
+  const { checkpoint, endpoint, model: name, apiKeyEnv, concurrency, cacheDir, convention, minPixels, maxPixels, backend, ...settings } = f;
   const model: ScoreOptions['model'] =
-    f.checkpoint !== undefined
-      ? { checkpoint: f.checkpoint, ...(f.backend !== undefined ? { backend: f.backend as BackendName } : {}), ...(convention ? { convention } : {}) }
-      : {
-          endpoint: {
-            baseUrl: f.endpoint!,
-            model: f.model!,
-            ...(f.apiKeyEnv !== undefined ? { apiKeyEnv: f.apiKeyEnv } : {}),
-            ...(f.concurrency !== undefined ? { concurrency: intOption('concurrency', f.concurrency) } : {}),
-            ...(f.cacheDir !== undefined ? { cacheDir: f.cacheDir } : {}),
-            ...(convention ? { convention } : {}),
-            ...(f.minPixels !== undefined ? { minPixels: intOption('min-pixels', f.minPixels) } : {}),
-            ...(f.maxPixels !== undefined ? { maxPixels: intOption('max-pixels', f.maxPixels) } : {}),
-          },
-        };
-  const defined = <T extends object>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
-  return {
-    data: f.data,
-    out: f.out,
-    model,
-    ...defined({
-      dataRoot: f.dataRoot,
-      G: optionalInt('g', f.g),
-      temperature: numberOption('temperature', f.temperature),
-      maxTokens: optionalInt('max-tokens', f.maxTokens),
-      phi: f.phi as PhiKind | undefined,
-      phiPower: numberOption('phi-power', f.phiPower),
-      seed: optionalInt('seed', f.seed),
-      limit: optionalInt('limit', f.limit),
-      keep,
-      minMiou: numberOption('min-miou', f.minMiou),
-      maxMiou: numberOption('max-miou', f.maxMiou),
-      order: f.order as PoolOrder | undefined,
-      bands: optionalInt('bands', f.bands),
-    }),
-  };
+    checkpoint !== undefined
+      ? { checkpoint, ...(backend !== undefined ? { backend } : {}), ...(convention ? { convention } : {}) }
+      : { endpoint: { baseUrl: endpoint!, model: name!, apiKeyEnv, concurrency, cacheDir, ...(convention ? { convention } : {}), ...(minPixels !== undefined ? { minPixels } : {}), ...(maxPixels !== undefined ? { maxPixels } : {}) } };
+  return { ...settings, model };
 }
 
 function summary(r: ScoreResult): string {
@@ -124,7 +49,7 @@ function summary(r: ScoreResult): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('score')
     .description('difficulty of each row from G rollouts of a checkpoint or an OpenAI-compatible endpoint: mIoU, weight phi(mIoU), bucket (RlRow shards)')
     .addHelpText(
@@ -139,36 +64,14 @@ variable named by --api-key-env (default OPENAI_API_KEY), never from a flag.
 Examples:
   univg score --data runs/demo/corpus/rl --data-root runs/demo --out runs/demo/scored --checkpoint runs/demo/train/sft
   univg score --data corpus/rl --data-root . --out scored --endpoint http://localhost:8000/v1 --model univg-sft-7b --g 8
-  univg score --data corpus/rl --data-root . --out hard --checkpoint sft --keep hard,medium --order hardest-first`,
-    )
-    .option('--data <dirs...>', 'RlRow or SftRow shard directories (an SftRow row loses its chain and becomes an RlRow)')
-    .option('--data-root <dir>', 'directory relative image paths are read under (the run directory for image-store paths)')
-    .option('--out <dir>', 'output RlRow shard directory')
-    .option('--checkpoint <dir>', 'a checkpoint of the in-repo model (or a training output directory: its latest checkpoint)')
-    .option('--endpoint <url>', 'base URL of an OpenAI-compatible endpoint (a vLLM server, `univg teacher serve`, ...)')
-    .option('--model <name>', 'model name sent to --endpoint')
-    .option('--api-key-env <name>', 'environment variable holding the endpoint key (default OPENAI_API_KEY; localhost needs none)')
-    .option('--concurrency <n>', 'requests in flight for --endpoint (default 8)')
-    .option('--cache-dir <dir>', 'response cache for --endpoint (default cache/teacher)')
-    .option('--convention <c>', 'box convention the model answers in (default: the checkpoint\'s, or each row\'s own for --endpoint)')
-    .option('--min-pixels <n>', 'image pixel budget for --endpoint (default 3136)')
-    .option('--max-pixels <n>', 'image pixel budget for --endpoint (default 401408)')
-    .option('--backend <name>', `TensorFlow.js backend for --checkpoint, tried first: ${BACKEND_ORDER.join(' | ')}`)
-    .option('-G, --g <n>', 'rollouts per row (default 8, the paper\'s num_generations)')
-    .option('--temperature <t>', 'sampling temperature (default 1, as in UniVG-R1\'s GRPO)')
-    .option('--max-tokens <n>', 'completion tokens per rollout (default: the model\'s maximum for --checkpoint, 256 for --endpoint)')
-    .option('--phi <kind>', `difficulty weight: ${PHI_KINDS.join(' | ')} (default exp: e^(1 - mIoU))`)
-    .option('--phi-power <w>', 'exponent of --phi power: (1.05 - mIoU)^w (default 1)')
-    .option('--seed <n>', 'sampling seed (default 0); the same seed gives the same bytes')
-    .option('--limit <n>', 'score only the first N rows in input order; the rest are not written')
-    .option('--keep <buckets>', `keep only these buckets, comma-separated: ${[...Object.keys(BUCKET_ALIASES), ...MIOU_BUCKETS].join(' | ')}`)
-    .option('--min-miou <x>', 'keep rows with mIoU >= x')
-    .option('--max-miou <x>', 'keep rows with mIoU <= x (drops what the model already solves)')
-    .option('--order <order>', `row order of the output: ${POOL_ORDERS.join(' | ')} (banded: one part file per mIoU band)`)
-    .option('--bands <n>', 'mIoU bands of a hardest-first / easiest-first order (default 10)')
+  univg score --data corpus/rl --data-root . --out hard --checkpoint sft --keep hard,medium --order hardest-first
+
+Every setting is also a key of a pipeline's train.score section, with the same default.`,
+    );
+  SCORE_FLAGS.addTo(cmd)
     .option('--json', 'print the result as JSON')
     .action(
-      action(async (f: ScoreFlags) => {
+      action(async (f: Record<string, unknown>) => {
         const o = scoreOptions(f);
         const { scoreCorpus } = await import('../../train/score/score.js');
         const ac = new AbortController();

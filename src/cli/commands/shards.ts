@@ -1,7 +1,14 @@
 /** `univg shards verify|inspect DIR`: check and describe a stage directory of Parquet shards. */
 import type { Command } from 'commander';
-import { EXIT, ShardError } from '../../errors.js';
+import { existsSync, statSync } from 'node:fs';
+import { EXIT, InputError, ShardError } from '../../errors.js';
 import { action } from '../action.js';
+
+/** A directory named on the command line that is not there is a usage mistake (exit 2), not a failed check. */
+function needDir(dir: string): void {
+  if (!existsSync(dir)) throw new InputError('no such directory', { file: dir });
+  if (!statSync(dir).isDirectory()) throw new InputError('not a directory (give a stage directory, e.g. runs/demo/samples)', { file: dir });
+}
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -15,7 +22,7 @@ export function register(program: Command): void {
   shards
     .command('verify')
     .argument('<dir>', 'stage directory, e.g. runs/demo/samples')
-    .description('recompute every checksum, size and row count against _manifest.json; exit 1 on any problem')
+    .description('recompute every checksum, size and row count against _manifest.json; exit 1 on any problem, 2 when the directory is missing')
     .option('--deep', 'also decode every row group and count its rows')
     .option('--json', 'print the full result as JSON')
     .addHelpText(
@@ -32,6 +39,7 @@ Example:
     )
     .action(
       action(async (dir: string, opts: { deep?: boolean; json?: boolean }) => {
+        needDir(dir);
         const { verifyShards } = await import('../../store/index.js');
         const res = await verifyShards(dir, { deep: opts.deep });
         if (opts.json) {
@@ -75,6 +83,7 @@ Example:
     )
     .action(
       action(async (dir: string, opts: { json?: boolean }) => {
+        needDir(dir);
         const { MANIFEST_NAME, readManifest } = await import('../../store/index.js');
         const m = await readManifest(dir);
         if (!m) throw new ShardError(`no ${MANIFEST_NAME}: the stage did not finish, or this is not a stage directory`, { file: dir });

@@ -4,38 +4,25 @@
  *   univg synth --out data/synth --samples 600 --seed 7 [--tasks diff,reasoning] [--difficulty mixed] [--test-fraction 0.2]
  */
 import type { Command } from 'commander';
-import { DIFFICULTY_CHOICES, SYNTH_TASKS, generateSuite, type DifficultyChoice, type SuiteResult, type SynthTask } from '../../sources/synthetic/index.js';
-import { action, intOption, usage } from '../action.js';
+import { z } from 'zod';
+import { SyntheticSourceConfig } from '../../schema/config.js';
+import { SYNTH_TASKS, generateSuite, type SuiteResult, type SynthTask } from '../../sources/synthetic/index.js';
+import { action, usage } from '../action.js';
+import { schemaFlags } from '../flags.js';
 
-interface SynthCliOptions {
-  out?: string;
-  samples?: string;
-  seed?: string;
-  tasks?: string;
-  difficulty?: string;
-  testFraction?: string;
-  concurrency?: string;
-  json?: boolean;
-}
+/** `univg synth`'s flags: a pipeline's synthetic source section (same keys, defaults, checks) plus the output. */
+export const SynthFlags = SyntheticSourceConfig.omit({ format: true }).extend({
+  out: z.string().min(1).describe('output directory: images/, all.json, train.json, test.json, scenes.jsonl, manifest.json'),
+  tasks: z.array(z.enum(SYNTH_TASKS)).min(1).optional().describe('tasks to generate, round-robin (default: all)'),
+  concurrency: z.number().int().positive().default(4).describe('samples rendered at once'),
+});
+export const SYNTH_FLAGS = schemaFlags(SynthFlags);
 
-
-/** Options are checked here, not by commander, so every mistake is one line and exit code 2. */
-function parse(o: SynthCliOptions) {
-  if (!o.out) throw usage('missing required option --out <dir>');
-  const samples = intOption('samples', o.samples);
-  if (samples < 1) throw usage(`--samples must be at least 1, got ${samples}`);
-  const seed = intOption('seed', o.seed);
-  if (seed < 0 || seed > 0xffffffff) throw usage(`--seed must be in 0..4294967295, got ${seed}`);
-  const tasks = o.tasks === undefined ? [...SYNTH_TASKS] : o.tasks.split(',').map((t) => t.trim()).filter((t) => t !== '');
-  if (tasks.length === 0) throw usage('--tasks lists no task');
-  for (const t of tasks) if (!(SYNTH_TASKS as readonly string[]).includes(t)) throw usage(`--tasks: unknown task ${JSON.stringify(t)} (one of ${SYNTH_TASKS.join(', ')})`);
-  const difficulty = o.difficulty ?? 'mixed';
-  if (!(DIFFICULTY_CHOICES as readonly string[]).includes(difficulty)) throw usage(`--difficulty must be one of ${DIFFICULTY_CHOICES.join(', ')}, got ${JSON.stringify(difficulty)}`);
-  const testFraction = o.testFraction === undefined ? 0.2 : Number(o.testFraction);
-  if (o.testFraction !== undefined && (o.testFraction.trim() === '' || !(testFraction >= 0 && testFraction <= 1))) throw usage(`--test-fraction must be a number in [0, 1], got ${JSON.stringify(o.testFraction)}`);
-  const concurrency = intOption('concurrency', o.concurrency, 4);
-  if (concurrency < 1) throw usage(`--concurrency must be at least 1, got ${concurrency}`);
-  return { out: o.out, samples, seed, tasks: tasks as SynthTask[], difficulty: difficulty as DifficultyChoice, testFraction, concurrency };
+/** Options are checked by the schema, so every mistake is one line and exit code 2. */
+function parse(values: Record<string, unknown>) {
+  const o = SYNTH_FLAGS.parse(values);
+  if (o.tasks !== undefined && o.tasks.length === 0) throw usage('--tasks lists no task');
+  return { ...o, tasks: (o.tasks ?? [...SYNTH_TASKS]) as SynthTask[] };
 }
 
 function summary(r: SuiteResult, seconds: number): string {
@@ -51,23 +38,17 @@ function summary(r: SuiteResult, seconds: number): string {
 }
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('synth')
-    .description('Render the synthetic multi-image grounding suite (MIG-Bench-format JSON + PNG images)')
+    .description('render the synthetic multi-image grounding suite (MIG-Bench-format JSON + PNG images)')
     .addHelpText('after', `
 Examples:
   univg synth --out data/synth --samples 600 --seed 7
-  univg synth --out data/hard --samples 120 --seed 7 --difficulty hard --tasks diff,object_tracking`)
-    .option('--out <dir>', 'output directory (images/, all.json, train.json, test.json, scenes.jsonl, manifest.json)')
-    .option('--samples <n>', 'number of samples')
-    .option('--seed <n>', 'seed, 0..4294967295: same seed and options give byte-identical files')
-    .option('--tasks <list>', `comma-separated tasks, round-robin (default all: ${SYNTH_TASKS.join(',')})`)
-    .option('--difficulty <level>', 'easy | medium | hard | mixed (default mixed: a level drawn per sample)')
-    .option('--test-fraction <f>', 'fraction of samples in the test split (default 0.2)')
-    .option('--concurrency <n>', 'samples rendered at once (default 4)')
+  univg synth --out data/hard --samples 120 --seed 7 --difficulty hard --tasks diff,object_tracking`);
+  SYNTH_FLAGS.addTo(cmd)
     .option('--json', 'print the counts as JSON on stdout')
     .action(
-      action(async (o: SynthCliOptions) => {
+      action(async (o: Record<string, unknown>) => {
         const opts = parse(o);
         const t0 = performance.now();
         const r = await generateSuite(opts);

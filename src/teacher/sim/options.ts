@@ -63,7 +63,7 @@ export const SimTeacherOptions = z
     if (o.minPixels > o.maxPixels) ctx.addIssue({ code: 'custom', path: ['minPixels'], message: 'minPixels must not exceed maxPixels' });
     for (const group of [TRANSPORT_FAULTS, CONTENT_FAULTS] as const) {
       const sum = group.reduce((s, f) => s + (o.faults[f] ?? 0), 0);
-      if (sum > 1 + 1e-9) ctx.addIssue({ code: 'custom', path: ['faults'], message: `rates of ${group.join(', ')} add up to ${sum}; they must not exceed 1` });
+      if (sum > 1 + 1e-9) ctx.addIssue({ code: 'custom', path: ['faults'], message: `rates of ${group.join(', ')} add up to ${Number(sum.toFixed(6))}; they must not exceed 1` });
     }
   });
 

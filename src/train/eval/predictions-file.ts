@@ -23,7 +23,10 @@ export interface ReadPredictionsOptions {
   defaultConvention?: BoxConvention;
 }
 
-/** Read and check a predictions file; every problem is an InputError naming the file and line. */
+/** Bad lines listed in the error; the rest are counted (a file of a million broken lines stays one readable line). */
+const MAX_LISTED = 20;
+
+/** Read and check a predictions file: every bad line is reported, in one InputError naming the file and the lines. */
 export async function readPredictionsFile(file: string, opts: ReadPredictionsOptions = {}): Promise<Map<string, ExternalPrediction>> {
   const out = new Map<string, ExternalPrediction>();
   const stream = createReadStream(file, { encoding: 'utf8' });
@@ -37,6 +40,13 @@ export async function readPredictionsFile(file: string, opts: ReadPredictionsOpt
     throw new InputError(`cannot read predictions (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { file }, { cause: err });
   }
   const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  // Every bad line is reported, not just the first: a file made elsewhere is fixed in one pass.
+  const problems: InputError[] = [];
+  let badLines = 0;
+  const bad = (e: InputError) => {
+    badLines++;
+    if (problems.length < MAX_LISTED) problems.push(e);
+  };
   let n = 0;
   for await (const raw of lines) {
     n++;
@@ -46,26 +56,48 @@ export async function readPredictionsFile(file: string, opts: ReadPredictionsOpt
     try {
       v = JSON.parse(raw);
     } catch (err) {
-      throw new InputError(`not JSON: ${(err as Error).message}`, where);
+      bad(new InputError(`not JSON: ${(err as Error).message}`, where));
+      continue;
     }
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new InputError('expected a JSON object {"id", "completion"}', where);
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+      bad(new InputError('expected a JSON object {"id", "completion"}', where));
+      continue;
+    }
     const o = v as Record<string, unknown>;
-    if (typeof o.id !== 'string' || o.id === '') throw new InputError('"id" must be a non-empty string', { ...where, field: 'id' });
-    if (!(typeof o.completion === 'string' || o.completion === null)) throw new InputError('"completion" must be a string (or null for no answer)', { ...where, field: 'completion', recordId: o.id });
+    if (typeof o.id !== 'string' || o.id === '') {
+      bad(new InputError('"id" must be a non-empty string', { ...where, field: 'id' }));
+      continue;
+    }
+    if (!(typeof o.completion === 'string' || o.completion === null)) {
+      bad(new InputError('"completion" must be a string (or null for no answer)', { ...where, field: 'completion', recordId: o.id }));
+      continue;
+    }
     let convention: BoxConvention;
     if (o.convention === undefined || o.convention === null) {
       if (opts.defaultConvention === undefined) {
-        throw new InputError('no "convention" on the line and no --convention given; declare the box convention the model answers in', { ...where, field: 'convention', recordId: o.id });
+        bad(new InputError('no "convention" on the line and no --convention given; declare the box convention the model answers in', { ...where, field: 'convention', recordId: o.id }));
+        continue;
       }
       convention = opts.defaultConvention;
     } else {
       const c = BoxConvention.safeParse(o.convention);
-      if (!c.success) throw new InputError(`unknown convention ${JSON.stringify(o.convention)}; one of ${BoxConvention.options.join(', ')}`, { ...where, field: 'convention', recordId: o.id });
+      if (!c.success) {
+        bad(new InputError(`unknown convention ${JSON.stringify(o.convention)}; one of ${BoxConvention.options.join(', ')}`, { ...where, field: 'convention', recordId: o.id }));
+        continue;
+      }
       convention = c.data;
     }
     const prev = out.get(o.id);
-    if (prev) throw new InputError(`id ${JSON.stringify(o.id)} appears twice (first on line ${prev.line})`, { ...where, field: 'id', recordId: o.id });
+    if (prev) {
+      bad(new InputError(`id ${JSON.stringify(o.id)} appears twice (first on line ${prev.line})`, { ...where, field: 'id', recordId: o.id }));
+      continue;
+    }
     out.set(o.id, { completion: o.completion as string | null, convention, line: n, ...(typeof o.model === 'string' && o.model !== '' ? { model: o.model } : {}) });
+  }
+  if (badLines === 1) throw problems[0]!;
+  if (badLines > 1) {
+    const listed = problems.map((e) => `line ${e.context.line}: ${e.message}`).join('; ');
+    throw new InputError(`${badLines} bad lines: ${listed}${badLines > problems.length ? `; and ${badLines - problems.length} more` : ''}`, { file, line: problems[0]!.context.line });
   }
   return out;
 }

@@ -4,6 +4,7 @@
  * their own modules behind the interfaces in parts.ts.
  */
 import { ConfigError } from '../../errors.js';
+import { TrainModelShape } from '../../schema/config.js';
 
 export interface ModelConfig {
   format: 'univg-vlm';
@@ -29,7 +30,8 @@ export interface ModelConfig {
 
 export type ModelShape = Pick<ModelConfig, 'dModel' | 'nLayers' | 'nHeads' | 'mlpHidden' | 'imageSize' | 'patchSize' | 'maxImages' | 'coordFreqs'>;
 
-export const DEFAULT_SHAPE: ModelShape = { dModel: 128, nLayers: 3, nHeads: 2, mlpHidden: 512, imageSize: 64, patchSize: 8, maxImages: 6, coordFreqs: 10 };
+/** The shape every path defaults to: the pipeline config's schema is its one definition. */
+export const DEFAULT_SHAPE: ModelShape = TrainModelShape.parse({});
 
 export function makeModelConfig(
   shape: Partial<ModelShape>,

@@ -15,7 +15,10 @@
 import { appendFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { accuracyReward, formatReward } from '../../completion/index.js';
+import type { z } from 'zod';
 import { ConfigError } from '../../errors.js';
+import { parseOptions } from '../../schema/options.js';
+import { RlRunOptions } from '../../schema/train-options.js';
 import { convertBox } from '../../geometry/index.js';
 import { readManifest } from '../../store/index.js';
 import { writeFileAtomic } from '../../store/fsutil.js';
@@ -34,49 +37,15 @@ import { grpoUpdate, updateStatsOf, type GroupInput } from './objective.js';
 import { rlCurvesSvg } from './curves.js';
 import { sampleGroup } from './rollout.js';
 
-export interface RlOptions {
-  /** RlRow (or SftRow) stage directories: the RL pool. */
-  data: string[];
-  dataRoot?: string;
-  /** The SFT checkpoint (or SFT output directory) the policy starts from and the KL reference is frozen at. */
-  init: string;
-  out: string;
-  /** Optimizer steps in the whole run. */
-  steps: number;
-  /** Prompts per step (paper: 16). */
-  prompts?: number;
-  /** Rollouts per prompt (paper: 8). */
-  G?: number;
-  /** Learning rate (paper: 1e-6 for a 7B model), constant unless minLr / warmup say otherwise. */
-  lr?: number;
-  minLr?: number;
-  warmup?: number;
-  weightDecay?: number;
-  clip?: number;
-  /** KL coefficient (paper: 0.04). */
-  beta?: number;
-  /** Ratio clip (paper: 0.2). */
-  epsilon?: number;
-  /** Difficulty weight (paper: exp); `none` is plain GRPO. */
-  phi?: PhiKind;
-  phiPower?: number;
-  /** Group std with G - 1 (TRL, the paper's trainer; default) or G (verl). */
-  std?: StdKind;
-  /** Updates per batch of rollouts (paper: 1, on-policy; more makes the ratio and its clip matter). */
-  iterations?: number;
-  temperature?: number;
-  topP?: number;
-  maxTokens?: number;
-  seed?: number;
-  resume?: boolean;
-  checkpointEvery?: number;
-  keepCheckpoints?: number;
-  backend?: BackendName;
-  workers?: number;
-  stopAfter?: number;
+/**
+ * What trainRl takes: RlRunOptions (src/schema/train-options.ts, the one definition of every option, its
+ * help and its default; the CLI and the pipeline read the same schema), plus the process hooks. Only
+ * `data`, `init` and `out` are required.
+ */
+export type RlOptions = z.input<typeof RlRunOptions> & {
   signal?: AbortSignal;
   log?: (line: string) => void;
-}
+};
 
 export interface RlStepLog {
   type: 'rl-step';
@@ -118,48 +87,36 @@ export interface RlResult {
 /** Options that decide which rollouts and updates a run makes: a resume must keep them. */
 const RESUME_KEYS = ['data', 'dataRoot', 'init', 'initWeights', 'prompts', 'G', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'beta', 'epsilon', 'phi', 'phiPower', 'std', 'iterations', 'temperature', 'topP', 'maxTokens', 'seed'] as const;
 
-function resolvedOptions(o: RlOptions) {
-  const lr = o.lr ?? 1e-6;
+/** The options a run uses: the schema's defaults, then the defaults computed from other options. */
+export function resolveRlOptions(options: RlOptions) {
+  const { signal: _signal, log: _log, ...given } = options;
+  const o = parseOptions(RlRunOptions, given, 'trainRl options');
   const opt = {
     data: o.data.map((d) => resolve(d)),
     dataRoot: o.dataRoot === undefined ? null : resolve(o.dataRoot),
     init: resolve(o.init),
     steps: o.steps,
-    prompts: o.prompts ?? 16,
-    G: o.G ?? 8,
-    lr,
-    minLr: o.minLr ?? lr,
-    warmup: o.warmup ?? 0,
-    weightDecay: o.weightDecay ?? 0,
-    clip: o.clip ?? 1,
-    beta: o.beta ?? 0.04,
-    epsilon: o.epsilon ?? 0.2,
-    phi: o.phi ?? ('exp' as PhiKind),
-    phiPower: o.phiPower ?? 1,
-    std: o.std ?? ('sample' as StdKind),
-    iterations: o.iterations ?? 1,
-    temperature: o.temperature ?? 1,
-    topP: o.topP ?? 1,
+    prompts: o.prompts,
+    G: o.G,
+    lr: o.lr,
+    minLr: o.minLr ?? o.lr,
+    warmup: o.warmup,
+    weightDecay: o.weightDecay,
+    clip: o.clip,
+    beta: o.beta,
+    epsilon: o.epsilon,
+    phi: o.phi as PhiKind,
+    phiPower: o.phiPower,
+    std: o.std as StdKind,
+    iterations: o.iterations,
+    temperature: o.temperature,
+    topP: o.topP,
     maxTokens: o.maxTokens ?? null,
-    seed: o.seed ?? 0,
-    checkpointEvery: o.checkpointEvery ?? 25,
-    keepCheckpoints: o.keepCheckpoints ?? 3,
+    seed: o.seed,
+    checkpointEvery: o.checkpointEvery,
+    keepCheckpoints: o.keepCheckpoints,
   };
-  const bad = (field: string, m: string) => new ConfigError(m, { field });
-  if (opt.data.length === 0) throw bad('data', 'no --data directory given');
-  for (const k of ['steps', 'prompts', 'checkpointEvery', 'iterations'] as const)
-    if (!Number.isInteger(opt[k]) || opt[k] < 1) throw bad(k, `${k} must be a positive integer, got ${opt[k]}`);
-  if (!Number.isInteger(opt.G) || opt.G < 2) throw bad('G', `G must be an integer >= 2 (advantages compare rollouts of one prompt), got ${opt.G}`);
-  for (const k of ['warmup', 'keepCheckpoints'] as const)
-    if (!Number.isInteger(opt[k]) || opt[k] < 0) throw bad(k, `${k} must be a non-negative integer, got ${opt[k]}`);
-  if (!(opt.lr > 0) || !(opt.minLr >= 0)) throw bad('lr', `lr must be > 0 and minLr >= 0 (got ${opt.lr}, ${opt.minLr})`);
-  if (!(opt.beta >= 0)) throw bad('beta', `beta must be >= 0, got ${opt.beta}`);
-  if (!(opt.epsilon > 0 && opt.epsilon < 1)) throw bad('epsilon', `epsilon must be in (0, 1), got ${opt.epsilon}`);
-  if (!(opt.temperature > 0)) throw bad('temperature', `temperature must be > 0 for sampling, got ${opt.temperature}`);
-  if (!(opt.topP > 0 && opt.topP <= 1)) throw bad('topP', `topP must be in (0, 1], got ${opt.topP}`);
-  if (opt.maxTokens !== null && (!Number.isInteger(opt.maxTokens) || opt.maxTokens < 1)) throw bad('maxTokens', `maxTokens must be a positive integer, got ${opt.maxTokens}`);
-  if (!['exp', 'power', 'log', 'none'].includes(opt.phi)) throw bad('phi', `phi must be exp, power, log or none, got ${opt.phi}`);
-  if (!Number.isInteger(opt.seed)) throw bad('seed', `seed must be an integer, got ${opt.seed}`);
+  // Ranges and types were checked by the schema.
   return opt;
 }
 
@@ -196,7 +153,7 @@ interface PromptGroup {
 export async function trainRl(options: RlOptions): Promise<RlResult> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const t0 = performance.now();
-  const o = resolvedOptions(options);
+  const o = resolveRlOptions(options);
   const out = resolve(options.out);
   const backend = await selectBackend({ prefer: options.backend });
   const line = announceBackend(backend);

@@ -7,7 +7,9 @@ import { ConfigError } from '../../errors.js';
 import { BoxConvention } from '../../schema/records.js';
 import type { BackendName } from '../backend-names.js';
 import { PAPER_EVAL } from '../eval/endpoint.js';
-import { PHI_KINDS, type MiouBucket, type PhiKind, type PhiOptions } from '../rl/difficulty.js';
+import { parseOptions } from '../../schema/options.js';
+import { ScoreSettings } from '../../schema/train-options.js';
+import type { MiouBucket, PhiKind, PhiOptions } from '../rl/difficulty.js';
 import { SCORE_MAX_TOKENS, SCORE_PROMPT_VERSION } from './endpoint-source.js';
 import { resolveSelection, type PoolSelection, type ResolvedSelection } from './pool.js';
 
@@ -39,15 +41,12 @@ export interface ScoreOptions extends PoolSelection {
   /** Output RlRow shard dir (part files, `_manifest.json`, `quarantine.jsonl`, `_score.json`). */
   out: string;
   model: { checkpoint: string; backend?: BackendName; convention?: BoxConvention } | { endpoint: EndpointModel };
-  /** Rollouts per row (default 8, the paper's num_generations). */
+  // G, temperature, maxTokens, phi, phiPower, seed, limit and the selection: meaning and defaults in
+  // ScoreSettings (src/schema/train-options.ts), the schema the pipeline and `univg score` read too.
   G?: number;
-  /** Sampling temperature (default 1, hard-coded in UniVG-R1's GRPO). */
   temperature?: number;
-  /** Completion tokens per rollout (checkpoint default: the model's maximum; endpoint default 256). */
   maxTokens?: number;
-  /** Difficulty weight written to `weight` (default exp: e^(1 - mIoU)). */
   phi?: PhiKind;
-  /** Exponent of phi `power` (default 1; ignored by the other kinds). */
   phiPower?: number;
   seed?: number;
   /**
@@ -102,7 +101,7 @@ export interface Resolved {
   selection: ResolvedSelection;
 }
 
-const isInt = (v: number) => Number.isSafeInteger(v);
+const SETTINGS = Object.keys(ScoreSettings.shape) as Array<keyof ScoreSettings>;
 
 export function resolveOptions(o: ScoreOptions): Resolved {
   if (!Array.isArray(o.data) || o.data.length === 0) throw new ConfigError('give at least one input shard directory', { field: 'data' });
@@ -111,17 +110,9 @@ export function resolveOptions(o: ScoreOptions): Resolved {
   const data = o.data.map((d) => resolve(d));
   if (data.includes(out)) throw new ConfigError('the output directory is one of the inputs; score into another directory', { field: 'out' });
   if (new Set(data).size !== data.length) throw new ConfigError('an input directory is given twice', { field: 'data' });
-  const G = o.G ?? 8;
-  if (!isInt(G) || G < 1 || G > 1024) throw new ConfigError(`G must be an integer in [1, 1024], got ${G}`, { field: 'G' });
-  const temperature = o.temperature ?? 1;
-  if (!(temperature >= 0 && temperature <= 2)) throw new ConfigError(`temperature must be in [0, 2], got ${temperature}`, { field: 'temperature' });
-  if (o.maxTokens !== undefined && (!isInt(o.maxTokens) || o.maxTokens < 1)) throw new ConfigError(`maxTokens must be a positive integer, got ${o.maxTokens}`, { field: 'maxTokens' });
-  const kind = o.phi ?? 'exp';
-  if (!(PHI_KINDS as readonly string[]).includes(kind)) throw new ConfigError(`phi must be one of ${PHI_KINDS.join(', ')}, got ${JSON.stringify(kind)}`, { field: 'phi' });
-  if (o.phiPower !== undefined && !Number.isFinite(o.phiPower)) throw new ConfigError(`phiPower must be a number, got ${o.phiPower}`, { field: 'phiPower' });
-  const seed = o.seed ?? 0;
-  if (!isInt(seed)) throw new ConfigError(`seed must be an integer, got ${seed}`, { field: 'seed' });
-  if (o.limit !== undefined && (!isInt(o.limit) || o.limit < 0)) throw new ConfigError(`limit must be a non-negative integer, got ${o.limit}`, { field: 'limit' });
+  // Defaults and ranges: the score options' schema, the one the pipeline and `univg score` read.
+  const given = Object.fromEntries(SETTINGS.filter((k) => o[k] !== undefined).map((k) => [k, o[k]]));
+  const st = parseOptions(ScoreSettings, given, 'scoreCorpus options');
   const m = o.model as Partial<{ checkpoint: string; endpoint: EndpointModel }> | undefined;
   if (!m || (m.checkpoint === undefined) === (m.endpoint === undefined)) throw new ConfigError('give exactly one model: a checkpoint or an endpoint', { field: 'model' });
   if (m.endpoint) {
@@ -130,15 +121,9 @@ export function resolveOptions(o: ScoreOptions): Resolved {
     if (!e.model) throw new ConfigError('the endpoint needs a model name', { field: 'model.endpoint.model' });
     if (e.convention !== undefined && !BoxConvention.safeParse(e.convention).success) throw new ConfigError(`unknown convention ${JSON.stringify(e.convention)}`, { field: 'model.endpoint.convention' });
   }
-  const phi: PhiOptions = kind === 'power' ? { kind, power: o.phiPower ?? 1 } : { kind };
-  const selection = resolveSelection({
-    ...(o.keep !== undefined ? { keep: o.keep } : {}),
-    ...(o.minMiou !== undefined ? { minMiou: o.minMiou } : {}),
-    ...(o.maxMiou !== undefined ? { maxMiou: o.maxMiou } : {}),
-    ...(o.order !== undefined ? { order: o.order } : {}),
-    ...(o.bands !== undefined ? { bands: o.bands } : {}),
-  });
-  return { data, dataRoot: o.dataRoot === undefined ? null : resolve(o.dataRoot), out, G, temperature, maxTokens: o.maxTokens ?? null, phi, seed, limit: o.limit ?? null, selection };
+  const phi: PhiOptions = st.phi === 'power' ? { kind: st.phi, power: st.phiPower } : { kind: st.phi };
+  const selection = resolveSelection(st);
+  return { data, dataRoot: o.dataRoot === undefined ? null : resolve(o.dataRoot), out, G: st.G, temperature: st.temperature, maxTokens: st.maxTokens ?? null, phi, seed: st.seed, limit: st.limit ?? null, selection };
 }
 
 /** What decides an endpoint's answers besides the rows: like the cache key, not its address or key. */

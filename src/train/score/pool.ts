@@ -13,9 +13,13 @@
  * is exact to the band width without ever holding the corpus in memory (one open writer per band).
  */
 import { ConfigError } from '../../errors.js';
+import { SCORE_ORDERS } from '../../schema/config.js';
+import { parseOptions } from '../../schema/options.js';
+import { ScoreSettings } from '../../schema/train-options.js';
 import { MIOU_BUCKETS, type MiouBucket } from '../rl/difficulty.js';
 
-export const POOL_ORDERS = ['input', 'hardest-first', 'easiest-first'] as const;
+/** Defined with the score options (src/schema/config.ts), which the pipeline and the CLI read. */
+export const POOL_ORDERS = SCORE_ORDERS;
 export type PoolOrder = (typeof POOL_ORDERS)[number];
 
 /** A bucket, by its name or its alias. */
@@ -29,7 +33,7 @@ export interface PoolSelection {
   /** Keep rows with mIoU <= maxMiou. */
   maxMiou?: number;
   order?: PoolOrder;
-  /** Bands of the hardest-first / easiest-first order (default 10, at most 1000). */
+  /** Bands of the hardest-first / easiest-first order (at most 1000; default in ScoreSettings). */
   bands?: number;
 }
 
@@ -56,19 +60,16 @@ export interface ResolvedSelection {
   bands: number;
 }
 
+/** The selection's defaults and ranges are the score options' (ScoreSettings, src/schema/train-options.ts). */
+const Selection = ScoreSettings.pick({ keep: true, minMiou: true, maxMiou: true, order: true, bands: true });
+
 export function resolveSelection(s: PoolSelection = {}): ResolvedSelection {
-  const order = s.order ?? 'input';
-  if (!(POOL_ORDERS as readonly string[]).includes(order)) throw new ConfigError(`order must be one of ${POOL_ORDERS.join(', ')}, got ${JSON.stringify(order)}`, { field: 'order' });
-  const bands = s.bands ?? 10;
-  if (!Number.isInteger(bands) || bands < 1 || bands > 1000) throw new ConfigError(`bands must be an integer in [1, 1000], got ${bands}`, { field: 'bands' });
-  for (const k of ['minMiou', 'maxMiou'] as const) {
-    const v = s[k];
-    if (v !== undefined && !Number.isFinite(v)) throw new ConfigError(`${k} must be a number, got ${v}`, { field: k });
-  }
-  if (s.minMiou !== undefined && s.maxMiou !== undefined && s.minMiou > s.maxMiou) throw new ConfigError(`minMiou ${s.minMiou} is above maxMiou ${s.maxMiou}`, { field: 'minMiou' });
-  const keep = s.keep === undefined ? [...MIOU_BUCKETS] : parseBuckets(s.keep);
-  if (keep.length === 0) throw new ConfigError('keep names no bucket', { field: 'keep' });
-  return { keep, minMiou: s.minMiou ?? null, maxMiou: s.maxMiou ?? null, order, bands };
+  const keys = Object.keys(Selection.shape);
+  const defined = Object.fromEntries(Object.entries(s).filter(([k, v]) => keys.includes(k) && v !== undefined));
+  const o = parseOptions(Selection, defined, 'pool selection');
+  if (o.minMiou !== undefined && o.maxMiou !== undefined && o.minMiou > o.maxMiou) throw new ConfigError(`minMiou ${o.minMiou} is above maxMiou ${o.maxMiou}`, { field: 'minMiou' });
+  const keep = o.keep === undefined ? [...MIOU_BUCKETS] : parseBuckets(o.keep);
+  return { keep, minMiou: o.minMiou ?? null, maxMiou: o.maxMiou ?? null, order: o.order, bands: o.bands };
 }
 
 /** True when the selection changes anything (the scored parts are then not the output themselves). */

@@ -43,8 +43,8 @@ describe('univg synth', () => {
     const cases: Array<[string[], RegExp]> = [
       [['--samples', '3', '--seed', '1'], /--out/],
       [['--out', join(dir, 'x'), '--samples', 'many', '--seed', '1'], /--samples/],
-      [['--out', join(dir, 'x'), '--samples', '3'], /--seed/],
-      [['--out', join(dir, 'x'), '--samples', '3', '--seed', '1', '--tasks', 'diff,region'], /unknown task "region"/],
+      [['--out', join(dir, 'x'), '--samples', '3', '--seed', '-1'], /--seed must be an integer from 0 to 4294967295, got "-1"/],
+      [['--out', join(dir, 'x'), '--samples', '3', '--seed', '1', '--tasks', 'diff,region'], /--tasks must be one or more of .*, got "region"/],
       [['--out', join(dir, 'x'), '--samples', '3', '--seed', '1', '--difficulty', 'extreme'], /--difficulty/],
       [['--out', join(dir, 'x'), '--samples', '3', '--seed', '1', '--test-fraction', '1.5'], /--test-fraction/],
       [['--out', bin, '--samples', '3', '--seed', '1'], /cannot create the output directory/],

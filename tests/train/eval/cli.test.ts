@@ -177,8 +177,10 @@ describe('univg eval', () => {
       [{ bench: benchFile, predictions: file, convention: 'qwen25vl' }, /--min-pixels and --max-pixels/],
       [{ bench: benchFile, predictions: file, convention: 'xyxy' }, /--convention must be one of/],
       [{ predictions: file }, /missing required option --bench/],
-      [{ bench: benchFile, baseline: 'centre', simulated: true }, /--simulated applies to --endpoint only/],
-      [{ bench: benchFile, endpoint: true }, /--endpoint needs --model/],
+      [{ bench: benchFile, baseline: 'centre', simulated: true }, /--baseline and --simulated cannot be combined/],
+      [{ bench: benchFile, baseline: 'centre', cacheDir: 'c' }, /--cache-dir applies to --endpoint and --simulated only/],
+      [{ bench: benchFile, endpoint: 'http://127.0.0.1:9/v1' }, /--endpoint needs --model/],
+      [{ bench: benchFile, baseline: 'centre', seed: 'x', maxPixels: '0' }, /--seed must be an integer, got "x"; --max-pixels must be a positive integer, got "0"/],
     ];
     for (const [flags, re] of inProcess) {
       const err = await evalCommand(flags).then(

@@ -105,7 +105,7 @@ describe('trainRl', () => {
 
   it('says what is wrong with bad options and a bad --init', async () => {
     await expect(trainRl(base(join(tmp.dir, 'bad1'), { G: 1 }))).rejects.toThrow(/G must be an integer >= 2/);
-    await expect(trainRl(base(join(tmp.dir, 'bad2'), { epsilon: 1.5 }))).rejects.toThrow(/epsilon must be in \(0, 1\)/);
+    await expect(trainRl(base(join(tmp.dir, 'bad2'), { epsilon: 1.5 }))).rejects.toThrow(/epsilon must be a number > 0 and < 1, got 1.5/);
     await expect(trainRl(base(join(tmp.dir, 'bad3'), { init: data }))).rejects.toThrow(/checkpoint/i);
     expect(existsSync(join(tmp.dir, 'bad3', 'checkpoints'))).toBe(false);
   });

@@ -51,7 +51,7 @@ afterAll(async () => {
 
 describe('univg score', () => {
   it('scores through an endpoint with the key from --api-key-env, which appears nowhere', async () => {
-    const r = await univg(['score', '--data', data, '--data-root', root, '--out', 'out', '--endpoint', sim.url, '--model', 'univg-sim', '--api-key-env', 'SCORE_TEST_KEY', '--cache-dir', 'cache', '--max-tokens', '1024', '-G', '2', '--json'], { SCORE_TEST_KEY: KEY });
+    const r = await univg(['score', '--data', data, '--data-root', root, '--out', 'out', '--endpoint', sim.url, '--model', 'univg-sim', '--api-key-env', 'SCORE_TEST_KEY', '--cache-dir', 'cache', '--max-tokens', '1024', '--g', '2', '--json'], { SCORE_TEST_KEY: KEY });
     expect(r.stderr).not.toMatch(/internal error/);
     expect(r.code).toBe(0);
     const res = JSON.parse(r.stdout);
