@@ -74,7 +74,7 @@ case "$mode" in
     node "${TMPDIR:-/tmp}/univg-kit-local/check.mjs" --backend cpu --presets tiny --steps 1 --grpo-steps 1 --fit-steps 10 --torch-device cpu \
       --out "${TMPDIR:-/tmp}/univg-kit-local/out" --univg "${TMPDIR:-/tmp}/univg-kit-local/univg.mjs" --corpus "$PWD/$kit/corpus/sft" \
       --torch-script "${TMPDIR:-/tmp}/univg-kit-local/train_step_torch.py" --sft-steps 4 --rl-steps 1 \
-      "--sft-args=--d-model 16 --layers 1 --mlp-hidden 32 --image-size 16" "${@:2}"
+      "--sft-args=--d-model 16 --n-layers 1 --mlp-hidden 32 --image-size 16" "${@:2}"
     ;;
   bundle)
     [ -n "${2:-}" ] || { echo "usage: bash bench/gpu/check.sh bundle DIR" >&2; exit 2; }

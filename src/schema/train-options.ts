@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { BoxConvention } from './records.js';
-import { ScoreEndpointConfig, TrainBackend, TrainRlConfig, TrainScoreConfig, TrainSftConfig, TrainWorkers } from './config.js';
+import { ScoreEndpointConfig, TRAIN_BACKENDS, TrainBackend, TrainRlConfig, TrainScoreConfig, TrainSftConfig, TrainWorkers } from './config.js';
 
 const dirs = (what: string) => z.array(z.string().min(1)).min(1).describe(what);
 const dataRoot = z.string().min(1).optional().describe('directory relative image paths in the rows are resolved against (the run directory for image-store paths)');
@@ -68,3 +68,12 @@ export const ScoreRunFlags = ScoreSettings.extend({
   maxPixels: ep.maxPixels,
   backend: TrainBackend,
 });
+
+/** `univg train parity`: does a backend compute what the reference computes (src/train/parity.ts)? */
+export const ParityOptions = z.strictObject({
+  backend: z.enum(TRAIN_BACKENDS).default('webgpu').describe('the backend to check'),
+  reference: z.enum(TRAIN_BACKENDS).default('cpu').describe('the backend it must agree with (cpu: the plainest kernels)'),
+  seed: seed('seed of the weights and batches compared'),
+  fitSteps: z.number().int().min(1).default(60).describe('updates that fit one example before greedy generation is compared'),
+});
+export type ParityOptions = z.output<typeof ParityOptions>;

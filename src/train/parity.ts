@@ -258,6 +258,9 @@ export async function backendParity(o: ParityOptions): Promise<ParityReport> {
     return { choice, out: await what() };
   };
   const checks: ParityCheck[] = [];
+  // Both backends must start: one that cannot is a usage error, not a failed comparison.
+  await selectBackend({ prefer: reference, only: true });
+  await selectBackend({ prefer: o.backend, only: true });
 
   // Each section is caught on its own: a kernel the backend lacks fails its section with the message, and
   // the other sections still report.

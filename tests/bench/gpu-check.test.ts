@@ -42,7 +42,7 @@ describe('the GPU check bundles', () => {
 
   it('the bundled univg CLI trains (images decoded by sharp in worker threads, shards read by parquet-wasm)', () => {
     const out = join(tmp.dir, 'sft');
-    const r = spawnSync(process.execPath, [join(dir, 'univg.mjs'), 'train', 'sft', '--data', corpus, '--out', out, '--steps', '2', '--batch', '4', '--backend', 'cpu', '--d-model', '16', '--layers', '1', '--mlp-hidden', '32', '--image-size', '16', '--max-images', '3', '--workers', '1'], { encoding: 'utf8', timeout: 240_000 });
+    const r = spawnSync(process.execPath, [join(dir, 'univg.mjs'), 'train', 'sft', '--data', corpus, '--out', out, '--steps', '2', '--batch', '4', '--backend', 'cpu', '--d-model', '16', '--n-layers', '1', '--mlp-hidden', '32', '--image-size', '16', '--max-images', '3', '--workers', '1'], { encoding: 'utf8', timeout: 240_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^backend cpu/);
     expect(existsSync(join(out, 'checkpoints', 'step-000002', 'weights.bin'))).toBe(true);

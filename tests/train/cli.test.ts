@@ -30,3 +30,19 @@ describe('univg train sft (command line)', () => {
     expect(() => parseSftOptions({ data: ['a'], out: 'o', steps: '1', lr: 'fast' })).toThrow(/--lr must be a number/);
   });
 });
+
+describe('univg train parity (command line)', () => {
+  it('checks a backend against cpu and prints the table; exit 0 when every check holds', () => {
+    const r = run('train', 'parity', '--backend', 'wasm', '--fit-steps', '10');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^parity of wasm against cpu: OK in [\d.]+ s/);
+    expect(r.stdout).toMatch(/ok {3}SFT gradients/);
+    expect(r.stdout).toMatch(/ok {3}greedy generation: same tokens/);
+  }, 180_000);
+
+  it('says in one line why a backend cannot be checked here (no GPU adapter), exit 2', () => {
+    const r = run('train', 'parity', '--backend', 'webgpu');
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n').pop()).toMatch(/^univg: config: no TensorFlow\.js backend could be started: webgpu: (no Vulkan loader|Dawn found no WebGPU adapter)/);
+  });
+});

@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { EXIT, InterruptedError } from '../../errors.js';
-import { RlRunOptions, SftRunOptions } from '../../schema/train-options.js';
+import { ParityOptions, RlRunOptions, SftRunOptions } from '../../schema/train-options.js';
 import type { RlOptions } from '../../train/rl/train.js';
 import type { SftOptions } from '../../train/sft.js';
 import { action } from '../action.js';
@@ -18,6 +18,8 @@ import { schemaFlags } from '../flags.js';
 export const SFT_FLAGS = schemaFlags(SftRunOptions, { flatten: ['model'] });
 /** `univg train rl`'s flags: every field of RlRunOptions. */
 export const RL_FLAGS = schemaFlags(RlRunOptions);
+/** `univg train parity`'s flags. */
+export const PARITY_FLAGS = schemaFlags(ParityOptions);
 
 const json = { json: 'print the result as JSON' };
 
@@ -110,6 +112,32 @@ default.`,
         if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`${r.stopped === 'done' ? 'trained' : 'stopped at'} step ${r.step}/${r.steps} on backend ${r.backend.name}, ${r.seconds.toFixed(1)} s\n  checkpoint ${r.checkpoint}\n`);
         if (r.stopped === 'aborted') throw new InterruptedError(`interrupted at step ${r.step}; resume with --resume`);
+      }),
+    );
+
+  const parity = train
+    .command('parity')
+    .description('check that a backend trains as the cpu backend does: one SFT update, one GRPO update and greedy generation from the same weights, within stated fp32 tolerances')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  univg train parity --backend webgpu      # on a GPU machine, before trusting it with a long run
+  univg train parity --backend wasm --json
+
+Exit 0 when every check is within its tolerance, 1 when one is not (the table says which). Dawn prints
+GPU validation errors and carries on, so a backend that compiles a kernel wrongly trains silently into
+NaN: this is the check that catches it.`,
+    );
+  PARITY_FLAGS.addTo(parity)
+    .option('--json', json.json)
+    .action(
+      action(async (o: Record<string, unknown>) => {
+        const opts = PARITY_FLAGS.parse(o);
+        const { backendParity, formatParity } = await import('../../train/parity.js');
+        const r = await backendParity({ ...opts, log: (l) => process.stderr.write(l + '\n') });
+        process.stdout.write(o.json ? JSON.stringify(r) + '\n' : formatParity(r) + '\n');
+        return r.ok ? EXIT.ok : EXIT.failed;
       }),
     );
 }
