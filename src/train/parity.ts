@@ -161,7 +161,12 @@ async function fitted(f: Fixture, steps: number): Promise<Map<string, Float32Arr
   const opt = new AdamW({ weightDecay: 0 });
   try {
     const ex = exampleBatch(f.cfg, f.images, f.prompt, [...f.target, f.tok.eos], f.tok.bos);
-    for (let i = 0; i < steps; i++) update(model, opt, [ex], { clip: 1, lr: 1e-2 }).stats.dispose();
+    for (let i = 0; i < steps; i++) {
+      const { stats } = update(model, opt, [ex], { clip: 1, lr: 1e-2 });
+      // One read per update: it also lets the event loop run between updates.
+      await stats.data();
+      stats.dispose();
+    }
     return await model.values();
   } finally {
     model.dispose();
