@@ -42,6 +42,11 @@ function frameScale(frame: Frame, ctx: ConvertContext): { xn: number; xd: number
   }
 }
 
+/** The scale from a convention's frame to original pixels as integers (pixels = v * xn / xd). */
+export function frameRatio(c: BoxConvention, ctx: ConvertContext): { xn: number; xd: number; yn: number; yd: number } {
+  return frameScale(split(c).frame, ctx);
+}
+
 const toXyxy = (b: readonly number[]): [number, number, number, number] => [b[0]!, b[1]!, b[0]! + b[2]!, b[1]! + b[3]!];
 const toXywh = (b: readonly number[]): [number, number, number, number] => [b[0]!, b[1]!, b[2]! - b[0]!, b[3]! - b[1]!];
 

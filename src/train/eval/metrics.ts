@@ -8,11 +8,9 @@
  * averages to exactly 63.54), not a mean over samples; `pooled` below is the over-samples number, kept
  * apart and never called AVG.
  */
-import { UNSCORED_REASONS, type ScoredSample, type UnscoredReason } from './score.js';
+import { THRESHOLDS, UNSCORED_REASONS, type Hits, type ScoredSample, type Threshold, type UnscoredReason } from './score.js';
 
-/** IoU thresholds reported, in the paper's order of importance (Acc@0.5 is the headline). */
-export const THRESHOLDS = [0.3, 0.5, 0.7] as const;
-export type Threshold = (typeof THRESHOLDS)[number];
+export { THRESHOLDS, type Threshold };
 export type AccKey = 'acc@0.3' | 'acc@0.5' | 'acc@0.7';
 const ACC_KEYS: Record<Threshold, AccKey> = { 0.3: 'acc@0.3', 0.5: 'acc@0.5', 0.7: 'acc@0.7' };
 
@@ -107,13 +105,16 @@ function taskOrder(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function numbers(values: readonly number[]): ScorerNumbers {
+/** Mean IoU from the float IoUs; the accuracies from the exact threshold decisions. */
+function numbers(values: ReadonlyArray<{ iou: number; hits: Hits }>): ScorerNumbers {
   const n = values.length;
   const hits = { 'acc@0.3': 0, 'acc@0.5': 0, 'acc@0.7': 0 };
   let sum = 0;
   for (const v of values) {
-    for (const t of THRESHOLDS) if (v >= t) hits[ACC_KEYS[t]]++;
-    sum += v;
+    THRESHOLDS.forEach((t, i) => {
+      if (v.hits[i]) hits[ACC_KEYS[t]]++;
+    });
+    sum += v.iou;
   }
   const frac = (k: number) => (n === 0 ? 0 : k / n);
   return { 'acc@0.3': frac(hits['acc@0.3']), 'acc@0.5': frac(hits['acc@0.5']), 'acc@0.7': frac(hits['acc@0.7']), meanIou: n === 0 ? 0 : sum / n, hits };
@@ -153,8 +154,8 @@ export function aggregate(scored: Iterable<ScoredSample>): EvalMetrics {
       n: list.length,
       predicted,
       missing: list.length - predicted,
-      answer: numbers(list.map((s) => s.iou)),
-      paper: numbers(list.map((s) => s.paperIou)),
+      answer: numbers(list.map((s) => ({ iou: s.iou, hits: s.hits.answer }))),
+      paper: numbers(list.map((s) => ({ iou: s.paperIou, hits: s.hits.paper }))),
       unscored: reasonOrder(unscored),
     };
   });
@@ -170,13 +171,13 @@ export function aggregate(scored: Iterable<ScoredSample>): EvalMetrics {
   const levels = [...new Set(all.map((s) => s.difficulty).filter((d): d is string => d !== null))].sort(levelOrder);
   const byDifficulty = levels.map((difficulty) => {
     const list = all.filter((s) => s.difficulty === difficulty);
-    return { difficulty, n: list.length, answer: numbers(list.map((s) => s.iou)), paper: numbers(list.map((s) => s.paperIou)) };
+    return { difficulty, n: list.length, answer: numbers(list.map((s) => ({ iou: s.iou, hits: s.hits.answer }))), paper: numbers(list.map((s) => ({ iou: s.paperIou, hits: s.hits.paper }))) };
   });
   return {
     tasks,
     average: { answer: meanOver(tasks.map((t) => pick(t.answer))), paper: meanOver(tasks.map((t) => pick(t.paper))) },
     byDifficulty,
-    pooled: { answer: pick(numbers(all.map((s) => s.iou))), paper: pick(numbers(all.map((s) => s.paperIou))) },
+    pooled: { answer: pick(numbers(all.map((s) => ({ iou: s.iou, hits: s.hits.answer })))), paper: pick(numbers(all.map((s) => ({ iou: s.paperIou, hits: s.hits.paper })))) },
     counts: { samples: all.length, predicted, missing: all.length - predicted, unscored: reasonOrder(unscored), problems: sortKeys(problems), boxesDiffer: disagree },
     thresholds: THRESHOLDS,
     comparison: '>=',

@@ -11,7 +11,7 @@
  */
 import { firstBoxAnywhere, formatReward, paperEvalIou, parseCompletion, type CompletionProblemCode } from '../../completion/index.js';
 import { GeometryError } from '../../errors.js';
-import { convertBox, iou, type ConvertContext } from '../../geometry/index.js';
+import { convertBox, exactBox, iou, iouAtLeast, pixelsExact, thresholdFraction, type ConvertContext, type Rational } from '../../geometry/index.js';
 import type { BoxConvention, GroundingSample, Prediction } from '../../schema/records.js';
 
 /**
@@ -20,6 +20,16 @@ import type { BoxConvention, GroundingSample, Prediction } from '../../schema/re
  */
 export const UNSCORED_REASONS = ['missing_prediction', 'prediction_failed', 'empty_completion', 'missing_answer', 'answer_unparsable', 'box_invalid'] as const;
 export type UnscoredReason = (typeof UNSCORED_REASONS)[number];
+
+/** IoU thresholds reported, in the paper's order of importance (Acc@0.5 is the headline). */
+export const THRESHOLDS = [0.3, 0.5, 0.7] as const;
+export type Threshold = (typeof THRESHOLDS)[number];
+const FRACTIONS = THRESHOLDS.map(thresholdFraction);
+
+/** Whether IoU >= each of THRESHOLDS, decided on exact rationals (a tie is a hit). */
+export type Hits = [boolean, boolean, boolean];
+const NO_HITS: Hits = [false, false, false];
+const hitsOf = (a: readonly Rational[], b: readonly Rational[]): Hits => FRACTIONS.map((f) => iouAtLeast(a, b, f.num, f.den)) as Hits;
 
 /** The pixel budget a qwen25vl model saw; needed to read its boxes (geometry refuses to guess it). */
 export interface PixelBudget {
@@ -38,6 +48,11 @@ export interface ScoredSample {
   iou: number;
   /** The paper scorer's IoU (first box anywhere, 0-1000 space); 0 when it finds no integer box. */
   paperIou: number;
+  /**
+   * Which thresholds each scorer's box reaches, decided exactly: `iou` is a float, and a 0-1000 box
+   * converted to pixels can land a hair under a threshold it meets exactly.
+   */
+  hits: { answer: Hits; paper: Hits };
   /** Answer box in pixels of the target image, null when there is none (or it is inverted/degenerate). */
   answerBox: [number, number, number, number] | null;
   /** Set when `iou` is 0 because there was no usable answer box. */
@@ -63,7 +78,7 @@ function targetContext(sample: GroundingSample, budget: PixelBudget): ConvertCon
  * counted as missing; `prediction_failed` (the predictor tried and failed) as predicted.
  */
 export function scoreMissing(sample: GroundingSample, reason: 'missing_prediction' | 'prediction_failed' = 'missing_prediction'): ScoredSample {
-  return { id: sample.id, task: sample.task, difficulty: sample.difficulty, predicted: reason !== 'missing_prediction', iou: 0, paperIou: 0, answerBox: null, reason, problems: [], formatReward: 0, boxesDiffer: false };
+  return { id: sample.id, task: sample.task, difficulty: sample.difficulty, predicted: reason !== 'missing_prediction', iou: 0, paperIou: 0, hits: { answer: NO_HITS, paper: NO_HITS }, answerBox: null, reason, problems: [], formatReward: 0, boxesDiffer: false };
 }
 
 /**
@@ -96,13 +111,16 @@ export function scoreCompletion(sample: GroundingSample, completion: string | nu
   const ctx = targetContext(sample, budget);
   const base = { id: sample.id, task: sample.task, difficulty: sample.difficulty, predicted: true };
   if (completion === null || completion.trim() === '') {
-    return { ...base, iou: 0, paperIou: 0, answerBox: null, reason: 'empty_completion', problems: [], formatReward: 0, boxesDiffer: false };
+    return { ...base, iou: 0, paperIou: 0, hits: { answer: NO_HITS, paper: NO_HITS }, answerBox: null, reason: 'empty_completion', problems: [], formatReward: 0, boxesDiffer: false };
   }
   const parsed = parseCompletion(completion, convention);
   const problems = parsed.problems.map((p) => p.code);
   const fmt = formatReward(completion);
   const first = firstBoxAnywhere(completion);
-  const paperIou = first === null ? 0 : paperEvalIou(paperGroundTruth(sample), paperBox(first, convention, ctx));
+  const paperGt = paperGroundTruth(sample);
+  const paperPred = first === null ? null : paperBox(first, convention, ctx);
+  const paperIou = paperPred === null ? 0 : paperEvalIou(paperGt, paperPred);
+  const paperHits = paperPred === null ? NO_HITS : hitsOf(exactBox(paperGt), exactBox(paperPred));
   // xywh conventions: parseCompletion reports xyxy, the paper's regex reads the four numbers as written.
   const a = parsed.answerBox;
   const written = a === null ? null : convention.endsWith('-xywh') ? [a[0], a[1], a[2] - a[0], a[3] - a[1]] : a;
@@ -111,6 +129,7 @@ export function scoreCompletion(sample: GroundingSample, completion: string | nu
   let reason: UnscoredReason | null = null;
   let answerBox: [number, number, number, number] | null = null;
   let value = 0;
+  let answerHits = NO_HITS;
   if (parsed.answerBox === null) {
     reason = parsed.answer === null ? 'missing_answer' : 'answer_unparsable';
   } else {
@@ -121,9 +140,10 @@ export function scoreCompletion(sample: GroundingSample, completion: string | nu
     } else {
       answerBox = px;
       value = iou(px, sample.targetBox);
+      answerHits = hitsOf(pixelsExact(parsed.answerBox, xyxyOf(convention), ctx), exactBox(sample.targetBox));
     }
   }
-  return { ...base, iou: value, paperIou, answerBox, reason, problems, formatReward: fmt, boxesDiffer };
+  return { ...base, iou: value, paperIou, hits: { answer: answerHits, paper: paperHits }, answerBox, reason, problems, formatReward: fmt, boxesDiffer };
 }
 
 function xyxyOf(c: BoxConvention): BoxConvention {
