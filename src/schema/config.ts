@@ -78,10 +78,16 @@ export const TeacherConfig = z.strictObject({
     .optional()
     .describe('completion tokens per choice assumed before any usage is seen (default maxTokens/2)'),
   maxRateLimitRetries: z.number().int().nonnegative().default(30).describe('retries on 429, counted apart from maxRetries'),
-  breakerWindow: z.number().int().positive().default(50).describe('circuit breaker: last N requests (after retries) considered'),
-  breakerFailureRate: z.number().min(0).max(1).default(0.5).describe('circuit breaker opens above this failure share'),
-  breakerCooldownMs: z.number().int().positive().default(30_000).describe('pause before the breaker probes again (doubles each time)'),
-  breakerMaxOpens: z.number().int().positive().default(4).describe('consecutive failed probes before the stage fails'),
+  breakerWindow: z.number().int().positive().default(50).describe('circuit breaker: last N HTTP attempts considered'),
+  breakerFailureRate: z.number().min(0).max(1).default(0.5).describe('circuit breaker opens above this failure share of attempts (connection, timeout, 5xx)'),
+  breakerConsecutiveFailures: z.number().int().positive().default(5).describe('circuit breaker opens at once after this many failed attempts in a row'),
+  breakerCooldownMs: z.number().int().positive().default(2_000).describe('pause before the breaker probes again (doubles each time, at most 60 s)'),
+  breakerMaxOpens: z
+    .number()
+    .int()
+    .positive()
+    .default(8)
+    .describe('failed probes in a row before the stage fails (2 when the endpoint never answered: a closed port or a wrong URL fails in seconds)'),
   imageCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('LRU budget for resized, encoded images'),
   httpTransport: z
     .enum(['node', 'fetch'])
