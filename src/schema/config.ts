@@ -61,6 +61,14 @@ export const TeacherConfig = z.strictObject({
   maxRetries: z.number().int().nonnegative().default(6),
   price: PriceConfig.optional(),
   maxCostUsd: z.number().positive().optional(),
+  maxFailureShare: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe(
+      'largest share of samples generate may quarantine because they themselves are the problem (the endpoint refused their content, an image cannot be encoded); above it the stage fails the run (exit 1). Failures that can pass (connection, timeout, 5xx, 429) are never kept: their task is redone by the next run. Does not mark results stale',
+    ),
   cacheDir: z.string().default('cache/teacher'),
   nMode: z
     .enum(['n', 'seeds'])
