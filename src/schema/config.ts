@@ -69,7 +69,7 @@ export const TeacherConfig = z.strictObject({
     .describe(
       'largest share of samples generate may quarantine because they themselves are the problem (the endpoint refused their content, an image cannot be encoded); above it the stage fails the run (exit 1). Failures that can pass (connection, timeout, 5xx, 429) are never kept: their task is redone by the next run. Does not mark results stale',
     ),
-  cacheDir: z.string().default('cache/teacher'),
+  cacheDir: z.string().min(1).default('cache/teacher').describe('response cache; a relative path without ".." (a directory elsewhere, e.g. shared storage, is given with --cache-dir)'),
   nMode: z
     .enum(['n', 'seeds'])
     .default('n')
@@ -187,7 +187,7 @@ export const ScoreEndpointConfig = z
     model: z.string().min(1),
     apiKeyEnv: z.string().default('OPENAI_API_KEY').describe('environment variable holding the key (the key is never in the config)'),
     concurrency: posInt().default(8).describe('requests in flight (does not mark results stale)'),
-    cacheDir: z.string().default('cache/teacher').describe('response cache, shared with the teacher'),
+    cacheDir: z.string().min(1).default('cache/teacher').describe('response cache, shared with the teacher; a relative path without ".." (elsewhere: --cache-dir)'),
     maxTokens: posInt().optional().describe('completion tokens per rollout; default train.score.maxTokens, else 256'),
     convention: BoxConvention.optional().describe("box convention the model answers in; default each row's own"),
     minPixels: posInt().optional(),
@@ -274,9 +274,18 @@ export const TrainConfig = z
 
 export const PipelineConfig = z
   .strictObject({
-    name: z.string().min(1),
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be a plain name of letters, digits, '.', '_' and '-' starting with a letter or digit (no '/', '\\' or '..'): it names the run directory runs/<name>")
+      .describe('names the run directory runs/<name>: letters, digits, ".", "_" and "-", no path separators'),
     seed: z.number().int().default(0),
-    runDir: z.string().optional().describe('default runs/<name>'),
+    runDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('default runs/<name>; a relative path without ".." (a directory elsewhere is given with --run-dir)'),
     source: SourceConfig.optional().describe('where samples come from; required unless train.from names a corpus run'),
     stages: z.array(z.string()).optional().describe('stages to run, in order; default every stage the config turns on'),
     teacher: TeacherConfig.optional(),
