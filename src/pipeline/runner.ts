@@ -24,6 +24,7 @@ import { RunDir, type StageState } from './run-dir.js';
 import { createServices, type Services } from './services.js';
 import type { RowSink, Stage, StageOutput, TaskContext, TaskRef } from '../stages/stage.js';
 import { writeRunJson } from './run-json.js';
+import { lockRun } from './lock.js';
 
 export interface RunOptions {
   config: PipelineConfig;
@@ -372,7 +373,13 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
 
   const run = new RunDir(opts.runDir ?? config.runDir ?? join('runs', config.name));
   run.ensure();
-  return runLocked(opts, run, stages, selected);
+  // One process per run directory, or per task of it (--task i/N): see lock.ts.
+  const lock = lockRun(run.root, { task: opts.task, log: (m) => reporter.log(m) });
+  try {
+    return await runLocked(opts, run, stages, selected);
+  } finally {
+    lock.release();
+  }
 }
 
 async function runLocked(opts: RunOptions, run: RunDir, stages: Stage[], selected: Stage[]): Promise<RunSummary> {
