@@ -357,7 +357,6 @@ function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: 
 
 export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const { config, reporter } = opts;
-  const signal = opts.signal ?? new AbortController().signal;
   const stages = resolveStages(opts.stages, config);
   const names = stages.map((s) => s.name);
   for (const n of [...(opts.only ?? []), ...(opts.force ?? []), ...(opts.from ? [opts.from] : [])]) {
@@ -382,6 +381,7 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   }
 }
 
+/** The run itself, once this process holds the run directory (or its task of it). */
 async function runLocked(opts: RunOptions, run: RunDir, stages: Stage[], selected: Stage[]): Promise<RunSummary> {
   const { config, reporter } = opts;
   const signal = opts.signal ?? new AbortController().signal;
