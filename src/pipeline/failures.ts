@@ -83,10 +83,18 @@ export function describeTasks(tasks: readonly number[], count: number): string {
 
 /**
  * The line a run ends with when a stage has work left undone: how many failed, why, where, which
- * tasks, and what to do. `cause`: the error that stopped the stage, when one did.
+ * tasks, and what to do. `cause`: the error that stopped the stage, when one did; `fixFirst` when
+ * rerunning as it is cannot help (a refusal that needs a config or key change).
  */
-export function incompleteSummary(stage: string, f: TaskFailures, tasks: readonly number[], count: number, cause?: string): string {
-  const head = cause ? `${stage} stopped: ${oneLine(cause, 400)}. ` : `${stage}: `;
-  const what = f.failed > 0 ? `${f.failed} of ${f.total} ${f.unit} failed so far (${describeReasons(f, !cause)})${f.endpoint ? ` at ${f.endpoint}` : ''}; ` : '';
-  return `${head}${what}${describeTasks(tasks, count)} not done. Rerun the same command to retry exactly the failed ${f.unit}; answers already received are cached and are not paid for again.`;
+export function incompleteSummary(stage: string, f: TaskFailures, tasks: readonly number[], count: number, cause?: { message: string; fixFirst: boolean }): string {
+  const where = f.endpoint ? ` at ${f.endpoint}` : '';
+  const todo = `${describeTasks(tasks, count)} not done.`;
+  if (cause) {
+    const what = f.failed > 0 ? ` ${f.failed} of ${f.total} ${f.unit} not generated; ` : ' ';
+    const next = cause.fixFirst
+      ? 'Fix the cause and rerun; answers already received are cached and are not paid for again.'
+      : 'Rerun the same command when the cause is gone; answers already received are cached and are not paid for again.';
+    return `${stage} stopped: ${oneLine(cause.message, 400).replace(/\.+$/, '')}.${what}${todo} ${next}`;
+  }
+  return `${stage}: ${f.failed} of ${f.total} ${f.unit} failed (${describeReasons(f)})${where}; ${todo} Rerun the same command to retry exactly the failed ${f.unit}; answers already received are cached and are not paid for again.`;
 }

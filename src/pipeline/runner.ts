@@ -470,7 +470,8 @@ async function runLocked(opts: RunOptions, run: RunDir, stages: Stage[], selecte
         const failures = mergeFailures(incomplete.map((x) => x.error.failures));
         const stopped = incomplete.find((x) => x.error.stop)?.error;
         const notDone = whole ? [0] : taskList.map((t) => t.index).filter((i) => !run.taskDone(stage, i, n));
-        throw new StageFailedError(incompleteSummary(stage.name, failures, notDone, whole ? 1 : n, stopped?.message), { file: run.root }, { cause: stopped?.cause, exitCode: stopped?.exitCode ?? EXIT.failed });
+        const cause = stopped ? { message: stopped.message, fixFirst: stopped.exitCode === EXIT.usage } : undefined;
+        throw new StageFailedError(incompleteSummary(stage.name, failures, notDone, whole ? 1 : n, cause), { file: run.root }, { cause: stopped?.cause, exitCode: stopped?.exitCode ?? EXIT.failed });
       }
       const finished = stage.outputs.length ? await finalizeOutputs(run, stage, stages, config) : run.stageDone(stage);
       reporter.stageEnd(stage.name, finished);

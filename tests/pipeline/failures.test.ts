@@ -152,7 +152,7 @@ describe('a teacher endpoint that is down', () => {
     const first = await cli(['run', 'p.yaml'], cwd);
     expect(first.status).toBe(1);
     const line = lastLine(first.stderr);
-    const m = /generate: (\d+) of (\d+) candidates failed so far \(server_error \d+ \(.*HTTP 500.*\)\) at http:\/\/127\.0\.0\.1:\d+\/v1; tasks? [\d, ]+ of 2 not done/.exec(line);
+    const m = /generate: (\d+) of (\d+) candidates failed \(server_error \d+ \(.*HTTP 500.*\)\) at http:\/\/127\.0\.0\.1:\d+\/v1; tasks? [\d, ]+ of 2 not done/.exec(line);
     expect(m, line).not.toBeNull();
     const failedCandidates = Number(m![1]);
     expect(failedCandidates % 3).toBe(0);
