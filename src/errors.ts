@@ -101,3 +101,42 @@ export function redactSecrets(text: string, secrets: readonly (string | undefine
   for (const s of secrets) if (s && s.length >= 4) out = out.split(s).join('[REDACTED]');
   return out.replace(/\b(sk-[A-Za-z0-9_-]{8,})/g, '[REDACTED]').replace(/(Bearer\s+)[A-Za-z0-9._~+/=-]{8,}/gi, '$1[REDACTED]');
 }
+
+/** What failed in one task of a stage: counts by reason, for the summary line and `univg status`. */
+export interface TaskFailures {
+  /** Units that failed (e.g. candidates) and how many the task had. */
+  failed: number;
+  total: number;
+  unit: string;
+  byReason: Record<string, number>;
+  /** The first message seen for each reason (redacted). */
+  examples: Record<string, string>;
+  /** The endpoint the failures came from (redacted), when there is one. */
+  endpoint?: string;
+}
+
+/**
+ * A task did what it could but part of its work failed for reasons that can pass (the endpoint was
+ * down, timed out, rate-limited): it is not done, its outputs are not kept, and a rerun redoes it
+ * (what was paid for comes back from the cache). `stop`: the cause (a fatal refusal, a breaker that
+ * gave up, a cost cap) would fail every other task too, so the stage stops here.
+ */
+export class TaskIncompleteError extends UnivgError {
+  constructor(
+    message: string,
+    readonly failures: TaskFailures,
+    options: { cause?: unknown; stop?: boolean; exitCode?: number } = {},
+  ) {
+    super('task_incomplete', message, {}, { cause: options.cause, exitCode: options.exitCode ?? EXIT.failed });
+    this.stop = options.stop ?? false;
+  }
+
+  readonly stop: boolean;
+}
+
+/** A stage ended with work not done or above its failure budget: the run fails with this one line. */
+export class StageFailedError extends UnivgError {
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown; exitCode?: number }) {
+    super('stage_failed', message, context, options);
+  }
+}

@@ -84,9 +84,10 @@ export class RunDir {
     if (stage.doneFile) rmSync(this.path(stage.doneFile), { force: true });
     if (stage.workDir) rmSync(this.path(stage.workDir), { recursive: true, force: true });
     rmSync(this.stateFile(stage.name), { force: true });
-    const qdir = this.path('quarantine');
-    if (existsSync(qdir)) {
-      for (const f of readdirSync(qdir)) if (f === `${stage.name}.jsonl` || f.startsWith(`${stage.name}-`)) rmSync(join(qdir, f), { force: true });
+    // Its quarantine files and the records of tasks that failed (src/pipeline/failures.ts).
+    for (const dir of [this.path('quarantine'), this.path('_failed')]) {
+      if (!existsSync(dir)) continue;
+      for (const f of readdirSync(dir)) if (f === `${stage.name}.jsonl` || f.startsWith(`${stage.name}-`)) rmSync(join(dir, f), { force: true });
     }
   }
 

@@ -8,7 +8,8 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ConfigError, InterruptedError, UnivgError } from '../errors.js';
+import { ConfigError, EXIT, InterruptedError, StageFailedError, TaskIncompleteError, UnivgError } from '../errors.js';
+import { clearTaskFailures, describeReasons, incompleteSummary, mergeFailures, recordTaskFailures } from './failures.js';
 import type { PipelineConfig } from '../schema/config.js';
 import type { QuarantineRecord, RecordKind } from '../schema/records.js';
 import { sha256File } from '../store/fsutil.js';
@@ -23,6 +24,7 @@ import { RunDir, type StageState } from './run-dir.js';
 import { createServices, type Services } from './services.js';
 import type { RowSink, Stage, StageOutput, TaskContext, TaskRef } from '../stages/stage.js';
 import { writeRunJson } from './run-json.js';
+import { lockRun } from './lock.js';
 
 export interface RunOptions {
   config: PipelineConfig;
@@ -171,11 +173,55 @@ async function describePart(dir: string, name: string): Promise<ShardFileInfo> {
   }
 }
 
+/** Quarantine records of a stage, by reason, with the first detail of each. */
+export function quarantineCounts(run: RunDir, stage: string): { total: number; byReason: Record<string, number>; examples: Record<string, string> } {
+  const out = { total: 0, byReason: {} as Record<string, number>, examples: {} as Record<string, string> };
+  for (const f of run.quarantineFiles(stage)) {
+    for (const line of readFileSync(f, 'utf8').split('\n')) {
+      if (!line) continue;
+      const rec = JSON.parse(line) as { reason?: string; recordId?: string | null; detail?: string };
+      const reason = rec.reason ?? 'unknown';
+      out.total++;
+      out.byReason[reason] = (out.byReason[reason] ?? 0) + 1;
+      out.examples[reason] ??= `${rec.recordId ? `sample ${rec.recordId}: ` : ''}${rec.detail ?? ''}`;
+    }
+  }
+  return out;
+}
+
+/**
+ * Why a stage that set aside more of its input than its budget allows did not do its job, or null. The
+ * runner then fails it instead of writing manifests that would let the next stages build a thin corpus
+ * unnoticed; `univg status` shows the same line.
+ */
+export async function failureBudgetProblem(run: RunDir, stage: Stage, stages: readonly Stage[], config: PipelineConfig): Promise<string | null> {
+  const budget = stage.failureBudget?.(config);
+  if (!budget) return null;
+  const q = quarantineCounts(run, stage.name);
+  if (q.total === 0) return null;
+  const input = stages.find((x) => x.name === stage.inputs[0])?.outputs[0];
+  const rows = input ? ((await readManifest(run.outputDir(input)))?.rows ?? 0) : 0;
+  const share = rows > 0 ? q.total / rows : 1;
+  if (share <= budget.share) return null;
+  const pct = (x: number) => `${(100 * x).toFixed(x < 0.01 ? 2 : 1)}%`;
+  return (
+    `${stage.name}: ${q.total} of ${rows} ${budget.unit} (${pct(share)}) were quarantined, above ${budget.field} (${pct(budget.share)}): ` +
+    `${describeReasons({ byReason: q.byReason, examples: q.examples })}. Details in ${run.path('quarantine')}/${stage.name}-*.jsonl. ` +
+    `Fix the cause and rerun with --force ${stage.name}, or raise ${budget.field} to keep the rest.`
+  );
+}
+
+async function checkFailureBudget(run: RunDir, stage: Stage, stages: readonly Stage[], config: PipelineConfig): Promise<void> {
+  const problem = await failureBudgetProblem(run, stage, stages, config);
+  if (problem !== null) throw new StageFailedError(problem, { file: run.root });
+}
+
 async function finalizeOutputs(run: RunDir, stage: Stage, stages: readonly Stage[], config: PipelineConfig): Promise<boolean> {
   const n = config.shards.tasks;
   for (const o of stage.outputs) {
     for (let i = 0; i < n; i++) if (!existsSync(run.partPath(o, i, n))) return false;
   }
+  await checkFailureBudget(run, stage, stages, config);
   const inputs = stage.inputs.flatMap((name) => {
     const s = stages.find((x) => x.name === name)!;
     return s.outputs.map((o) => ({ path: o.dir, kind: o.kind }));
@@ -314,7 +360,6 @@ function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: 
 
 export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
   const { config, reporter } = opts;
-  const signal = opts.signal ?? new AbortController().signal;
   const stages = resolveStages(opts.stages, config);
   const names = stages.map((s) => s.name);
   for (const n of [...(opts.only ?? []), ...(opts.force ?? []), ...(opts.from ? [opts.from] : [])]) {
@@ -330,6 +375,20 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
 
   const run = new RunDir(opts.runDir ?? config.runDir ?? join('runs', config.name));
   run.ensure();
+  // One process per run directory, or per task of it (--task i/N): see lock.ts.
+  const lock = lockRun(run.root, { task: opts.task, log: (m) => reporter.log(m) });
+  try {
+    return await runLocked(opts, run, stages, selected);
+  } finally {
+    lock.release();
+  }
+}
+
+/** The run itself, once this process holds the run directory (or its task of it). */
+async function runLocked(opts: RunOptions, run: RunDir, stages: Stage[], selected: Stage[]): Promise<RunSummary> {
+  const { config, reporter } = opts;
+  const signal = opts.signal ?? new AbortController().signal;
+  const n = config.shards.tasks;
 
   const forced = opts.force?.length ? dependantsOf(stages, opts.force) : [];
   // Only the first process of a task array clears forced stages; the others would race it.
@@ -386,6 +445,8 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
       reporter.stageStart(stage.name, taskList.length);
       const totals: Record<string, number> = {};
       let tasksRun = 0;
+      // Tasks whose work failed for reasons that can pass: not done; the others still run.
+      const incomplete: Array<{ task: TaskRef; error: TaskIncompleteError }> = [];
       for (const task of taskList) {
         if (!whole && run.taskDone(stage, task.index, n)) {
           reporter.taskSkipped(stage.name, task);
@@ -398,12 +459,27 @@ export async function runPipeline(opts: RunOptions): Promise<RunSummary> {
           await stage.runTask(ctx);
           if (signal.aborted) throw new InterruptedError();
           await outputs.commit();
+          clearTaskFailures(run, stage.name, task.index, task.count);
         } catch (err) {
           await outputs.abort();
-          throw signal.aborted && !(err instanceof InterruptedError) ? new InterruptedError() : err;
+          if (signal.aborted && !(err instanceof InterruptedError)) throw new InterruptedError();
+          if (!(err instanceof TaskIncompleteError)) throw err;
+          await recordTaskFailures(run, stage.name, task.index, task.count, err.failures);
+          incomplete.push({ task, error: err });
+          if (err.stop) break;
+          reporter.log(`${stage.name}: task ${task.index}/${task.count} not done: ${err.failures.failed} of ${err.failures.total} ${err.failures.unit} failed (${describeReasons(err.failures)})`);
         }
-        reporter.taskDone(stage.name, task);
-        tasksRun++;
+        if (!incomplete.some((x) => x.task === task)) {
+          reporter.taskDone(stage.name, task);
+          tasksRun++;
+        }
+      }
+      if (incomplete.length) {
+        const failures = mergeFailures(incomplete.map((x) => x.error.failures));
+        const stopped = incomplete.find((x) => x.error.stop)?.error;
+        const notDone = whole ? [0] : taskList.map((t) => t.index).filter((i) => !run.taskDone(stage, i, n));
+        const cause = stopped ? { message: stopped.message, fixFirst: stopped.exitCode === EXIT.usage } : undefined;
+        throw new StageFailedError(incompleteSummary(stage.name, failures, notDone, whole ? 1 : n, cause), { file: run.root }, { cause: stopped?.cause, exitCode: stopped?.exitCode ?? EXIT.failed });
       }
       const summary = tasksRun > 0 ? stage.summary?.(totals) : null;
       if (summary) reporter.log(`${stage.name}: ${summary}`);

@@ -19,14 +19,19 @@ export interface Services extends StageServices {
 
 function describeEvent(e: TeacherEvent): string | null {
   switch (e.type) {
-    case 'breaker':
-      return `teacher circuit breaker ${e.state} (failure rate ${(e.failureRate * 100).toFixed(0)}%, cooldown ${Math.round(e.cooldownMs / 1000)} s)`;
+    case 'breaker': {
+      const why = e.reason ? `: ${e.reason}` : '';
+      if (e.state === 'open') return `teacher circuit breaker open at ${e.endpoint}${why}; requests wait, next probe in ${Math.round(e.cooldownMs / 1000)} s`;
+      if (e.state === 'closed') return `teacher circuit breaker closed: ${e.endpoint} answers again`;
+      if (e.state === 'half-open') return `teacher circuit breaker half-open: probing ${e.endpoint}`;
+      return `teacher circuit breaker gave up on ${e.endpoint}${why}`;
+    }
     case 'cost_cap':
       return `cost cap reached: $${e.spentUsd.toFixed(2)} of $${e.capUsd.toFixed(2)}; no new requests are sent`;
     case 'fatal':
       return `teacher error: ${e.message}`;
     case 'limits':
-      return `teacher limits from headers: ${e.rpm ?? '?'} requests/min, ${e.tpm ?? '?'} tokens/min`;
+      return `teacher limits from headers: ${[e.rpm !== null ? `${e.rpm} requests/min` : null, e.tpm !== null ? `${e.tpm} tokens/min` : null].filter(Boolean).join(', ')}`;
     default:
       return null;
   }

@@ -1,10 +1,17 @@
-/** `univg status`: what a run directory holds, recomputed from its files. */
+/**
+ * `univg status`: what a run directory holds, recomputed from its files: per stage the tasks done, the
+ * rows written, the work that failed (and why) and the inputs quarantined (and why); the teacher's cost
+ * spent by the last run and what the response cache replayed instead of paying again.
+ */
 import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
 import { PipelineConfig } from '../schema/config.js';
 import { readManifest } from '../store/manifest.js';
 import { STANDARD_STAGES } from '../stages/index.js';
+import { describeReasons, mergeFailures, readStageFailures, oneLine } from './failures.js';
 import { RunDir } from './run-dir.js';
-import { resolveStages, findStale } from './runner.js';
+import { failureBudgetProblem, quarantineCounts, resolveStages, findStale } from './runner.js';
 import { stageStatuses } from './run-json.js';
 
 export interface StageReport {
@@ -13,8 +20,21 @@ export interface StageReport {
   tasksDone: number;
   tasks: number;
   rows: Record<string, number | null>;
+  /** Work that failed in tasks left undone (null: none), by reason, with an example message per reason. */
+  failed: { total: number; of: number; unit: string; tasks: number[]; byReason: Record<string, number>; examples: Record<string, string>; endpoint: string | null } | null;
   quarantined: Record<string, number>;
+  /** Every task is done but the stage quarantined more than its budget allows: why (it is not done). */
+  overBudget: string | null;
   stale: string | null;
+}
+
+export interface RunCost {
+  /** Requests the last run sent and what they cost (null: it opened no teacher). */
+  requests: number | null;
+  spentUsd: number | null;
+  /** Candidates on disk answered from the response cache, and what they had cost when first paid. */
+  replayedCandidates: number;
+  replayedUsd: number;
 }
 
 export interface RunStatus {
@@ -23,7 +43,25 @@ export interface RunStatus {
   startedAt: string | null;
   endedAt: string | null;
   stages: StageReport[];
+  cost: RunCost;
   teacher: unknown;
+}
+
+/** What the candidates on disk (finished parts) say about the cache: rows and cost replayed. */
+async function replayed(run: RunDir): Promise<{ rows: number; usd: number }> {
+  const dir = run.path('candidates');
+  const parts = existsSync(dir) ? run.partsPresent({ name: 'candidates', dir: 'candidates', kind: 'TeacherCandidate' }) : [];
+  if (parts.length === 0) return { rows: 0, usd: 0 };
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  try {
+    const glob = join(dir, 'part-*.parquet').replace(/'/g, "''");
+    const r = (await con.runAndReadAll(`SELECT count(*) FILTER (WHERE cached) AS n, coalesce(sum(costUsd) FILTER (WHERE cached), 0) AS usd FROM read_parquet('${glob}')`)).getRowObjects()[0]!;
+    return { rows: Number(r.n), usd: Number(r.usd) };
+  } finally {
+    con.closeSync();
+    db.closeSync();
+  }
 }
 
 export async function runStatus(dir: string): Promise<RunStatus> {
@@ -37,36 +75,80 @@ export async function runStatus(dir: string): Promise<RunStatus> {
   for (const s of stages) {
     const rows: Record<string, number | null> = {};
     for (const o of s.outputs) rows[o.dir] = existsSync(run.manifestPath(o)) ? ((await readManifest(run.outputDir(o)))?.rows ?? null) : null;
-    const quarantined: Record<string, number> = {};
-    for (const f of run.quarantineFiles(s.name)) {
-      for (const line of readFileSync(f, 'utf8').split('\n')) {
-        if (!line) continue;
-        const reason = (JSON.parse(line) as { reason?: string }).reason ?? 'unknown';
-        quarantined[reason] = (quarantined[reason] ?? 0) + 1;
-      }
-    }
     const st = statuses[s.name]!;
-    out.push({ stage: s.name, status: st.status, tasksDone: st.tasksDone, tasks: st.tasks, rows, quarantined, stale: stale.get(s.name) ?? null });
+    // A failure record of a task that is done since (another process redid it) no longer counts.
+    const records = readStageFailures(run, s.name).filter((f) => !run.taskDone(s, f.task, f.tasks) || (s.outputs.length === 0 && !run.stageDone(s)));
+    const merged = records.length ? mergeFailures(records) : null;
+    out.push({
+      stage: s.name,
+      status: st.status,
+      tasksDone: st.tasksDone,
+      tasks: st.tasks,
+      rows,
+      failed: merged ? { total: merged.failed, of: merged.total, unit: merged.unit, tasks: records.map((r) => r.task), byReason: merged.byReason, examples: merged.examples, endpoint: merged.endpoint ?? null } : null,
+      quarantined: quarantineCounts(run, s.name).byReason,
+      overBudget: st.status !== 'done' && st.tasksDone === st.tasks ? await failureBudgetProblem(run, s, stages, config) : null,
+      stale: stale.get(s.name) ?? null,
+    });
   }
+  const teacher = (doc.teacher ?? null) as { requests?: number; costUsd?: number } | null;
+  const rep = await replayed(run);
   return {
     runDir: dir,
     name: String(doc.name ?? ''),
     startedAt: (doc.startedAt as string | undefined) ?? null,
     endedAt: (doc.endedAt as string | undefined) ?? null,
     stages: out,
-    teacher: doc.teacher ?? null,
+    cost: { requests: teacher?.requests ?? null, spentUsd: teacher?.costUsd ?? null, replayedCandidates: rep.rows, replayedUsd: rep.usd },
+    teacher,
   };
 }
 
+const usd = (x: number) => `$${x.toFixed(4)}`;
+
+/** Rows of cells as aligned columns (numbers right-aligned). */
+function table(head: string[], body: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const right = head.map((_, i) => body.every((r) => /^[\d,/.-]*$/.test(r[i]!)));
+  const line = (cells: string[]) => cells.map((c, i) => (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)];
+}
+
+const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+
 export function formatStatus(s: RunStatus): string {
   const lines = [`run ${s.name} (${s.runDir})`, `started ${s.startedAt ?? '?'}${s.endedAt ? `, last ended ${s.endedAt}` : ', running or stopped'}`, ''];
+  const body = s.stages.map((st) => {
+    const rows = Object.values(st.rows);
+    return [
+      st.stage,
+      st.stale ? 'stale' : st.overBudget ? 'failed' : st.status,
+      `${st.tasksDone}/${st.tasks}`,
+      rows.length === 0 ? '-' : rows.map((n) => (n === null ? '-' : String(n))).join('/'),
+      st.failed ? String(st.failed.total) : '0',
+      String(sum(st.quarantined)),
+    ];
+  });
+  lines.push(...table(['stage', 'status', 'tasks', 'rows', 'failed', 'quarantined'], body));
+  const notes: string[] = [];
   for (const st of s.stages) {
-    const rows = Object.entries(st.rows).map(([d, n]) => `${d}: ${n ?? '-'} rows`).join(', ');
-    const q = Object.entries(st.quarantined).map(([r, n]) => `${r} ${n}`).join(', ');
-    lines.push(`${st.stage.padEnd(10)} ${st.status.padEnd(8)} tasks ${st.tasksDone}/${st.tasks}${rows ? `  ${rows}` : ''}${st.stale ? `  STALE: ${st.stale}` : ''}`);
-    if (q) lines.push(`${''.padEnd(10)} quarantined: ${q}`);
+    if (st.failed) {
+      const f = st.failed;
+      notes.push(`${st.stage}: ${f.total} of ${f.of} ${f.unit} failed in task${f.tasks.length === 1 ? '' : 's'} ${f.tasks.join(', ')} (not done; rerun to retry them): ${oneLine(describeReasons(f), 300)}${f.endpoint ? ` at ${f.endpoint}` : ''}`);
+    }
+    const q = Object.entries(st.quarantined).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+    if (q.length) notes.push(`${st.stage}: quarantined ${q.map(([r, n]) => `${r} ${n}`).join(', ')} (see quarantine/${st.stage}*.jsonl)`);
+    if (st.overBudget) notes.push(`${oneLine(st.overBudget, 400)}`);
+    if (st.stale) notes.push(`${st.stage}: stale, ${st.stale}`);
   }
-  const t = s.teacher as Record<string, unknown> | null;
-  if (t) lines.push('', `teacher: ${JSON.stringify(t)}`);
+  if (notes.length) lines.push('', ...notes);
+  const c = s.cost;
+  if (c.spentUsd !== null || c.replayedCandidates > 0) {
+    lines.push(
+      '',
+      `teacher cost: ${c.spentUsd !== null ? `${usd(c.spentUsd)} spent by the last run (${c.requests ?? 0} request${c.requests === 1 ? '' : 's'})` : 'no request by the last run'}; ` +
+        `${usd(c.replayedUsd)} saved by the cache (${c.replayedCandidates} candidate${c.replayedCandidates === 1 ? '' : 's'} on disk replayed, not paid again)`,
+    );
+  }
   return `${lines.join('\n')}\n`;
 }

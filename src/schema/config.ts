@@ -61,7 +61,15 @@ export const TeacherConfig = z.strictObject({
   maxRetries: z.number().int().nonnegative().default(6),
   price: PriceConfig.optional(),
   maxCostUsd: z.number().positive().optional(),
-  cacheDir: z.string().default('cache/teacher'),
+  maxFailureShare: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe(
+      'largest share of samples generate may quarantine because they themselves are the problem (the endpoint refused their content, an image cannot be encoded); above it the stage fails the run (exit 1). Failures that can pass (connection, timeout, 5xx, 429) are never kept: their task is redone by the next run. Does not mark results stale',
+    ),
+  cacheDir: z.string().min(1).default('cache/teacher').describe('response cache; a relative path without ".." (a directory elsewhere, e.g. shared storage, is given with --cache-dir)'),
   nMode: z
     .enum(['n', 'seeds'])
     .default('n')
@@ -78,10 +86,16 @@ export const TeacherConfig = z.strictObject({
     .optional()
     .describe('completion tokens per choice assumed before any usage is seen (default maxTokens/2)'),
   maxRateLimitRetries: z.number().int().nonnegative().default(30).describe('retries on 429, counted apart from maxRetries'),
-  breakerWindow: z.number().int().positive().default(50).describe('circuit breaker: last N requests (after retries) considered'),
-  breakerFailureRate: z.number().min(0).max(1).default(0.5).describe('circuit breaker opens above this failure share'),
-  breakerCooldownMs: z.number().int().positive().default(30_000).describe('pause before the breaker probes again (doubles each time)'),
-  breakerMaxOpens: z.number().int().positive().default(4).describe('consecutive failed probes before the stage fails'),
+  breakerWindow: z.number().int().positive().default(50).describe('circuit breaker: last N HTTP attempts considered'),
+  breakerFailureRate: z.number().min(0).max(1).default(0.5).describe('circuit breaker opens above this failure share of attempts (connection, timeout, 5xx)'),
+  breakerConsecutiveFailures: z.number().int().positive().default(5).describe('circuit breaker opens at once after this many failed attempts in a row'),
+  breakerCooldownMs: z.number().int().positive().default(2_000).describe('pause before the breaker probes again (doubles each time, at most 60 s)'),
+  breakerMaxOpens: z
+    .number()
+    .int()
+    .positive()
+    .default(8)
+    .describe('failed probes in a row before the stage fails (2 when the endpoint never answered: a closed port or a wrong URL fails in seconds)'),
   imageCacheBytes: z.number().int().positive().default(256 * 1024 * 1024).describe('LRU budget for resized, encoded images'),
   httpTransport: z
     .enum(['node', 'fetch'])
@@ -194,7 +208,7 @@ export const ScoreEndpointConfig = z
     model: z.string().min(1).describe('model name sent to the endpoint'),
     apiKeyEnv: z.string().min(1).default('OPENAI_API_KEY').describe('environment variable holding the endpoint key (the key is never an option; localhost needs none)'),
     concurrency: posInt().default(8).describe('requests in flight'),
-    cacheDir: z.string().min(1).default('cache/teacher').describe('response cache, shared with the teacher'),
+    cacheDir: z.string().min(1).default('cache/teacher').describe('response cache, shared with the teacher; a relative path without ".." (elsewhere: --cache-dir)'),
     maxTokens: posInt().optional().describe('completion tokens per rollout (default: train.score.maxTokens, else 256)'),
     convention: BoxConvention.optional().describe("box convention the model answers in (default: each row's own)"),
     minPixels: posInt().optional().describe('smallest image pixel budget (default: 3136)'),
@@ -292,9 +306,18 @@ export const TrainConfig = z
 
 export const PipelineConfig = z
   .strictObject({
-    name: z.string().min(1),
+    name: z
+      .string()
+      .min(1)
+      .max(128)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be a plain name of letters, digits, '.', '_' and '-' starting with a letter or digit (no '/', '\\' or '..'): it names the run directory runs/<name>")
+      .describe('names the run directory runs/<name>: letters, digits, ".", "_" and "-", no path separators'),
     seed: z.number().int().default(0),
-    runDir: z.string().optional().describe('default runs/<name>'),
+    runDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('default runs/<name>; a relative path without ".." (a directory elsewhere is given with --run-dir)'),
     source: SourceConfig.optional().describe('where samples come from; required unless train.from names a corpus run'),
     stages: z.array(z.string()).optional().describe('stages to run, in order; default every stage the config turns on'),
     teacher: TeacherConfig.optional(),

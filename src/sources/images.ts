@@ -1,6 +1,6 @@
 /**
  * Image files referenced by source records: resolved against an image root (never outside it), hashed,
- * and sized from the file header. The same image appears in many records (MIG-Bench repeats each image
+ * sized from the file header, and decoded in full once (a file cut short is refused here). The same image appears in many records (MIG-Bench repeats each image
  * set for every target), so lookups are cached (bounded LRU, keyed by resolved path) and file reads run
  * with bounded concurrency.
  */
@@ -41,6 +41,27 @@ export interface ImageCatalogOptions {
   cacheSize?: number;
   /** Image files read at the same time (default 8). */
   concurrency?: number;
+  /** Longest time one image may take to decode before it is called unreadable (default 60 s). */
+  decodeTimeoutSeconds?: number;
+}
+
+/** Pixels an image may have (sharp's own default): a decompression bomb is refused, not decoded. */
+export const MAX_IMAGE_PIXELS = 0x3fff * 0x3fff;
+
+/**
+ * Decode every pixel, so an image whose header reads but whose data is cut short or corrupt is caught
+ * here, with its path, instead of crashing a later stage. The pixels stream through libvips on libuv's
+ * thread pool (the event loop is not blocked, so no worker threads are needed) into an 8x8 thumbnail:
+ * a few scanlines are in memory at a time, not the image. libvips warnings (a truncated PNG, a premature
+ * JPEG end) are errors; the pixel limit and the timeout bound what one file can cost. Measured against
+ * stats() (which also reads every pixel): 6-9x faster (BENCHMARKS.md, ingest).
+ */
+export async function decodeFully(bytes: Buffer, timeoutSeconds = 60): Promise<void> {
+  await sharp(bytes, { failOn: 'warning', sequentialRead: true, limitInputPixels: MAX_IMAGE_PIXELS })
+    .resize(8, 8, { fit: 'fill', kernel: 'nearest' })
+    .raw()
+    .timeout({ seconds: timeoutSeconds })
+    .toBuffer();
 }
 
 export interface ImageCatalogStats {
@@ -58,6 +79,7 @@ export class ImageCatalog {
   private readonly resolved = new Map<string, ReturnType<typeof resolveUnderRoot>>();
   private readonly limit: ReturnType<typeof pLimit>;
   private readonly cacheSize: number;
+  private readonly decodeTimeoutSeconds: number;
   private inFlight = 0;
   readonly stats: ImageCatalogStats = { lookups: 0, hits: 0, reads: 0, evictions: 0, maxInFlight: 0 };
 
@@ -69,6 +91,7 @@ export class ImageCatalog {
     opts: ImageCatalogOptions,
   ) {
     this.cacheSize = Math.max(1, opts.cacheSize ?? 16384);
+    this.decodeTimeoutSeconds = opts.decodeTimeoutSeconds ?? 60;
     this.limit = pLimit(Math.max(1, opts.concurrency ?? 8));
   }
 
@@ -152,12 +175,13 @@ export class ImageCatalog {
       this.stats.reads++;
       const sha256 = createHash('sha256').update(bytes).digest('hex');
       try {
-        // metadata() parses the header only; pixels are not decoded.
+        // metadata() parses the header only: a file cut in half still has a good one.
         const m = await sharp(bytes).metadata();
         if (!m.width || !m.height) return { ok: false, reason: 'image_unreadable', detail: `${JSON.stringify(sourcePath)}: no width/height in header` };
+        await decodeFully(bytes, this.decodeTimeoutSeconds);
         return { ok: true, sha256, width: m.width, height: m.height, bytes: bytes.length, format: m.format ?? 'unknown', orientation: m.orientation ?? null };
       } catch (err) {
-        return { ok: false, reason: 'image_unreadable', detail: `${JSON.stringify(sourcePath)}: ${(err as Error).message}` };
+        return { ok: false, reason: 'image_unreadable', detail: `${JSON.stringify(sourcePath)}: ${(err as Error).message.replace(/\s+/g, ' ').trim()}` };
       }
     } finally {
       this.inFlight--;

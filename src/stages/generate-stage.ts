@@ -1,10 +1,34 @@
-/** The generate stage: k teacher candidates per sample, through the cached, rate-limited client. */
+/**
+ * The generate stage: k teacher candidates per sample, through the cached, rate-limited client.
+ *
+ * Failed candidates are not done work. A sample whose request failed for a reason that can pass
+ * (connection refused, timeout, 5xx, 429 after retries) gets no rows, and its task is not marked done:
+ * the runner keeps no part file, the run fails with a summary, and a rerun redoes the task, where every
+ * answer already paid for comes from the response cache, so exactly the failed requests go out again.
+ * A task's output is therefore the same bytes however many runs it took. A sample that is itself the
+ * problem (the endpoint refused its content, an image cannot be encoded) is quarantined with its id
+ * and reason, and the others go on; above `teacher.maxFailureShare` of the stage's samples, the stage
+ * fails the run.
+ */
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError, InterruptedError, TaskIncompleteError, UnivgError, type TaskFailures } from '../errors.js';
 import { readManifest } from '../store/manifest.js';
 import { resolveEndpoint } from '../teacher/client.js';
-import { generateCandidates } from './generate.js';
+import { generateCandidates, type SampleFailure } from './generate.js';
 import type { Stage } from './stage.js';
+
+/** Counts of a task's failures by reason, with the first message of each. */
+class FailureTally {
+  readonly f: TaskFailures;
+  constructor(endpoint: string) {
+    this.f = { failed: 0, total: 0, unit: 'candidates', byReason: {}, examples: {}, endpoint };
+  }
+  add(reason: string, n: number, message: string): void {
+    this.f.failed += n;
+    this.f.byReason[reason] = (this.f.byReason[reason] ?? 0) + n;
+    this.f.examples[reason] ??= message;
+  }
+}
 
 export const generateStage: Stage = {
   name: 'generate',
@@ -18,6 +42,7 @@ export const generateStage: Stage = {
     if (!t) return null;
     return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ?? null };
   },
+  failureBudget: (c) => (c.teacher ? { share: c.teacher.maxFailureShare, field: 'teacher.maxFailureShare', unit: 'samples' } : null),
   preflight(c) {
     if (!c.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
     // A real endpoint needs its key before the first sample, not after an hour of ingest.
@@ -29,7 +54,11 @@ export const generateStage: Stage = {
     const part = manifest?.files.find((f) => f.file.includes(`-${String(ctx.task.index).padStart(5, '0')}-of-`));
     if (part) ctx.progress.setTotal(part.rows);
     const out = ctx.output<TeacherCandidate>('candidates');
+    const endpoint = teacher.client.endpoint;
+    const transient = new FailureTally(endpoint);
+    const quarantines: SampleFailure[] = [];
     let last = 0;
+    let candidates = 0;
     const rows = generateCandidates(ctx.read<GroundingSample>('ingest'), {
       config: teacher.config,
       client: teacher.client,
@@ -37,28 +66,58 @@ export const generateStage: Stage = {
       imageLoader: (sha) => ctx.services.images.get(sha),
       signal: ctx.signal,
       totalSamples: part?.rows,
+      failedRows: false,
+      onFailure: (f) => {
+        if (f.transient) transient.add(f.reason, f.candidates, f.message);
+        else quarantines.push(f);
+      },
       onProgress: (p) => {
         ctx.progress.advance(p.samplesDone - last);
         last = p.samplesDone;
+        candidates = p.candidates;
         ctx.progress.note({ spent: `$${p.costUsd.toFixed(4)}`, ...(p.projectedCostUsd !== null ? { projected: `$${p.projectedCostUsd.toFixed(4)}` } : {}), failed: p.failedCandidates, cached: p.cachedCandidates });
       },
     });
+    // Quarantine records are written in output order (onFailure runs just before a sample's rows would).
+    const flush = async () => {
+      for (const f of quarantines.splice(0)) {
+        const detail = f.reason === 'teacher_rejected' ? `${f.message} (endpoint ${endpoint})` : f.message;
+        await ctx.quarantine({ recordId: f.sampleId, file: null, row: null, field: null, reason: f.reason, detail });
+      }
+    };
     const t = { requests: 0, spentUsd: 0, candidates: 0, fromCache: 0, replayedUsd: 0 };
     let lastHash = '';
-    for await (const row of rows) {
-      await out.write(row);
-      t.candidates++;
-      if (row.cached) {
-        t.fromCache++;
-        t.replayedUsd += row.costUsd;
-      } else {
-        t.spentUsd += row.costUsd;
-        // A request's rows come out together; rows with no attempt never reached the endpoint.
-        if (row.attempts > 0 && row.requestHash !== lastHash) t.requests++;
+    try {
+      for await (const row of rows) {
+        await flush();
+        await out.write(row);
+        t.candidates++;
+        if (row.cached) {
+          t.fromCache++;
+          t.replayedUsd += row.costUsd;
+        } else {
+          t.spentUsd += row.costUsd;
+          // A request's rows come out together; rows with no attempt never reached the endpoint.
+          if (row.attempts > 0 && row.requestHash !== lastHash) t.requests++;
+        }
+        lastHash = row.requestHash;
       }
-      lastHash = row.requestHash;
+      await flush();
+      ctx.tally(t);
+    } catch (err) {
+      if (err instanceof InterruptedError || !(err instanceof UnivgError)) throw err;
+      // The stage stops (a fatal refusal, a breaker that gave up, the cost cap): every candidate of the
+      // task not generated yet is failed work, for that reason.
+      const total = part ? part.rows * teacher.config.candidates : candidates;
+      transient.f.total = total;
+      const left = total - candidates;
+      if (left > 0) transient.add(err.code, left, err.message);
+      throw new TaskIncompleteError(err.message, transient.f, { cause: err, stop: true, exitCode: err.exitCode });
     }
-    ctx.tally(t);
+    transient.f.total = candidates;
+    if (transient.f.failed > 0) {
+      throw new TaskIncompleteError(`${transient.f.failed} of ${candidates} candidates failed for reasons that can pass`, transient.f);
+    }
   },
   summary: (t) => generateSummary(t),
 };

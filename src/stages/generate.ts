@@ -4,8 +4,11 @@
  * ever paid for, else sent through the teacher client and cached before its rows exist.
  *
  * Output order is the input order, then candidate index, whatever order answers arrive in; at most
- * `window` samples are in flight or waiting to be emitted. A request that fails after its last retry
- * gives rows with `error` set. A sample's rows come out together or not at all: when the run stops
+ * `window` samples are in flight or waiting to be emitted. A sample whose request failed after its last
+ * retry, or that could not be asked at all, is reported to `onFailure` (transient or not, with its
+ * reason) and gives rows with `error` set, unless `failedRows` is false: then it gives no rows (the
+ * generate stage quarantines it, or leaves its task to be redone). A sample's rows come out together or
+ * not at all: when the run stops
  * (abort signal, cost cap, fatal endpoint error) requests already sent finish and are cached, the
  * complete samples in order are emitted, and then the stopping error is thrown.
  */
@@ -17,6 +20,7 @@ import type { CachedResponse, ResponseCache } from '../teacher/cache.js';
 import { cachedCall } from '../teacher/cached-call.js';
 import { choiceText, type ChatChoice, type TeacherClient } from '../teacher/client.js';
 import { TeacherRequestError } from '../teacher/errors.js';
+import { isRetryable } from '../teacher/backoff.js';
 import { ImagePreparer, type ImageLoader } from '../teacher/images.js';
 import { checkPromptVersion } from '../teacher/prompts.js';
 import { chatBody, planRequests, type RequestPlan } from '../teacher/request.js';
@@ -45,6 +49,36 @@ export interface GenerateOptions {
   totalSamples?: number;
   /** Samples in flight or buffered for in-order output (default 4 x concurrency, at least 16). */
   window?: number;
+  /** Called, in output order, for every sample with a failed request or that could not be asked. */
+  onFailure?: (f: SampleFailure) => void;
+  /** Emit error rows for failed samples (default true); false: failed samples give no rows. */
+  failedRows?: boolean;
+}
+
+/**
+ * Why a sample got no answer. `transient`: the endpoint may answer next time (connection, timeout,
+ * 5xx, 429 after retries, a body that is not a completion), so the work is not done; otherwise this
+ * sample itself is the problem (the endpoint refused its content, an image cannot be read or encoded,
+ * the sample cannot be turned into a request) and asking again will not help.
+ */
+export interface SampleFailure {
+  sampleId: string;
+  transient: boolean;
+  /** Short reason code: connection, timeout, server_error, rate_limited, malformed, teacher_rejected, image_unreadable, sample_invalid. */
+  reason: string;
+  message: string;
+  /** Candidates of the sample that have no answer. */
+  candidates: number;
+}
+
+/** The reason code and whether it can pass, for an error that failed one sample's request. */
+function failureOf(err: Error): { transient: boolean; reason: string } {
+  if (err instanceof TeacherRequestError) {
+    if (isRetryable(err.outcome)) return { transient: true, reason: err.outcome };
+    return { transient: false, reason: 'teacher_rejected' };
+  }
+  if (err instanceof InputError) return { transient: false, reason: 'image_unreadable' };
+  return { transient: false, reason: 'sample_invalid' };
 }
 
 /** Errors that belong to one sample or request and become rows; anything else stops the stage. */
@@ -151,7 +185,13 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
   // Every request waiting for a slot, a rate token or the breaker listens on it: many listeners is normal.
   setMaxListeners(0, signal);
 
-  const processPlan = async (sample: GroundingSample, plan: RequestPlan): Promise<TeacherCandidate[]> => {
+  type Outcome = { rows: TeacherCandidate[]; failure: SampleFailure | null };
+  const failed = (sample: GroundingSample, rows: TeacherCandidate[], err: Error, message: string): Outcome => ({
+    rows,
+    failure: { sampleId: sample.id, ...failureOf(err), message, candidates: rows.length },
+  });
+
+  const processPlan = async (sample: GroundingSample, plan: RequestPlan): Promise<Outcome> => {
     const b: RowBase = { sample, plan, config };
     try {
       const r = await cachedCall({
@@ -166,16 +206,19 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
         choices: plan.n,
         signal,
       });
-      return rowsFromResponse(b, r.value, { cached: r.cached, attempts: r.attempts });
+      return { rows: rowsFromResponse(b, r.value, { cached: r.cached, attempts: r.attempts }), failure: null };
     } catch (err) {
-      if (err instanceof TeacherRequestError) return errorRows(b, err.message, err.attempts);
+      if (err instanceof TeacherRequestError) return failed(sample, errorRows(b, err.message, err.attempts), err, err.message);
       // A bad image of this sample (thrown while building the body, before any request): rows, not a stop.
-      if (isRowError(err)) return errorRows(b, err instanceof UnivgError ? err.describe() : err.message, 0);
+      if (isRowError(err)) {
+        const message = err instanceof UnivgError ? err.describe() : err.message;
+        return failed(sample, errorRows(b, message, 0), err, message);
+      }
       throw err;
     }
   };
 
-  const processSample = async (sample: GroundingSample): Promise<TeacherCandidate[]> => {
+  const processSample = async (sample: GroundingSample): Promise<Outcome> => {
     let plans: RequestPlan[];
     try {
       plans = planRequests(sample, config);
@@ -183,17 +226,23 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
       if (!isRowError(err)) throw err;
       // A sample that cannot even be turned into a request: k error rows, no request hash to speak of.
       const none: PlanInfo = { hash: '-', promptVersion: `${config.mode}-${config.promptVersion}`, n: config.candidates, firstCandidate: 0, seenSizes: [] };
-      return errorRows({ sample, plan: none, config }, err instanceof UnivgError ? err.describe() : err.message, 0);
+      const message = err instanceof UnivgError ? err.describe() : err.message;
+      return failed(sample, errorRows({ sample, plan: none, config }, message, 0), err, message);
     }
     // allSettled: every request of the sample finishes (and is cached) before the sample is judged.
     const settled = await Promise.allSettled(plans.map((p) => processPlan(sample, p)));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed) throw failed.reason;
-    return settled.flatMap((s) => (s as PromiseFulfilledResult<TeacherCandidate[]>).value);
+    const rejected = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (rejected) throw rejected.reason;
+    const outcomes = settled.map((s) => (s as PromiseFulfilledResult<Outcome>).value);
+    const failures = outcomes.map((o) => o.failure).filter((f): f is SampleFailure => f !== null);
+    // One failure per sample: a transient one wins (the sample is not done), its candidates summed.
+    const first = failures.find((f) => f.transient) ?? failures[0];
+    const failure = first ? { ...first, candidates: failures.reduce((a, f) => a + f.candidates, 0) } : null;
+    return { rows: outcomes.flatMap((o) => o.rows), failure };
   };
 
   const it = Symbol.asyncIterator in samples ? (samples as AsyncIterable<GroundingSample>)[Symbol.asyncIterator]() : (samples as Iterable<GroundingSample>)[Symbol.iterator]();
-  const ready = new Map<number, TeacherCandidate[]>();
+  const ready = new Map<number, Outcome>();
   const inflight = new Set<Promise<void>>();
   let stopError: unknown = null;
   let nextIn = 0;
@@ -206,7 +255,7 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
   const start = (seq: number, sample: GroundingSample) => {
     const p: Promise<void> = processSample(sample)
       .then(
-        (rows) => void ready.set(seq, rows),
+        (outcome) => void ready.set(seq, outcome),
         (err) => {
           // The first reason to stop wins; interruptions that follow it are its consequence.
           if (stopError === null || (stopError instanceof InterruptedError && !(err instanceof InterruptedError))) stopError = err;
@@ -236,14 +285,16 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
         start(nextIn++, s);
       }
       while (ready.has(nextOut)) {
-        const rows = ready.get(nextOut)!;
+        const { rows, failure } = ready.get(nextOut)!;
         ready.delete(nextOut);
         nextOut++;
         progress.samplesDone++;
+        if (failure) opts.onFailure?.(failure);
         for (const row of rows) {
           progress.candidates++;
           if (row.cached) progress.cachedCandidates++;
           if (row.error !== null) progress.failedCandidates++;
+          if (failure && opts.failedRows === false) continue;
           yield row;
         }
         opts.onProgress?.({

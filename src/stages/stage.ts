@@ -100,6 +100,11 @@ export interface Stage {
    * settings changed since it was built (e.g. a training section was added to a finished corpus run).
    */
   derived?: boolean;
+  /**
+   * The largest share of the stage's input rows it may quarantine (`field` names the config option, for
+   * the message): above it the runner fails the stage instead of writing its manifests. Absent: no limit.
+   */
+  failureBudget?(config: PipelineConfig): { share: number; field: string; unit: string } | null;
   /** A directory (relative to the run) the stage owns besides its outputs, e.g. checkpoints: `--force` removes it. */
   workDir?: string;
   /**

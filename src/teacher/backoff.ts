@@ -10,8 +10,8 @@ export type AttemptOutcome =
   | 'timeout' // no answer within timeoutMs
   | 'connection' // reset, refused, socket closed
   | 'malformed' // 200 whose body is not a chat completion
-  | 'client_error' // 400, 413, 422...: this request is wrong, asking again will not help
-  | 'fatal'; // 401, 403, 404: every request would fail the same way; stop the stage
+  | 'client_error' // 413, 422, a 400 about this request's own content: asking again will not help
+  | 'fatal'; // 400, 401, 403, 404: every request would fail the same way; stop the run
 
 export const ATTEMPT_OUTCOMES: readonly AttemptOutcome[] = ['ok', 'rate_limited', 'server_error', 'timeout', 'connection', 'malformed', 'client_error', 'fatal'];
 
@@ -19,18 +19,42 @@ export function outcomeOfStatus(status: number): AttemptOutcome {
   if (status >= 200 && status < 300) return 'ok';
   if (status === 429) return 'rate_limited';
   if (status === 408 || status === 409 || status >= 500) return 'server_error';
-  if (status === 401 || status === 403 || status === 404) return 'fatal';
+  if (status === 400 || status === 401 || status === 403 || status === 404) return 'fatal';
   return 'client_error';
+}
+
+/**
+ * Error codes of a 400 that are about one request's own content (its images, its length), not about
+ * how every request is made: that sample is set aside and the run goes on. Any other 400 (an unknown
+ * parameter, `n` out of range, a model that takes no images) would fail every request the same way.
+ */
+const REQUEST_SPECIFIC_400 = new Set([
+  'invalid_image',
+  'invalid_image_format',
+  'invalid_image_url',
+  'image_parse_error',
+  'image_too_large',
+  'context_length_exceeded',
+  'string_above_max_length',
+]);
+
+/** What the error body of a 4xx says about itself (OpenAI's `error.code` and `error.param`). */
+export interface ErrorBodyHints {
+  code?: string | null;
+  param?: string | null;
 }
 
 /**
  * Outcome of an HTTP error status, honouring the server's `x-should-retry` header where it overrides the
  * status (a 429 for a request larger than the whole token limit says `false`: waiting will not help).
- * 401/403/404 stay fatal whatever the header says.
+ * 401/403/404 stay fatal whatever the header says; a 400 is fatal unless its error code says it is about
+ * this request's content (REQUEST_SPECIFIC_400).
  */
-export function classifyStatus(status: number, shouldRetry: string | null): AttemptOutcome {
-  const o = outcomeOfStatus(status);
-  if (o === 'ok' || o === 'fatal') return o;
+export function classifyStatus(status: number, shouldRetry: string | null, hints: ErrorBodyHints = {}): AttemptOutcome {
+  let o = outcomeOfStatus(status);
+  if (status === 400 && typeof hints.code === 'string' && REQUEST_SPECIFIC_400.has(hints.code)) o = 'client_error';
+  if (o === 'ok') return o;
+  if (o === 'fatal') return status === 400 && shouldRetry === 'true' ? 'server_error' : o;
   if (shouldRetry === 'false' && isRetryable(o)) return 'client_error';
   if (shouldRetry === 'true' && o === 'client_error') return 'server_error';
   return o;

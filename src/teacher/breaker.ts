@@ -1,9 +1,17 @@
 /**
- * Circuit breaker over final request outcomes (after retries). When more than `failureRate` of the last
- * `window` requests failed, new requests wait instead of burning the queue; after a cooldown one probe
- * goes through. A successful probe closes the breaker; a failed one reopens it with twice the cooldown.
- * After `maxOpens` failed probes in a row the stage fails with TeacherUnavailableError (the stall
- * without an exit that DataDesigner#575 describes is what this prevents).
+ * Circuit breaker over HTTP attempts. It opens when the endpoint looks down: `consecutiveFailures`
+ * attempts in a row failed (connection refused or reset, timeout, 5xx, a body that is not a completion)
+ * with no answer between them (3 are enough while the endpoint has never answered), or more than
+ * `failureRate` of the last `window` attempts failed. While it is open, requests wait (a request between
+ * retries too, instead of retrying into a dead endpoint); after a cooldown one attempt goes through as
+ * a probe. A successful probe closes it, a failed one reopens it with twice the cooldown (capped).
+ * After `maxOpens` failed probes in a row the stage fails with TeacherUnavailableError, naming the last
+ * failure; an endpoint that never answered once in this process (nothing listening, a wrong URL) gets
+ * `maxOpensUnreached` probes instead, so a closed port is reported in seconds, not after minutes of
+ * backoff (the stall without an exit that DataDesigner#575 describes is what this prevents).
+ *
+ * Attempts are judged, not requests after their retries: a request retries up to maxRetries times with
+ * growing backoff, so judging only final outcomes took minutes to notice a dead endpoint.
  */
 import { TeacherUnavailableError } from './errors.js';
 
@@ -14,22 +22,42 @@ export interface BreakerOptions {
   failureRate: number;
   cooldownMs: number;
   maxOpens: number;
+  /** Failed attempts in a row that open the breaker at once (default 5). */
+  consecutiveFailures?: number;
+  /** Failed probes tolerated while the endpoint has never answered (default min(2, maxOpens)). */
+  maxOpensUnreached?: number;
+  /** Longest cooldown, however many times it doubled (default 60 s). */
+  maxCooldownMs?: number;
   /** Outcomes needed before the rate is judged (a single early failure must not open it). */
   minCalls?: number;
+  /** The endpoint, for messages (already redacted). */
+  endpoint?: string;
   now?: () => number;
-  onChange?: (state: BreakerState, info: { failureRate: number; opens: number; cooldownMs: number }) => void;
+  onChange?: (state: BreakerState, info: { failureRate: number; opens: number; cooldownMs: number; reason: string | null }) => void;
+}
+
+/** What one attempt said about the endpoint. */
+export interface AttemptRecord {
+  /** Why it failed, for messages (e.g. "connection refused (ECONNREFUSED 127.0.0.1:9)"). */
+  why?: string;
+  /** The server sent an HTTP response (a 5xx included): something is listening. Implied by success. */
+  reached?: boolean;
 }
 
 export class CircuitBreaker {
   private ring: boolean[] = [];
   private pos = 0;
   private failures = 0;
+  private streak = 0;
   private _state: BreakerState = 'closed';
   private openUntil = 0;
   private opens = 0;
   private totalOpens = 0;
   private probing = false;
+  private reached = false;
+  private lastWhy: string | null = null;
   private waiters: Array<{ resolve: () => void; reject: (e: unknown) => void }> = [];
+  private openListeners = new Set<() => void>();
   private timer: NodeJS.Timeout | null = null;
   private failure: TeacherUnavailableError | null = null;
   private readonly now: () => number;
@@ -47,12 +75,22 @@ export class CircuitBreaker {
     return this.totalOpens;
   }
 
+  /** The last failure an attempt reported, or null. */
+  get lastFailure(): string | null {
+    return this.lastWhy;
+  }
+
+  /** The error every request gets once the breaker gave up, or null while it has not. */
+  get gaveUp(): TeacherUnavailableError | null {
+    return this.failure;
+  }
+
   failureShare(): number {
     return this.ring.length ? this.failures / this.ring.length : 0;
   }
 
   /**
-   * Wait until a new request may start. Resolves true when this request is the half-open probe (its
+   * Wait until an attempt may start. Resolves true when this attempt is the half-open probe (its
    * outcome must be recorded with `probe = true`). Throws once the breaker has given up.
    */
   async gate(signal?: AbortSignal): Promise<boolean> {
@@ -93,11 +131,11 @@ export class CircuitBreaker {
   }
 
   private emit(): void {
-    this.o.onChange?.(this._state, { failureRate: this.failureShare(), opens: this.opens, cooldownMs: this.cooldown() });
+    this.o.onChange?.(this._state, { failureRate: this.failureShare(), opens: this.opens, cooldownMs: this.cooldown(), reason: this.lastWhy });
   }
 
   private cooldown(): number {
-    return this.o.cooldownMs * 2 ** Math.max(0, this.opens - 1);
+    return Math.min(this.o.maxCooldownMs ?? 60_000, this.o.cooldownMs * 2 ** Math.max(0, this.opens - 1));
   }
 
   private push(ok: boolean): void {
@@ -114,26 +152,58 @@ export class CircuitBreaker {
   private open(): void {
     this.opens++;
     this.totalOpens++;
-    if (this.opens > this.o.maxOpens) {
+    const limit = this.reached ? this.o.maxOpens : Math.min(this.o.maxOpens, this.o.maxOpensUnreached ?? 2);
+    if (this.opens > limit) {
       this._state = 'failed';
+      const where = this.o.endpoint ? ` at ${this.o.endpoint}` : '';
+      const why = this.lastWhy ? `: ${this.lastWhy}` : '';
       this.failure = new TeacherUnavailableError(
-        `teacher endpoint failing: ${(this.failureShare() * 100).toFixed(0)}% of the last ${this.ring.length} requests failed after retries, and ${this.o.maxOpens} probes after cooldowns failed too`,
+        this.reached
+          ? `teacher endpoint failing${where}${why}; ${limit} probe${limit === 1 ? '' : 's'} after cooldowns failed too`
+          : `teacher endpoint not reachable${where}${why}; it never answered, and ${limit} probe${limit === 1 ? '' : 's'} after cooldowns failed too (is the server running, and is the URL right?)`,
+        { ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}), ...(this.lastWhy ? { reason: this.lastWhy } : {}) },
       );
       this.emit();
       for (const w of this.waiters.splice(0)) w.reject(this.failure);
+      for (const l of [...this.openListeners]) l();
       return;
     }
     this._state = 'open';
     this.openUntil = this.now() + this.cooldown();
     this.emit();
     this.schedule();
+    for (const l of [...this.openListeners]) l();
   }
 
   /**
-   * Final outcome of a request that passed the gate; `probe` as gate() returned it.
+   * Wait `ms` before a retry, or less: the wait ends when the breaker opens (the retry then waits at the
+   * gate for the probe instead of sleeping through its whole backoff). Rejects with the signal's reason.
    */
-  record(ok: boolean, probe = false): void {
+  backoff(ms: number, signal?: AbortSignal): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
+      if (this._state !== 'closed') return resolve();
+      const done = () => {
+        clearTimeout(t);
+        this.openListeners.delete(onOpen);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const onOpen = () => (done(), resolve());
+      const onAbort = () => (done(), reject(signal!.reason));
+      const t = setTimeout(() => (done(), resolve()), ms);
+      this.openListeners.add(onOpen);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /**
+   * Outcome of an attempt that passed the gate; `probe` as gate() returned it. A 429 or a 4xx counts as
+   * a success here: the endpoint answered.
+   */
+  record(ok: boolean, probe = false, info: AttemptRecord = {}): void {
     if (this._state === 'failed') return;
+    if (ok || info.reached) this.reached = true;
+    if (!ok) this.lastWhy = info.why ?? this.lastWhy;
     if (probe) {
       this.probing = false;
       if (ok) {
@@ -142,6 +212,7 @@ export class CircuitBreaker {
         this.ring = [];
         this.pos = 0;
         this.failures = 0;
+        this.streak = 0;
         this.emit();
         this.wake();
       } else {
@@ -150,8 +221,21 @@ export class CircuitBreaker {
       return;
     }
     this.push(ok);
+    this.streak = ok ? 0 : this.streak + 1;
+    if (this._state !== 'closed') return;
     const min = this.o.minCalls ?? Math.min(this.o.window, 10);
-    if (this._state === 'closed' && this.ring.length >= min && this.failureShare() > this.o.failureRate) this.open();
+    // An endpoint that never answered (nothing listening, a wrong host) needs fewer failures to be believed.
+    const streak = this.reached ? (this.o.consecutiveFailures ?? 5) : Math.min(3, this.o.consecutiveFailures ?? 5);
+    if (this.streak >= streak || (this.ring.length >= min && this.failureShare() > this.o.failureRate)) this.open();
+  }
+
+  /** The probe never made its attempt (the request was interrupted first): let another one probe. */
+  abandonProbe(): void {
+    if (this._state !== 'half-open') return;
+    this.probing = false;
+    this._state = 'open';
+    this.schedule();
+    this.wake();
   }
 
   close(): void {

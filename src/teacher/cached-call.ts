@@ -44,6 +44,8 @@ export interface CachedCallResult {
 export async function cachedCall(c: CachedCall): Promise<CachedCallResult> {
   const hit = await c.cache.get(c.hash);
   if (hit) return { value: hit, cached: true, attempts: 0 };
+  // A request that could never be sent (the endpoint refused the run, the breaker gave up) reads no image.
+  c.client.assertUsable();
   const body = await c.body();
   const res = await c.client.complete({
     body,

@@ -21,10 +21,11 @@ import { createNodeFetch } from './transport.js';
 export type TeacherEvent =
   | { type: 'retry'; requestHash: string; attempt: number; outcome: AttemptOutcome; status: number | null; delayMs: number; message: string }
   | { type: 'rate_limited'; requestHash: string; retryAfterMs: number | null; concurrency: number }
-  | { type: 'breaker'; state: BreakerState; failureRate: number; opens: number; cooldownMs: number }
+  | { type: 'breaker'; state: BreakerState; failureRate: number; opens: number; cooldownMs: number; reason: string | null; endpoint: string }
   | { type: 'failed'; requestHash: string; outcome: AttemptOutcome; status: number | null; attempts: number; message: string }
   | { type: 'fatal'; status: number | null; message: string }
   | { type: 'cost_cap'; spentUsd: number; capUsd: number }
+  /** Limits the endpoint announced in x-ratelimit-* headers (null: that one was not announced). */
   | { type: 'limits'; rpm: number | null; tpm: number | null };
 
 export interface TeacherClientOptions {
@@ -117,6 +118,45 @@ export function asChatCompletion(data: unknown): ChatCompletionBody | null {
   return data as ChatCompletionBody;
 }
 
+const CONNECTION_PHRASES: Record<string, string> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  EPIPE: 'connection closed',
+  ENOTFOUND: 'host not found',
+  EAI_AGAIN: 'host name lookup failed',
+  ETIMEDOUT: 'connect timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  UND_ERR_SOCKET: 'socket closed',
+  UND_ERR_CONNECT_TIMEOUT: 'connect timed out',
+};
+
+/**
+ * What a failed connection was, from the socket's error code anywhere in the cause chain (the SDK says
+ * only "Connection error."): e.g. "connection refused (connect ECONNREFUSED 127.0.0.1:9)".
+ */
+export function connectionMessage(err: unknown): string {
+  const chain: unknown[] = [];
+  const seen = new Set<unknown>();
+  const walk = (e: unknown, depth: number) => {
+    if (e === null || e === undefined || seen.has(e) || depth > 6) return;
+    seen.add(e);
+    chain.push(e);
+    if (e instanceof AggregateError) for (const x of e.errors) walk(x, depth + 1);
+    walk((e as { cause?: unknown }).cause, depth + 1);
+  };
+  walk(err, 0);
+  for (const e of chain) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && CONNECTION_PHRASES[code]) {
+      const m = e instanceof Error && e.message ? e.message : code;
+      return `${CONNECTION_PHRASES[code]} (${m.includes(code) ? m : `${code}: ${m}`})`;
+    }
+  }
+  const messages = chain.filter((e): e is Error => e instanceof Error && e.message !== '').map((e) => e.message);
+  return messages.length ? messages.join(': ') : String(err);
+}
+
 export function resolveEndpoint(config: TeacherConfig, env: Record<string, string | undefined>, baseUrlOverride?: string): { baseUrl: string; apiKey: string } {
   const baseUrl = baseUrlOverride ?? config.baseUrl ?? env.OPENAI_BASE_URL ?? 'https://api.openai.com/v1';
   let host: string;
@@ -130,21 +170,6 @@ export function resolveEndpoint(config: TeacherConfig, env: Record<string, strin
   // Local servers (vLLM, the simulated teacher) take any key; a remote one without a key is a mistake.
   if (LOOPBACK.test(host)) return { baseUrl, apiKey: 'EMPTY' };
   throw new ConfigError(`no API key: set the environment variable ${config.apiKeyEnv} (named by teacher.apiKeyEnv) for ${host}`, { field: 'teacher.apiKeyEnv' });
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 export class TeacherClient {
@@ -186,7 +211,9 @@ export class TeacherClient {
       failureRate: cfg.breakerFailureRate,
       cooldownMs: cfg.breakerCooldownMs,
       maxOpens: cfg.breakerMaxOpens,
-      onChange: (state, info) => this.emit({ type: 'breaker', state, ...info }),
+      consecutiveFailures: cfg.breakerConsecutiveFailures,
+      endpoint: redactSecrets(baseUrl, [apiKey]),
+      onChange: (state, info) => this.emit({ type: 'breaker', state, endpoint: this.redact(this.baseUrl), ...info }),
     });
     this.cost = new CostTracker(cfg.price, cfg.maxCostUsd);
     this.estimator = new TokenEstimator(cfg.imageTokenMode, cfg.expectedCompletionTokens ?? Math.ceil(cfg.maxTokens / 2), cfg.maxTokens);
@@ -198,6 +225,11 @@ export class TeacherClient {
 
   private redact(text: string): string {
     return redactSecrets(text, [this.apiKey]);
+  }
+
+  /** The base URL as it may be shown: in messages, summaries, quarantine records (never the key). */
+  get endpoint(): string {
+    return this.redact(this.baseUrl);
   }
 
   /** Send one logical request, retrying as the outcome allows. */
@@ -224,31 +256,41 @@ export class TeacherClient {
     let attempts = 0;
     let retries = 0;
     let rlRetries = 0;
+    let counted = false;
     // A request holds its slot from its first attempt to its last, backoff included: the slot is taken
     // before the breaker's gate, so when the breaker opens at most `concurrency` requests are past it,
     // and a probe never waits for a slot held by requests queued behind the gate.
     await this.slot(call.signal);
     try {
-      let probe: boolean;
-      try {
-        probe = await this.breaker.gate(call.signal);
-      } catch (err) {
-        if (call.signal?.aborted) throw new InterruptedError();
-        throw err;
-      }
-      this.c.requests++;
       for (;;) {
         if (this.fatal) throw this.fatal;
+        // Every attempt passes the breaker: a request between retries waits for the probe instead of
+        // retrying into an endpoint that is down.
+        let probe: boolean;
+        try {
+          probe = await this.breaker.gate(call.signal);
+        } catch (err) {
+          if (call.signal?.aborted) throw new InterruptedError();
+          throw err;
+        }
+        if (!counted) {
+          counted = true;
+          this.c.requests++;
+        }
         let reservation: Reservation;
         try {
           reservation = await this.rate.acquire(tokensEst, call.signal);
         } catch (err) {
+          if (probe) this.breaker.abandonProbe();
           if (call.signal?.aborted) throw new InterruptedError();
           throw err;
         }
         attempts++;
         const r = await this.attempt(call);
         this.c.attempts[r.outcome]++;
+        // The endpoint answered unless the attempt never got a usable HTTP response.
+        const down = r.outcome === 'connection' || r.outcome === 'timeout' || r.outcome === 'server_error' || r.outcome === 'malformed';
+        this.breaker.record(!down, probe, { why: down ? this.whyOf(r) : undefined, reached: r.status !== null });
         if (r.headers) {
           const h = r.headers;
           this.rate.observe(readRateHeaders((n) => h.get(n)), reservation);
@@ -267,16 +309,15 @@ export class TeacherClient {
           this.c.completionTokens += usage.completionTokens;
           this.latency.add(r.latencyMs);
           this.limiter.onSuccess();
-          this.breaker.record(true, probe);
           return { response: resp, usage, costUsd, latencyMs: r.latencyMs, attempts };
         }
         // The server did not count tokens for these; give them back to the bucket.
         if (r.outcome === 'rate_limited' || r.outcome === 'server_error' || r.outcome === 'client_error' || r.outcome === 'fatal') this.rate.reconcile(reservation, 0);
         if (r.outcome === 'fatal') {
           this.fatal ??= new TeacherFatalError(
-            `teacher endpoint refused the request with ${r.status} (${r.status === 401 ? 'check the API key in $' + this.o.config.apiKeyEnv : r.status === 403 ? 'the key lacks permission' : 'check teacher.model and the base URL'}): ${r.message}`,
+            `teacher endpoint ${this.redact(this.baseUrl)} refused the request with HTTP ${r.status} (${this.fatalHint(r.status)}; every request would fail the same way, so the run stops): ${r.message}`,
             r.status,
-            { baseUrl: this.redact(this.baseUrl), model: this.model },
+            { endpoint: this.redact(this.baseUrl), model: this.model },
           );
           this.emit({ type: 'fatal', status: r.status, message: this.fatal.message });
           throw this.fatal;
@@ -289,21 +330,21 @@ export class TeacherClient {
           this.emit({ type: 'rate_limited', requestHash: call.requestHash, retryAfterMs: ra, concurrency: this.limiter.limit });
           // Everyone waits (the limit is shared); this request goes back into the rate queue.
           this.rate.pause(ra ?? backoffMs(rlRetries, null, { ...this.o.backoff, random: this.o.random }));
-          if (++rlRetries > this.o.config.maxRateLimitRetries) return this.fail(call, r, attempts, probe);
+          if (++rlRetries > this.o.config.maxRateLimitRetries) return this.fail(call, r, attempts);
           delay = 0;
         } else if (isRetryable(r.outcome)) {
-          if (retries >= this.o.config.maxRetries) return this.fail(call, r, attempts, probe);
+          if (retries >= this.o.config.maxRetries) return this.fail(call, r, attempts);
           const ra = r.headers ? retryAfterMs((n) => r.headers!.get(n)) : null;
           delay = backoffMs(retries, ra, { ...this.o.backoff, random: this.o.random });
           retries++;
         } else {
-          return this.fail(call, r, attempts, probe);
+          return this.fail(call, r, attempts);
         }
         this.c.retries++;
         this.emit({ type: 'retry', requestHash: call.requestHash, attempt: attempts, outcome: r.outcome, status: r.status, delayMs: delay, message: r.message });
         if (delay > 0) {
           try {
-            await sleep(delay, call.signal);
+            await this.breaker.backoff(delay, call.signal);
           } catch {
             throw new InterruptedError();
           }
@@ -315,6 +356,28 @@ export class TeacherClient {
     }
   }
 
+  /**
+   * Throws what every new request would meet at once (a fatal refusal, a breaker that gave up), so a
+   * caller can skip building a request body (reading and encoding images) that could never be sent.
+   */
+  assertUsable(): void {
+    if (this.fatal) throw this.fatal;
+    const gaveUp = this.breaker.gaveUp;
+    if (gaveUp) throw gaveUp;
+  }
+
+  private fatalHint(status: number | null): string {
+    if (status === 401) return `check the API key in $${this.o.config.apiKeyEnv}`;
+    if (status === 403) return 'the key lacks permission for this model or endpoint';
+    if (status === 400) return 'the endpoint rejects how requests are made: check teacher.model, candidates and nMode, maxTokens, temperature';
+    return 'check teacher.model and teacher.baseUrl';
+  }
+
+  /** One short phrase for a failed attempt: the outcome and what the server or the socket said. */
+  private whyOf(r: AttemptResult): string {
+    return r.status !== null ? `HTTP ${r.status}: ${r.message}` : r.message;
+  }
+
   private async slot(signal?: AbortSignal): Promise<void> {
     try {
       await this.limiter.acquire(signal);
@@ -324,9 +387,8 @@ export class TeacherClient {
     }
   }
 
-  private fail(call: CompletionCall, r: AttemptResult, attempts: number, probe: boolean): never {
+  private fail(call: CompletionCall, r: AttemptResult, attempts: number): never {
     this.c.failed++;
-    this.breaker.record(false, probe);
     const msg = `${r.outcome}${r.status !== null ? ` (HTTP ${r.status})` : ''} after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${r.message}`;
     this.emit({ type: 'failed', requestHash: call.requestHash, outcome: r.outcome, status: r.status, attempts, message: msg });
     throw new TeacherRequestError(msg, r.outcome, attempts, r.status, { requestHash: call.requestHash });
@@ -340,8 +402,10 @@ export class TeacherClient {
     return { promptTokens: promptEst, completionTokens: resp.choices.reduce((s, c) => s + textTokens(choiceText(c)), 0) };
   }
 
+  /** Say once what limits the endpoint's headers announced; an endpoint that sends none says nothing. */
   private noteLimits(): void {
-    const l = this.rate.limits();
+    const l = this.rate.learnedLimits();
+    if (l.rpm === null && l.tpm === null) return;
     const key = `${l.rpm}/${l.tpm}`;
     if (key !== this.lastLimits) {
       this.lastLimits = key;
@@ -376,7 +440,8 @@ export class TeacherClient {
       const latencyMs = performance.now() - t0;
       if (err instanceof OpenAI.APIError && typeof err.status === 'number') {
         const headers = (err.headers as Headers | undefined) ?? null;
-        return { outcome: classifyStatus(err.status, headers?.get('x-should-retry') ?? null), status: err.status, headers, latencyMs, message: this.redact(err.message) };
+        const hints = { code: typeof err.code === 'string' ? err.code : null, param: typeof err.param === 'string' ? err.param : null };
+        return { outcome: classifyStatus(err.status, headers?.get('x-should-retry') ?? null, hints), status: err.status, headers, latencyMs, message: this.redact(err.message) };
       }
       if (deadline?.signal.aborted || err instanceof OpenAI.APIConnectionTimeoutError) {
         return { outcome: 'timeout', status: null, headers: null, latencyMs, message: `no complete answer within ${timeoutMs} ms` };
@@ -384,7 +449,7 @@ export class TeacherClient {
       const message = this.redact(err instanceof Error ? `${err.message}${err.cause instanceof Error ? `: ${err.cause.message}` : ''}` : String(err));
       // A 200 whose JSON does not parse.
       if (err instanceof SyntaxError) return { outcome: 'malformed', status: 200, headers: null, latencyMs, message: `response body is not JSON: ${message}` };
-      return { outcome: 'connection', status: null, headers: null, latencyMs, message };
+      return { outcome: 'connection', status: null, headers: null, latencyMs, message: this.redact(connectionMessage(err)) };
     } finally {
       if (timer) clearTimeout(timer);
     }

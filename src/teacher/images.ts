@@ -108,7 +108,12 @@ export class ImagePreparer {
       // Qwen's processor resizes with PIL bicubic; sharp's cubic kernel is the closest match.
       let pipe = sharp(buf).resize(target.width, target.height, { fit: 'fill', kernel: 'cubic' });
       pipe = format === 'jpeg' ? pipe.jpeg({ quality: this.o.jpegQuality ?? 95 }) : format === 'webp' ? pipe.webp({ lossless: true }) : pipe.png();
-      out = await pipe.toBuffer();
+      try {
+        out = await pipe.toBuffer();
+      } catch (err) {
+        // A file whose header reads but whose pixels do not (cut short, corrupt): this sample's problem.
+        throw new InputError(`cannot decode image: ${err instanceof Error ? err.message.replace(/\s+/g, ' ').trim() : String(err)}`, { file: ref.path, sha256: ref.sha256 }, { cause: err });
+      }
       this.counts.resized++;
     }
     return { sha256: ref.sha256, mime, width: target.width, height: target.height, dataUrl: `data:${mime};base64,${out.toString('base64')}`, passthrough };

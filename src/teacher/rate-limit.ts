@@ -186,6 +186,11 @@ export class RateLimiter {
     return { rpm: this.rpmBucket?.ratePerMinute ?? null, tpm: this.tpmBucket?.ratePerMinute ?? null };
   }
 
+  /** Limits learned from the server's x-ratelimit-limit-* headers (null: not announced). */
+  learnedLimits(): { rpm: number | null; tpm: number | null } {
+    return { ...this.learned };
+  }
+
   private effective(conf: number | undefined, learned: number | null): number | null {
     const vals = [conf, learned].filter((v): v is number => typeof v === 'number' && v > 0);
     return vals.length ? Math.min(...vals) * this.safety : null;

@@ -23,7 +23,8 @@ function pipeline(name: string, samples = 36, train = false): string {
   const doc = parse(readFileSync(join(ROOT, 'pipelines', 'demo.yaml'), 'utf8'));
   doc.name = name;
   doc.source.samples = samples;
-  doc.teacher.cacheDir = join(work, `cache-${name}`);
+  // Relative to the working directory the CLI runs in (`work`): a pipeline file may not write elsewhere.
+  doc.teacher.cacheDir = `cache-${name}`;
   if (train) {
     doc.train.sft.steps = 12;
     doc.train.score.limit = 4;
@@ -35,7 +36,7 @@ function pipeline(name: string, samples = 36, train = false): string {
 }
 
 function cli(args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+  return spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', timeout: 240_000 });
 }
 
 /** Every file of the final outputs (corpus and verdicts), by relative path. */
@@ -130,7 +131,7 @@ describe('the demo pipeline', () => {
     const dir = join(work, 'killed');
     const file = pipeline('killed');
     for (const ms of [2500, 5000, 8000]) {
-      const child = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+      const child = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--quiet'], { cwd: work, stdio: 'ignore' });
       const exited = new Promise((r) => child.once('exit', r));
       await new Promise((r) => setTimeout(r, ms));
       child.kill('SIGKILL');
@@ -152,7 +153,7 @@ describe('the demo pipeline', () => {
     const file = pipeline('tasks');
     expect(cli(['run', file, '--run-dir', dir, '--stages', 'ingest', '--quiet']).status).toBe(0);
     const procs = [0, 1, 2, 3].map((i) => new Promise<number>((resolve) => {
-      const c = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--task', `${i}/4`, '--quiet'], { cwd: ROOT, stdio: 'ignore' });
+      const c = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--task', `${i}/4`, '--quiet'], { cwd: work, stdio: 'ignore' });
       c.once('exit', (code) => resolve(code ?? -1));
     }));
     expect(await Promise.all(procs)).toEqual([0, 0, 0, 0]);

@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { ImageCatalog, resolveUnderRoot } from '../../src/sources/images.js';
 
@@ -79,6 +80,23 @@ describe('ImageCatalog', () => {
     expect(await cat.lookup('./inside-fifo.png')).toMatchObject({ ok: false, reason: 'image_unreadable' });
     expect(cat.stats.reads).toBe(1); // only broken.png was actually read
   }, 15_000);
+
+  it('decodes every image in full: a PNG or JPEG cut short (header intact) is image_unreadable, with its path', async () => {
+    const { root } = sandbox();
+    const png = readFileSync(join(root, SA1));
+    writeFileSync(join(root, 'half.png'), png.subarray(0, Math.floor(png.length / 2)));
+    const jpeg = await sharp(png).jpeg().toBuffer();
+    writeFileSync(join(root, 'half.jpg'), jpeg.subarray(0, Math.floor(jpeg.length / 2)));
+    // The headers still read: only a full decode can tell.
+    expect((await sharp(join(root, 'half.png')).metadata()).width).toBe(500);
+    const cat = await ImageCatalog.open(root);
+    for (const p of ['./half.png', './half.jpg']) {
+      const r = await cat.lookup(p);
+      expect(r, p).toMatchObject({ ok: false, reason: 'image_unreadable' });
+      expect((r as { detail: string }).detail).toContain(JSON.stringify(p));
+    }
+    expect(await cat.lookup(SA1)).toMatchObject({ ok: true, width: 500, height: 250 });
+  });
 
   it('refuses symlinks that lead out of the root without opening their target', async () => {
     const { root, outside } = sandbox();

@@ -251,14 +251,14 @@ describe('the demo pipeline with select.judge', () => {
     const doc = parse(readFileSync(join(ROOT, 'pipelines', 'demo.yaml'), 'utf8'));
     doc.name = 'judge-demo';
     doc.source.samples = 24;
-    doc.teacher.cacheDir = join(work, 'cache-demo');
+    doc.teacher.cacheDir = 'cache-demo'; // under the CLI's working directory, `work`
     doc.select = { ...doc.select, judge: true };
     // The corpus stages are what this test is about; the demo's training stages are tested elsewhere.
     delete doc.train;
     const file = join(work, 'judge-demo.yaml');
     writeFileSync(file, stringify(doc));
     const runDir = join(work, 'run');
-    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'univg.js'), 'run', file, '--run-dir', runDir, '--quiet'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'univg.js'), 'run', file, '--run-dir', runDir, '--quiet'], { cwd: work, encoding: 'utf8', timeout: 120_000 });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     expect(existsSync(join(runDir, 'corpus', 'sft', '_manifest.json'))).toBe(true);

@@ -7,11 +7,15 @@ import { TeacherUnavailableError } from '../../src/teacher/errors.js';
 afterEach(() => vi.useRealTimers());
 
 describe('retry classification and backoff', () => {
-  it('retries 429, 5xx, 408, 409; fails fast on 400/422; stops on 401/403/404', () => {
+  it('retries 429, 5xx, 408, 409; fails one request on 413/422 or a 400 about its content; stops on 400/401/403/404', () => {
     expect([429, 500, 502, 503, 408, 409].map(outcomeOfStatus).every(isRetryable)).toBe(true);
-    expect(outcomeOfStatus(400)).toBe('client_error');
+    expect(outcomeOfStatus(413)).toBe('client_error');
     expect(outcomeOfStatus(422)).toBe('client_error');
-    expect([401, 403, 404].map(outcomeOfStatus)).toEqual(['fatal', 'fatal', 'fatal']);
+    expect([400, 401, 403, 404].map(outcomeOfStatus)).toEqual(['fatal', 'fatal', 'fatal', 'fatal']);
+    expect(classifyStatus(400, null, { code: 'invalid_value', param: 'n' })).toBe('fatal');
+    expect(classifyStatus(400, null, { code: 'invalid_image_format' })).toBe('client_error');
+    expect(classifyStatus(400, null, { code: 'context_length_exceeded' })).toBe('client_error');
+    expect(classifyStatus(401, null, { code: 'invalid_image_format' })).toBe('fatal');
     expect(classifyStatus(429, 'false')).toBe('client_error');
     expect(classifyStatus(400, 'true')).toBe('server_error');
     expect(classifyStatus(401, 'true')).toBe('fatal');
@@ -93,7 +97,7 @@ describe('CircuitBreaker', () => {
   it('opens on a sustained failure rate, lets one probe through after the cooldown, closes on success', async () => {
     vi.useFakeTimers({ now: 0 });
     const states: BreakerState[] = [];
-    const b = new CircuitBreaker({ window: 10, failureRate: 0.5, cooldownMs: 1000, maxOpens: 3, onChange: (s) => states.push(s) });
+    const b = new CircuitBreaker({ window: 10, failureRate: 0.5, cooldownMs: 1000, maxOpens: 3, consecutiveFailures: 100, onChange: (s) => states.push(s) });
     for (let i = 0; i < 5; i++) b.record(true);
     for (let i = 0; i < 5; i++) b.record(false);
     expect(b.state).toBe('closed'); // 50% is not above 50%
@@ -134,5 +138,54 @@ describe('CircuitBreaker', () => {
     await expect(waiter).rejects.toBeInstanceOf(TeacherUnavailableError);
     await expect(b.gate()).rejects.toBeInstanceOf(TeacherUnavailableError);
     expect(b.state).toBe('failed');
+  });
+
+  it('opens at once on failed attempts in a row: 3 while the endpoint never answered, consecutiveFailures once it has', () => {
+    const dead = new CircuitBreaker({ window: 50, failureRate: 0.5, cooldownMs: 1000, maxOpens: 8, consecutiveFailures: 5 });
+    for (let i = 0; i < 2; i++) dead.record(false, false, { why: 'connection refused (connect ECONNREFUSED 127.0.0.1:9)' });
+    expect(dead.state).toBe('closed');
+    dead.record(false, false, { why: 'connection refused (connect ECONNREFUSED 127.0.0.1:9)' });
+    expect(dead.state).toBe('open');
+    dead.close();
+    const live = new CircuitBreaker({ window: 50, failureRate: 0.5, cooldownMs: 1000, maxOpens: 8, consecutiveFailures: 5 });
+    for (let i = 0; i < 20; i++) live.record(true);
+    for (let i = 0; i < 4; i++) live.record(false, false, { why: 'HTTP 503', reached: true });
+    expect(live.state).toBe('closed');
+    live.record(false, false, { why: 'HTTP 503', reached: true });
+    expect(live.state).toBe('open');
+    live.close();
+  });
+
+  it('gives up on an endpoint that never answered after 2 probes, naming the last failure and the endpoint', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const why = 'connection refused (connect ECONNREFUSED 127.0.0.1:9)';
+    const b = new CircuitBreaker({ window: 50, failureRate: 0.5, cooldownMs: 1000, maxOpens: 8, endpoint: 'http://127.0.0.1:9/v1' });
+    for (let i = 0; i < 3; i++) b.record(false, false, { why });
+    for (let probe = 0; probe < 2; probe++) {
+      const p = b.gate();
+      await vi.advanceTimersByTimeAsync(1000 * 2 ** probe);
+      expect(await p).toBe(true);
+      b.record(false, true, { why });
+    }
+    expect(b.state).toBe('failed');
+    const err = await b.gate().catch((e) => e);
+    expect(err).toBeInstanceOf(TeacherUnavailableError);
+    expect((err as Error).message).toContain('ECONNREFUSED');
+    expect((err as Error).message).toContain('http://127.0.0.1:9/v1');
+    expect((err as Error).message).toContain('never answered');
+  });
+
+  it('a retry sleeping through its backoff wakes when the breaker opens, to wait for the probe instead', async () => {
+    vi.useFakeTimers({ now: 0 });
+    const b = new CircuitBreaker({ window: 50, failureRate: 0.5, cooldownMs: 1000, maxOpens: 8 });
+    let woke = false;
+    const sleeping = b.backoff(30_000).then(() => (woke = true));
+    await vi.advanceTimersByTimeAsync(10);
+    expect(woke).toBe(false);
+    for (let i = 0; i < 3; i++) b.record(false);
+    await sleeping;
+    expect(woke).toBe(true);
+    expect(b.state).toBe('open');
+    b.close();
   });
 });

@@ -3,6 +3,9 @@
  * with its faults on.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +13,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { InterruptedError } from '../../src/errors.js';
 import { TeacherConfig } from '../../src/schema/config.js';
 import { TeacherCandidate, type GroundingSample } from '../../src/schema/records.js';
-import { generateCandidates, type GenerateOptions } from '../../src/stages/generate.js';
+import { generateCandidates, type GenerateOptions, type SampleFailure } from '../../src/stages/generate.js';
 import { ResponseCache } from '../../src/teacher/cache.js';
 import { TeacherClient, type TeacherEvent } from '../../src/teacher/client.js';
-import { CostCapError, TeacherUnavailableError } from '../../src/teacher/errors.js';
+import { CostCapError, TeacherFatalError, TeacherUnavailableError } from '../../src/teacher/errors.js';
 import { totalAttempts } from '../../src/teacher/metrics.js';
 import { startSimTeacher, type SimTeacher } from '../../src/teacher/sim/index.js';
 import { makeFixture, type Fixture } from './fixtures/samples.js';
@@ -185,6 +188,52 @@ describe('bad inputs', () => {
   });
 });
 
+describe('per-sample failures', () => {
+  it('an image whose header reads but whose pixels do not (cut in half) fails that sample as image_unreadable, with its id; the others are answered', async () => {
+    const fx = await makeFixture(4, 12);
+    const s = await sim();
+    const config = TeacherConfig.parse({ model: 'sim' });
+    const cache = await ResponseCache.open(tmp());
+    const c = client(config, s.url);
+    // Sample 1's first image cut in half: same header (size), same bookkeeping (its own hash).
+    const ref = fx.samples[1]!.images[0]!;
+    const half = fx.images.get(ref.sha256)!.subarray(0, Math.floor(fx.images.get(ref.sha256)!.length / 2));
+    const halfSha = createHash('sha256').update(half).digest('hex');
+    fx.images.set(halfSha, Buffer.from(half));
+    const samples = fx.samples.map((x, i) => (i === 1 ? { ...x, images: [{ ...ref, sha256: halfSha }, ...x.images.slice(1)] } : x));
+    const failures: SampleFailure[] = [];
+    const { rows, error } = await collect(samples, { config, client: c, cache, imageLoader: fx.loader, onFailure: (f) => failures.push(f) });
+    expect(error).toBeNull();
+    checkRows(rows, samples, 3);
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ sampleId: samples[1]!.id, transient: false, reason: 'image_unreadable', candidates: 3 });
+    expect(failures[0]!.message).toMatch(/cannot decode image/);
+    expect(rows.filter((r) => r.sampleId === samples[1]!.id).every((r) => r.error !== null)).toBe(true);
+    expect(rows.filter((r) => r.sampleId !== samples[1]!.id).every((r) => r.error === null)).toBe(true);
+    // failedRows: false leaves the failed sample out instead.
+    const again = await collect(samples, { config, client: c, cache, imageLoader: fx.loader, failedRows: false });
+    expect(again.rows.map((r) => r.sampleId)).not.toContain(samples[1]!.id);
+    expect(again.rows).toHaveLength(9);
+    await cache.close();
+  });
+
+  it('a request that fails after its retries (5xx, timeout) is a transient failure: reported, never silently done', async () => {
+    const fx = await makeFixture(12, 21);
+    const s = await sim({ faults: { server_error: 0.4 } });
+    const config = TeacherConfig.parse({ model: 'sim', maxRetries: 0, concurrency: 2, breakerConsecutiveFailures: 1000, breakerFailureRate: 1 });
+    const cache = await ResponseCache.open(tmp());
+    const c = client(config, s.url);
+    const failures: SampleFailure[] = [];
+    const { rows, error } = await collect(fx.samples, { config, client: c, cache, imageLoader: fx.loader, onFailure: (f) => failures.push(f), failedRows: false });
+    expect(error).toBeNull();
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.every((f) => f.transient && f.reason === 'server_error' && /HTTP 500/.test(f.message))).toBe(true);
+    expect(new Set(rows.map((r) => r.sampleId)).size + failures.length).toBe(fx.samples.length);
+    expect(rows.every((r) => r.error === null)).toBe(true);
+    await cache.close();
+  });
+});
+
 describe('stopping', () => {
   it('abort: in-flight answers are cached, only whole samples are emitted, then InterruptedError', async () => {
     const fx = await makeFixture(40, 9);
@@ -272,6 +321,51 @@ describe('stopping', () => {
     // 10 to open it, 2 probes, and what was in flight: far from 60 requests x 2 attempts.
     expect(c.counters().requests).toBeLessThanOrEqual(16);
     expect(s.stats().requests).toBe(totalAttempts(c.counters().attempts));
+    await cache.close();
+  });
+});
+
+describe('an endpoint that cannot work', () => {
+  it('a 400 on every call (n out of range) stops at the first answer with the provider\'s message, not after a retry storm', async () => {
+    const fx = await makeFixture(20, 6);
+    const s = await sim();
+    const config = TeacherConfig.parse({ model: 'sim', candidates: 200, concurrency: 4 });
+    const cache = await ResponseCache.open(tmp());
+    const c = client(config, s.url, undefined, { OPENAI_API_KEY: 'sk-test-0123456789abcdef' });
+    const r = await collect(fx.samples, { config, client: c, cache, imageLoader: fx.loader });
+    expect(r.error).toBeInstanceOf(TeacherFatalError);
+    expect((r.error as Error).message).toMatch(/HTTP 400/);
+    expect((r.error as Error).message).toContain("Invalid 'n'");
+    expect((r.error as Error).message).toContain(s.url);
+    expect((r.error as Error).message).not.toContain('sk-test-0123456789abcdef');
+    expect(r.rows).toHaveLength(0);
+    // Only what was already in flight when the first 400 came back (slow start: one).
+    expect(s.stats().requests).toBeLessThanOrEqual(4);
+    await cache.close();
+  });
+
+  it('a closed port: the breaker opens after 3 refused attempts, gives up after 2 probes, and says ECONNREFUSED and where', async () => {
+    const fx = await makeFixture(30, 3);
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((r) => closed.close(r));
+    const url = `http://127.0.0.1:${port}/v1`;
+    const config = TeacherConfig.parse({ model: 'sim', concurrency: 4, breakerCooldownMs: 20 });
+    const cache = await ResponseCache.open(tmp());
+    const events: TeacherEvent[] = [];
+    const c = client(config, url, (e) => events.push(e));
+    const r = await collect(fx.samples, { config, client: c, cache, imageLoader: fx.loader, failedRows: false });
+    expect(r.error).toBeInstanceOf(TeacherUnavailableError);
+    expect((r.error as Error).message).toMatch(/ECONNREFUSED/);
+    expect((r.error as Error).message).toContain(url);
+    const breaker = events.filter((e): e is Extract<TeacherEvent, { type: 'breaker' }> => e.type === 'breaker');
+    expect(breaker.map((e) => e.state)).toEqual(['open', 'half-open', 'open', 'half-open', 'failed']);
+    expect(breaker[0]!.reason).toMatch(/connection refused/);
+    // 3 refused attempts open it, then 2 probes: the queue of 30 samples is never worked through.
+    const k = c.counters();
+    expect(k.attempts.connection).toBeLessThanOrEqual(3 + 2 + 4);
+    expect(r.rows).toHaveLength(0);
     await cache.close();
   });
 });

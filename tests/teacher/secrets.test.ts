@@ -79,26 +79,31 @@ describe('API key hygiene', () => {
       const sim = await startSimTeacher({ port: 0, seed: 1, faults: { rate_limit: 0.2, server_error: 0.2 }, retryAfterSeconds: 0.05 });
       await run('sim', sim.url);
       await sim.close();
-      // Errors whose bodies quote the key: 400 (row errors), 500 (retried, then row errors), 401 (fatal).
+      // Errors whose bodies quote the key: 422 (row errors), 500 (retried, then row errors; the breaker
+      // is kept closed to see every request fail), 400 and 401 (fatal: the stage stops).
       const echo = await echoServer();
+      await run('echo-422', echo.url);
+      await run('echo-500', echo.url, { breakerConsecutiveFailures: 1000, breakerFailureRate: 1 });
       await run('echo-400', echo.url);
-      await run('echo-500', echo.url);
       await run('echo-401', echo.url);
       await echo.close();
 
       // The key did go where it belongs.
       expect(echo.auth.length).toBeGreaterThan(0);
       expect(echo.auth.every((a) => a === `Bearer ${key}`)).toBe(true);
-      // 400 fails fast (one attempt per request), 500 is retried once, 401 stops the stage at once.
+      // 422 fails fast (one attempt per request), 500 is retried once, 400 and 401 stop the stage at once.
       const count = (m: string) => echo.models.filter((x) => x === m).length;
-      expect([count('echo-400'), count('echo-500')]).toEqual([6, 12]);
+      expect([count('echo-422'), count('echo-500')]).toEqual([6, 12]);
+      expect(count('echo-400')).toBeLessThanOrEqual(2);
       expect(count('echo-401')).toBeLessThanOrEqual(2);
       // The failures happened and say why.
-      expect(rows.filter((r) => r.error?.includes('client_error (HTTP 400)')).length).toBe(6 * 3);
+      expect(rows.filter((r) => r.error?.includes('client_error (HTTP 422)')).length).toBe(6 * 3);
       expect(rows.filter((r) => r.error?.includes('server_error (HTTP 500) after 2 attempts')).length).toBe(6 * 3);
-      expect(errors).toHaveLength(1);
-      expect(errors[0]).toBeInstanceOf(TeacherFatalError);
-      expect((errors[0] as TeacherFatalError).message).toContain('[REDACTED]');
+      expect(errors).toHaveLength(2);
+      for (const e of errors) {
+        expect(e).toBeInstanceOf(TeacherFatalError);
+        expect((e as TeacherFatalError).message).toContain('[REDACTED]');
+      }
       expect(events.some((e) => e.type === 'retry')).toBe(true);
 
       const haystacks = {

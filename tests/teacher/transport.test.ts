@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TeacherConfig } from '../../src/schema/config.js';
-import { TeacherClient, type CompletionCall } from '../../src/teacher/client.js';
-import { TeacherRequestError } from '../../src/teacher/errors.js';
+import { TeacherClient, type CompletionCall, type TeacherEvent } from '../../src/teacher/client.js';
+import { TeacherFatalError, TeacherRequestError } from '../../src/teacher/errors.js';
 
 const completion = { id: 'c1', model: 'm', choices: [{ index: 0, message: { role: 'assistant', content: '<think>x</think><answer>(1,2),(3,4)</answer>' }, finish_reason: 'stop' }], usage: { prompt_tokens: 11, completion_tokens: 7, total_tokens: 18 } };
 let server: Server;
@@ -42,6 +42,12 @@ beforeAll(async () => {
         case 'nochoices':
           res.writeHead(200, { 'content-type': 'application/json' });
           return res.end(JSON.stringify({ id: 'x', choices: [] }));
+        case 'bad400':
+          res.writeHead(400, { 'content-type': 'application/json' });
+          return res.end(JSON.stringify({ error: { message: "Invalid 'n': 200 is out of range; expected a value from 1 to 128.", type: 'invalid_request_error', param: 'n', code: 'invalid_value' } }));
+        case 'img400':
+          res.writeHead(400, { 'content-type': 'application/json' });
+          return res.end(JSON.stringify({ error: { message: 'You uploaded an unsupported image.', type: 'invalid_request_error', param: null, code: 'invalid_image_format' } }));
         case 'once429':
           if (n === 1) {
             res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': '150', 'x-ratelimit-limit-requests': '1200' });
@@ -69,7 +75,46 @@ const call = (model: string): CompletionCall => ({
 
 for (const transport of ['node', 'fetch'] as const) {
   describe(`one attempt, ${transport} transport`, () => {
-    const make = () => new TeacherClient({ config: TeacherConfig.parse({ model: 'm', httpTransport: transport, timeoutMs: 300, maxRetries: 0 }), baseUrl: url, env: {} });
+    const make = (log?: (e: TeacherEvent) => void, at = url) =>
+      new TeacherClient({ config: TeacherConfig.parse({ model: 'm', httpTransport: transport, timeoutMs: 300, maxRetries: 0 }), baseUrl: at, env: {}, ...(log ? { log } : {}) });
+
+    it('says what a refused connection is: connection refused, ECONNREFUSED, the address', async () => {
+      const closed = createServer();
+      await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+      const port = (closed.address() as AddressInfo).port;
+      await new Promise((r) => closed.close(r));
+      const err = await make(undefined, `http://127.0.0.1:${port}/v1`).complete(call('gzip')).catch((e) => e);
+      expect(err).toBeInstanceOf(TeacherRequestError);
+      expect((err as TeacherRequestError).outcome).toBe('connection');
+      expect((err as Error).message).toMatch(new RegExp(`connection refused \\(.*ECONNREFUSED.*127\\.0\\.0\\.1:${port}\\)`));
+    });
+
+    it('a 400 stops everything at once with the provider\'s message; a 400 about one request\'s image fails only that request', async () => {
+      const c = make();
+      const err = await c.complete(call('bad400')).catch((e) => e);
+      expect(err).toBeInstanceOf(TeacherFatalError);
+      expect((err as TeacherFatalError).status).toBe(400);
+      expect((err as Error).message).toContain("Invalid 'n': 200 is out of range");
+      expect((err as Error).message).toContain(url);
+      // Every later request fails the same way without being sent.
+      hits.delete('gzip');
+      await expect(c.complete(call('gzip'))).rejects.toBeInstanceOf(TeacherFatalError);
+      expect(hits.get('gzip')).toBeUndefined();
+      const img = await make().complete(call('img400')).catch((e) => e);
+      expect(img).toBeInstanceOf(TeacherRequestError);
+      expect((img as TeacherRequestError).outcome).toBe('client_error');
+      expect((img as Error).message).toContain('unsupported image');
+    });
+
+    it('reports limits only when the endpoint announces them in headers', async () => {
+      const quiet: TeacherEvent[] = [];
+      await make((e) => quiet.push(e)).complete(call('gzip'));
+      expect(quiet.filter((e) => e.type === 'limits')).toEqual([]);
+      hits.delete('once429');
+      const told: TeacherEvent[] = [];
+      await make((e) => told.push(e)).complete(call('once429'));
+      expect(told.filter((e) => e.type === 'limits')).toEqual([{ type: 'limits', rpm: 1200, tpm: null }]);
+    });
 
     it('reads a gzip-compressed completion', async () => {
       const r = await make().complete(call('gzip'));

@@ -14,20 +14,20 @@ import { schemaFlags } from '../flags.js';
  * them: `univg --help` or a config error should not wait a second and a half for modules it never uses.
  */
 async function runtime() {
-  const [config, progress, runner, stages] = await Promise.all([
-    import('../../pipeline/load-config.js'),
+  const [progress, runner, stages] = await Promise.all([
     import('../../pipeline/progress.js'),
     import('../../pipeline/runner.js'),
     import('../../stages/index.js'),
   ]);
-  return { ...config, ...progress, ...runner, STANDARD_STAGES: stages.STANDARD_STAGES };
+  return { ...progress, ...runner, STANDARD_STAGES: stages.STANDARD_STAGES };
 }
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** `univg run` and `univg demo`'s flags. */
 export const RunFlagsSchema = z.object({
-  runDir: z.string().min(1).optional().describe('run directory (default: runs/<pipeline name>)'),
+  runDir: z.string().min(1).optional().describe('run directory (default: runs/<pipeline name>); may be anywhere, unlike runDir in a pipeline file'),
+  cacheDir: z.string().min(1).optional().describe('teacher response cache (default: teacher.cacheDir), e.g. on shared storage; may be anywhere, unlike cacheDir in a pipeline file'),
   stages: z.array(z.string().min(1)).optional().describe('run only these stages (their inputs must be done)'),
   from: z.string().min(1).optional().describe('run this stage and every later one'),
   task: z
@@ -50,18 +50,35 @@ function parseTask(v: string | undefined): { index: number; count: number } | un
 }
 
 /**
+ * The pipeline file, with the directories it names for writing checked (a file may not write outside
+ * the working directory) and the command line's --cache-dir applied.
+ */
+async function loadForRun(file: string, flags: RunFlags) {
+  const [{ loadPipelineConfig }, { checkWritePaths }] = await Promise.all([import('../../pipeline/load-config.js'), import('../../pipeline/config-paths.js')]);
+  const loaded = loadPipelineConfig(file);
+  const overridden = new Set([...(flags.runDir !== undefined ? ['--run-dir'] : []), ...(flags.cacheDir !== undefined ? ['--cache-dir'] : [])]);
+  checkWritePaths(loaded.config, loaded.text, loaded.file, overridden);
+  if (flags.cacheDir !== undefined) {
+    const c = loaded.config;
+    if (c.teacher) c.teacher.cacheDir = flags.cacheDir;
+    if (c.train?.score?.endpoint) c.train.score.endpoint.cacheDir = flags.cacheDir;
+  }
+  return loaded;
+}
+
+/**
  * `--dry-run`: ingest (local, free, and reused by the real run), then estimate the teacher's tokens, cost
  * and time from up to 200 samples, counting responses already in the cache as free. No request is sent.
  */
 async function dryRun(file: string, flags: RunFlags): Promise<number> {
-  const { loadPipelineConfig, createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
+  const { createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
   const [{ readManifest }, { readRows }, { ResponseCache }, { estimateRun }] = await Promise.all([
     import('../../store/manifest.js'),
     import('../../store/reader.js'),
     import('../../teacher/cache.js'),
     import('../../teacher/cost.js'),
   ]);
-  const loaded = loadPipelineConfig(file);
+  const loaded = await loadForRun(file, flags);
   const teacher = loaded.config.teacher;
   if (!teacher) throw new ConfigError('nothing to estimate: the pipeline has no teacher section', { file, field: 'teacher' });
   const reporter = createReporter(pickReporterMode(flags), flags.json ? process.stdout : process.stderr);
@@ -104,8 +121,8 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
 
 /** Run a pipeline with Ctrl-C handled: the first stops cleanly (exit 130), the second exits at once. */
 async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
-  const { loadPipelineConfig, createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
-  const loaded = loadPipelineConfig(file);
+  const { createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
+  const loaded = await loadForRun(file, flags);
   const reporter = createReporter(pickReporterMode(flags), flags.json ? process.stdout : process.stderr);
   const controller = new AbortController();
   let interrupts = 0;
@@ -157,7 +174,7 @@ export function register(program: Command): void {
         `
 Examples:
   univg run pipelines/demo.yaml
-  univg run pipelines/cot-corpus.yaml --run-dir /shared/runs/cot --task 3/16   # one worker of 16
+  univg run pipelines/cot-corpus.yaml --run-dir /shared/runs/cot --cache-dir /shared/cache --task 3/16   # one worker of 16
   univg run pipelines/demo.yaml --force verify                                    # redo verify, select, report
   univg run pipelines/cot-corpus.yaml --dry-run                                   # tokens, cost, time; no request sent
 

@@ -145,7 +145,7 @@ describe('openaiPredictor requests', () => {
   it('a request that fails scores 0 as prediction_failed and the evaluation goes on; nothing failed is cached', async () => {
     const bench = benches.easy;
     const bad = bench.samples[3]!.question;
-    const rec = await recordingServer((b) => (text(b).startsWith(bad) ? { status: 400, text: 'image too large' } : { status: 200, text: '<think>x</think><answer>(0,0),(1000,1000)</answer>' }));
+    const rec = await recordingServer((b) => (text(b).startsWith(bad) ? { status: 413, text: 'image too large' } : { status: 200, text: '<think>x</think><answer>(0,0),(1000,1000)</answer>' }));
     try {
       const cacheDir = join(dir, 'cache-fail');
       const run = async () => {
