@@ -166,6 +166,10 @@ export const TrainModelShape = z
     patchSize: posInt().default(8).describe('patch side in pixels; the image size must be a multiple of it'),
     maxImages: posInt().default(6).describe('image slots; rows with more images are skipped'),
     coordFreqs: posInt().default(10).describe('Fourier frequencies of the coordinate embedding'),
+    tower: z.enum(['patch', 'vit']).default('patch').describe('vision tower: patch (one matrix product, trained with the rest) or vit (per-image transformer layers with a box head, pretrained by `univg train vision`)'),
+    towerLayers: posInt().default(2).describe('transformer layers of the vit tower (per image)'),
+    pointer: z.boolean().default(false).describe('write coordinates by pointing at an image token: its box, predicted by the vit tower, spread by --pointer-sigma'),
+    pointerSigma: z.number().positive().max(200).default(15).describe('spread of a pointed coordinate, 0-1000 units'),
   })
   .describe('shape of the compact grounding model');
 
@@ -192,8 +196,43 @@ export const TrainSftConfig = z
     checkpointEvery: posInt().default(100).describe('checkpoint every N updates; a killed run resumes from the last one'),
     keepCheckpoints: z.number().int().nonnegative().default(3).describe('keep the newest N checkpoints; 0 keeps all'),
     model: TrainModelShape.default(TrainModelShape.parse({})),
+    vision: z.string().min(1).optional().describe('a pretrained vit tower (`univg train vision` output or one of its checkpoints): its shape and weights replace the model\'s tower'),
+    visionLrScale: z.number().min(0).max(1).default(0).describe('learning rate of the pretrained tower, as a share of lr; 0 keeps it frozen'),
   })
   .describe('stage train-sft: supervised fine-tuning on the SFT pool (corpus/sft); checkpointEvery and keepCheckpoints do not mark results stale');
+
+/** The vit tower's shape; SFT with `vision` takes it from the pretrained checkpoint. */
+export const TrainVisionShape = z
+  .strictObject({
+    dModel: posInt().default(128).describe('tower width (the grounding model takes it)'),
+    nHeads: posInt().default(4).describe('attention heads; the width must be a multiple of it'),
+    mlpHidden: posInt().default(256).describe('hidden width of the MLP blocks'),
+    imageSize: posInt().default(128).describe('images are resized to n x n pixels'),
+    patchSize: posInt().default(16).describe('patch side in pixels: the image is an (n / patch)^2 grid of cells'),
+    towerLayers: posInt().default(2).describe('transformer layers per image'),
+    coordFreqs: posInt().default(10).describe('Fourier frequencies of positions and box edges'),
+  })
+  .describe('shape of the vit tower');
+
+/** Tower pretraining (`univg train vision`): dense supervision per image cell (objects, attributes, boxes). */
+export const TrainVisionConfig = z
+  .strictObject({
+    steps: posInt().default(1500).describe('optimizer updates in the whole run'),
+    batch: posInt().default(32).describe('images per update'),
+    lr: z.number().positive().default(2e-3).describe('peak learning rate'),
+    minLr: z.number().nonnegative().optional().describe('floor of the cosine schedule (default: lr/10)'),
+    warmup: z.number().int().nonnegative().optional().describe('warmup updates (default: min(100, steps/10))'),
+    weightDecay: z.number().nonnegative().default(0.01).describe('AdamW decoupled weight decay'),
+    clip: z.number().nonnegative().default(1).describe('clip the global gradient norm to this; 0 turns clipping off'),
+    seed: z.number().int().optional().describe('seed of the initial weights and the image order (default: the pipeline seed)'),
+    evalEvery: z.number().int().nonnegative().default(100).describe('held-out metrics every N updates; 0: only at the end'),
+    evalFraction: z.number().min(0).lt(1).default(0.05).describe('share of samples (by a hash of their id) whose images are held out'),
+    evalImages: posInt().default(256).describe('at most this many held-out images'),
+    checkpointEvery: posInt().default(100).describe('checkpoint every N updates; a killed run resumes from the last one'),
+    keepCheckpoints: z.number().int().nonnegative().default(3).describe('keep the newest N checkpoints; 0 keeps all'),
+    model: TrainVisionShape.default(TrainVisionShape.parse({})),
+  })
+  .describe('stage train-vision: pretrain the vit tower on the corpus\'s images (the synthetic scenes say where every object is, and what)');
 
 /** The paper's Figure-3 mIoU buckets (kept equal to src/train/rl/difficulty.ts MIOU_BUCKETS by a test). */
 export const MIOU_BUCKET_NAMES = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
@@ -356,6 +395,7 @@ export type SelectConfig = z.infer<typeof SelectConfig>;
 export type SourceConfig = z.infer<typeof SourceConfig>;
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainSftConfig = z.infer<typeof TrainSftConfig>;
+export type TrainVisionConfig = z.infer<typeof TrainVisionConfig>;
 export type TrainScoreConfig = z.infer<typeof TrainScoreConfig>;
 export type TrainRlConfig = z.infer<typeof TrainRlConfig>;
 export type TrainEvalConfig = z.infer<typeof TrainEvalConfig>;

@@ -9,7 +9,7 @@
  */
 import { z } from 'zod';
 import { BoxConvention } from './records.js';
-import { ScoreEndpointConfig, TRAIN_BACKENDS, TrainBackend, TrainRlConfig, TrainScoreConfig, TrainSftConfig, TrainWorkers } from './config.js';
+import { ScoreEndpointConfig, TRAIN_BACKENDS, TrainBackend, TrainRlConfig, TrainScoreConfig, TrainSftConfig, TrainVisionConfig, TrainWorkers } from './config.js';
 
 const dirs = (what: string) => z.array(z.string().min(1)).min(1).describe(what);
 const dataRoot = z.string().min(1).optional().describe('directory relative image paths in the rows are resolved against (the run directory for image-store paths)');
@@ -31,6 +31,14 @@ export const SftRunOptions = TrainSftConfig.extend({
   ...runControls,
 });
 export type SftRunOptions = z.output<typeof SftRunOptions>;
+
+export const VisionRunOptions = TrainVisionConfig.extend({
+  data: dirs('synthetic suite directory (`univg synth` output, or a run\'s source/): scenes.jsonl and images/'),
+  out: z.string().min(1).describe('output directory: checkpoints/, vision-log.jsonl, result.json'),
+  seed: seed(TrainVisionConfig.shape.seed.description!.replace(/ \(default: the pipeline seed\)$/, '')),
+  ...runControls,
+});
+export type VisionRunOptions = z.output<typeof VisionRunOptions>;
 
 export const RlRunOptions = TrainRlConfig.extend({
   data: dirs('RlRow (or SftRow) stage directory: the RL pool, e.g. runs/demo/corpus/rl'),

@@ -17,7 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { ConfigError, InputError, TrainingError } from '../errors.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import type { BackendChoice } from './backend.js';
-import { checkConfig, GroundingModel, paramSpecs, type ModelConfig } from './model/index.js';
+import { checkConfig, GroundingModel, paramSpecs, type ModelConfig, type ParamSpec } from './model/index.js';
 import type { AdamWConfig, AdamWState } from './optim.js';
 import type { RngState } from './rng.js';
 import { Tokenizer, type TokenizerJson } from './tokenizer.js';
@@ -40,9 +40,17 @@ export interface CheckpointState {
   optimizer: { file: 'optimizer.bin'; sha256: string; t: number; config: AdamWConfig } | null;
 }
 
+/** What a checkpoint stores the weights of: a grounding model, or a part trained on its own (the tower). */
+export interface CheckpointParams {
+  readonly specs: readonly ParamSpec[];
+  values(): Promise<Map<string, Float32Array>>;
+  readonly config: unknown;
+}
+
 export interface SaveInput {
-  model: GroundingModel;
-  tokenizer: Tokenizer;
+  model: CheckpointParams;
+  /** The model's tokenizer (none for a tower pretrained on images alone). */
+  tokenizer: Tokenizer | null;
   step: number;
   backend: BackendChoice;
   train: Record<string, unknown>;
@@ -99,7 +107,7 @@ export async function saveCheckpoint(dir: string, s: SaveInput): Promise<string>
   await rm(tmp, { recursive: true, force: true });
   await mkdir(tmp);
   await writeFile(join(tmp, 'config.json'), JSON.stringify(s.model.config, null, 2) + '\n');
-  await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(s.tokenizer.toJSON()) + '\n');
+  if (s.tokenizer) await writeFile(join(tmp, 'tokenizer.json'), JSON.stringify(s.tokenizer.toJSON()) + '\n');
   await writeFile(join(tmp, 'weights.bin'), weights);
   if (optBytes) await writeFile(join(tmp, 'optimizer.bin'), optBytes);
   await writeFile(join(tmp, 'state.json'), JSON.stringify(state, null, 2) + '\n');
@@ -207,26 +215,48 @@ export interface LoadedCheckpoint {
  * a model on the current tfjs backend. Checksums and sizes are verified.
  */
 export async function readCheckpoint(dirOrOut: string, opts: { optimizer?: boolean } = {}): Promise<LoadedCheckpoint> {
+  const files = await readCheckpointFiles(dirOrOut, opts, (c) => {
+    checkConfig(c as ModelConfig);
+    return paramSpecs(c as ModelConfig);
+  });
+  const config = files.config as ModelConfig;
+  const { dir } = files;
+  const tokenizer = new Tokenizer(await readJson<TokenizerJson>(join(dir, 'tokenizer.json')));
+  if (tokenizer.vocabSize !== config.vocabSize) throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, the model ${config.vocabSize}`, { file: dir });
+  return { dir, model: new GroundingModel(config, files.values), tokenizer, config, state: files.state, optimizer: files.optimizer };
+}
+
+export interface CheckpointFiles {
+  dir: string;
+  state: CheckpointState;
+  config: unknown;
+  values: Map<string, Float32Array>;
+  optimizer: AdamWState | null;
+}
+
+/**
+ * A checkpoint's state, config and parameters, checked against the parameters `specsOf(config)` says it
+ * must hold (a config it refuses throws; the message becomes an InputError naming config.json).
+ */
+export async function readCheckpointFiles(dirOrOut: string, opts: { optimizer?: boolean }, specsOf: (config: unknown) => readonly ParamSpec[]): Promise<CheckpointFiles> {
   const dir = await resolveCheckpointDir(dirOrOut);
   const state = await readJson<CheckpointState>(join(dir, 'state.json'));
   if (state.format !== CHECKPOINT_FORMAT || state.version !== 1) throw new InputError(`not a univg checkpoint (format ${JSON.stringify(state.format)})`, { file: join(dir, 'state.json') });
-  const config = await readJson<ModelConfig>(join(dir, 'config.json'));
+  const config = await readJson<unknown>(join(dir, 'config.json'));
+  let specs: readonly ParamSpec[];
   try {
-    checkConfig(config);
+    specs = specsOf(config);
   } catch (err) {
     throw new InputError((err as Error).message, { file: join(dir, 'config.json') }, { cause: err });
   }
-  const tokenizer = new Tokenizer(await readJson<TokenizerJson>(join(dir, 'tokenizer.json')));
-  if (tokenizer.vocabSize !== config.vocabSize) throw new ConfigError(`tokenizer has ${tokenizer.vocabSize} tokens, the model ${config.vocabSize}`, { file: dir });
   // Parameters are found by name in the layout the checkpoint records, so a change in the order parts
   // declare them does not misread older checkpoints; the names and shapes must be the model's.
-  const specs = paramSpecs(config);
   const layout = state.weights.params;
   const expected = new Map(specs.map((s) => [s.name, s.shape.join('x')]));
   const recorded = new Map(layout.map((s) => [s.name, s.shape.join('x')]));
   const missing = [...expected.keys()].filter((n) => recorded.get(n) !== expected.get(n));
   if (missing.length || recorded.size !== expected.size)
-    throw new InputError(`the checkpoint's parameters do not match its model config (${missing.slice(0, 3).map((n) => `${n}: ${recorded.get(n) ?? 'absent'} vs ${expected.get(n)}`).join('; ') || `${recorded.size} recorded vs ${expected.size}`})`, { file: join(dir, 'state.json') });
+    throw new InputError(`the checkpoint's parameters do not match its config (${missing.slice(0, 3).map((n) => `${n}: ${recorded.get(n) ?? 'absent'} vs ${expected.get(n)}`).join('; ') || `${recorded.size} recorded vs ${expected.size}`})`, { file: join(dir, 'state.json') });
   const sizes = layout.map((s) => s.shape.reduce((a, b) => a * b, 1));
   const total = sizes.reduce((a, b) => a + b, 0);
   const split = (flat: Float32Array, base: number) => {
@@ -244,7 +274,7 @@ export async function readCheckpoint(dirOrOut: string, opts: { optimizer?: boole
     const both = await readFloats(join(dir, 'optimizer.bin'), state.optimizer.sha256, 2 * total);
     optimizer = { t: state.optimizer.t, m: split(both, 0), v: split(both, total) };
   }
-  return { dir, model: new GroundingModel(config, values), tokenizer, config, state, optimizer };
+  return { dir, state, config, values, optimizer };
 }
 
 /**

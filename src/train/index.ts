@@ -44,4 +44,5 @@ export { saveCheckpoint, readCheckpoint, listCheckpoints, resolveCheckpointDir, 
 export { generateCompletion, generateIds, loadCheckpoint, promptOf, decodeInputImages, type GenerationInput, type SamplingOptions, type Generation, type LoadedModel } from './generate.js';
 export { sampleToken, sampleTokens, decodeRows, type CoordinateRange, type SamplerOptions, type DecodeRowsOptions, type DecodedRows } from './sample.js';
 export { PendingStats, assertFinite } from './readback.js';
-export { trainSft, evaluateLoss, isHeldOut, type SftOptions, type SftResult, type StepLog, type EvalLog } from './sft.js';
+export { isHeldOut } from './heldout.js';
+export { trainSft, evaluateLoss, type SftOptions, type SftResult, type StepLog, type EvalLog } from './sft.js';

@@ -63,12 +63,13 @@ export class AdamW {
    * One update: p <- p * (1 - lr * wd) (only where `decay`), m <- b1 m + (1 - b1) g,
    * v <- b2 v + (1 - b2) g^2, p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
    */
-  apply(params: ReadonlyArray<{ name: string; variable: tf.Variable; decay: boolean }>, grads: Map<string, tf.Tensor>, lr: number): void {
+  apply(params: ReadonlyArray<{ name: string; variable: tf.Variable; decay: boolean; lrScale?: number }>, grads: Map<string, tf.Tensor>, baseLr: number): void {
     this.t++;
     const { beta1, beta2, eps, weightDecay } = this.cfg;
     const bc1 = 1 - beta1 ** this.t;
     const bc2Sqrt = Math.sqrt(1 - beta2 ** this.t);
-    for (const { name, variable, decay } of params) {
+    for (const { name, variable, decay, lrScale } of params) {
+      const lr = baseLr * (lrScale ?? 1);
       const g = grads.get(name);
       if (!g) throw new Error(`AdamW: no gradient for ${name}`);
       const mOld = this.m.get(name);

@@ -8,7 +8,6 @@
  * Files under `out`: `checkpoints/step-*` (see checkpoint.ts), `train-log.jsonl` (one line per update and
  * per evaluation), `result.json` and `loss-curve.svg` at the end.
  */
-import { createHash } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -25,7 +24,9 @@ import { exampleBatch, promptIds, realTokens, sftEncoder, stackBatches, targetId
 import { checkpointName, logUpTo, prepareTrainingOut, pruneCheckpoints, readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import { decodeImage } from './image.js';
 import { createLoader, type LoaderState } from './loader/index.js';
-import { GroundingModel, makeModelConfig, paramCount, type ModelBatch, type ModelConfig, type ModelShape } from './model/index.js';
+import { GroundingModel, initParamValues, makeModelConfig, paramCount, type ModelBatch, type ModelConfig, type ModelShape } from './model/index.js';
+import { readVisionCheckpoint } from './vision/train.js';
+import { isHeldOut } from './heldout.js';
 import { assertFinite, PendingStats } from './readback.js';
 import { AdamW, lrAt, type AdamWConfig, type ScheduleConfig } from './optim.js';
 import { update } from './step.js';
@@ -89,13 +90,8 @@ export interface SftResult {
 const LOG_EVERY = 10;
 
 /** Options that change which batches or which updates a run makes: a resume must keep them. */
-const RESUME_KEYS = ['data', 'batch', 'accum', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'cot', 'coordSigma', 'evalFraction', 'evalMaxRows', 'dataRoot'] as const;
+const RESUME_KEYS = ['data', 'batch', 'accum', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'seed', 'cot', 'coordSigma', 'evalFraction', 'evalMaxRows', 'dataRoot', 'vision', 'visionLrScale'] as const;
 
-/** Whether a row is in the held-out slice: a hash of its id alone, so every run holds out the same rows. */
-export function isHeldOut(id: string, fraction: number): boolean {
-  if (!(fraction > 0)) return false;
-  return createHash('sha256').update(`heldout\u0000${id}`).digest().readUInt32BE(0) / 4294967296 < fraction;
-}
 
 /** The options a run uses: the schema's defaults, then the defaults computed from other options. */
 export function resolveSftOptions(options: SftOptions) {
@@ -121,6 +117,8 @@ export function resolveSftOptions(options: SftOptions) {
     evalFraction: o.evalFraction,
     evalMaxRows: o.evalMaxRows,
     model: o.model,
+    vision: o.vision === undefined ? null : resolve(o.vision),
+    visionLrScale: o.visionLrScale,
   };
   // Ranges and types were checked by the schema; the computed defaults are in range by construction.
   return opt;
@@ -261,6 +259,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
     model = ck.model;
     tokenizer = ck.tokenizer;
     trainJson.convention = saved.convention ?? null;
+    if (saved.visionFrom !== undefined) trainJson.visionFrom = saved.visionFrom;
     step = ck.state.step;
     if (ck.state.rng) rng = new Rng(ck.state.rng);
     loaderState = (ck.state.loader ?? undefined) as LoaderState | undefined;
@@ -272,17 +271,31 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
     tokenizer = t.tokenizer;
     // The box convention the rows (and so the model) write: evaluation reads it from the checkpoint.
     trainJson.convention = t.conventions[0] ?? null;
+    // A pretrained tower brings its shape (image size, patches, width, layers) and its weights.
+    const vision = o.vision !== null ? await readVisionCheckpoint(o.vision) : null;
+    const shape = vision ? { ...o.model, ...vision.config.tower, tower: 'vit' as const } : o.model;
     const cfg = makeModelConfig(
-      o.model,
+      shape,
       { vocabSize: tokenizer.vocabSize, coordBase: tokenizer.coordId(0), coordMax: 1000, boxTokens: tokenizer.boxTokens() },
       { maxPromptTokens: t.maxPrompt, maxTargetTokens: t.maxTarget },
     );
-    model = GroundingModel.init(cfg, rng.fork('init'));
+    const values = initParamValues(cfg, rng.fork('init'));
+    if (vision) {
+      for (const [k, v] of vision.values) values.set(k, v);
+      // Checkpoints record the tower they started from.
+      trainJson.visionFrom = { dir: vision.dir, step: vision.step, tower: vision.config.tower };
+      log(`vision tower from ${vision.dir} (step ${vision.step})${o.visionLrScale > 0 ? `, learning at ${o.visionLrScale} x lr` : ', frozen'}`);
+    }
+    model = new GroundingModel(cfg, values);
   }
   const cfg = model.config;
   log(
     `model: ${paramCount(cfg)} parameters (d=${cfg.dModel}, layers ${cfg.nLayers}, heads ${cfg.nHeads}, ${cfg.imageSize}px images in ${cfg.patchSize}px patches, up to ${cfg.maxImages} images); target: ${o.cot ? 'CoT completion' : 'answer only (no CoT)'}`,
   );
+
+  // The pretrained tower (vit.*) learns at visionLrScale x lr; 0 freezes it (no gradients computed for it).
+  const pretrained = trainJson.visionFrom !== undefined;
+  const lrScale = pretrained ? (name: string) => (name.startsWith('vit.') ? o.visionLrScale : 1) : undefined;
 
   const held = await heldOutBatches(o, cfg, tokenizer);
   log(`held-out slice: ${held.rows} rows (${held.ids.size} rows excluded from training)`);
@@ -393,7 +406,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
         if (mb) micro.push(mb);
       }
       const lr = lrAt(step, schedule);
-      const { stats, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr, coordSigma: o.coordSigma });
+      const { stats, targetTokens: nTarget } = update(model, opt, micro, { clip: o.clip, lr, coordSigma: o.coordSigma, lrScale });
       step++;
       doneHere++;
       const seconds = (performance.now() - ts) / 1000;

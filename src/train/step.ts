@@ -17,11 +17,20 @@ export interface UpdateResult {
   targetTokens: number;
 }
 
+/** A learning-rate multiplier per parameter (0 freezes it: no gradient is computed for it). */
+export type LrScale = (name: string) => number;
+
+/** The parameters an update trains, with their multipliers. */
+export function trainableSpecs(model: GroundingModel, lrScale?: LrScale) {
+  return model.specs.filter((s) => (lrScale ? lrScale(s.name) : 1) > 0).map((s) => ({ ...s, scale: lrScale ? lrScale(s.name) : 1 }));
+}
+
 /** Summed gradients of the update's mean token loss, and that loss on the device (caller disposes all). */
-export function accumulateGradients(model: GroundingModel, micro: readonly ModelBatch[], coordSigma = 0): { grads: Map<string, tf.Tensor>; loss: tf.Scalar; targetTokens: number } {
+export function accumulateGradients(model: GroundingModel, micro: readonly ModelBatch[], coordSigma = 0, lrScale?: LrScale): { grads: Map<string, tf.Tensor>; loss: tf.Scalar; targetTokens: number } {
   const nTarget = micro.reduce((n, m) => n + targetTokenCount(m), 0);
   if (nTarget === 0) throw new Error('accumulateGradients: the micro-batches have no target tokens');
-  const vars = model.variables();
+  const specs = trainableSpecs(model, lrScale);
+  const vars = specs.map((s) => model.param(s.name));
   const grads = new Map<string, tf.Tensor>();
   let loss: tf.Scalar | null = null;
   for (const mb of micro) {
@@ -32,7 +41,7 @@ export function accumulateGradients(model: GroundingModel, micro: readonly Model
       value.dispose();
       loss = sum;
     } else loss = value;
-    for (const s of model.specs) {
+    for (const s of specs) {
       // A parameter the loss does not reach has no entry: its gradient is zero.
       const gi = g[model.param(s.name).name] ?? tf.zerosLike(model.param(s.name));
       const prev = grads.get(s.name);
@@ -47,12 +56,12 @@ export function accumulateGradients(model: GroundingModel, micro: readonly Model
 }
 
 /** Gradients, clipping (clip <= 0: off) and one AdamW update at learning rate `lr`. */
-export function update(model: GroundingModel, opt: AdamW, micro: readonly ModelBatch[], o: { clip: number; lr: number; coordSigma?: number }): UpdateResult {
-  const { grads, loss, targetTokens } = accumulateGradients(model, micro, o.coordSigma ?? 0);
+export function update(model: GroundingModel, opt: AdamW, micro: readonly ModelBatch[], o: { clip: number; lr: number; coordSigma?: number; lrScale?: LrScale }): UpdateResult {
+  const { grads, loss, targetTokens } = accumulateGradients(model, micro, o.coordSigma ?? 0, o.lrScale);
   try {
     const gradNorm = clipByGlobalNorm(grads, o.clip);
     opt.apply(
-      model.specs.map((s) => ({ name: s.name, variable: model.param(s.name), decay: s.decay })),
+      trainableSpecs(model, o.lrScale).map((s) => ({ name: s.name, variable: model.param(s.name), decay: s.decay, lrScale: s.scale })),
       grads,
       o.lr,
     );

@@ -93,3 +93,66 @@ export async function tinyCorpus(dir: string, n: number, seed = 1): Promise<stri
 export function realTexts(): Array<{ id: string; task: string; prompt: string; completion: string; answer: string }> {
   return JSON.parse(readFileSync(new URL('./fixtures/sft-texts.json', import.meta.url), 'utf8'));
 }
+
+/**
+ * A tiny synthetic suite directory (scenes.jsonl + images/, as `univg synth` writes them) and the SftRows
+ * over the same images: `n` samples of 1-2 images of 32x32 px; the target image holds one coloured
+ * square (the other image, when there is one, is empty); the completion is just the answer box. What the
+ * tower learns (every object's box) is then exactly what the pointer must copy.
+ */
+export async function tinySuite(dir: string, n: number, seed = 1): Promise<{ suite: string; rows: RecordOf<'SftRow'>[] }> {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const rng = new Rng(`tiny-suite:${seed}`);
+  mkdirSync(join(dir, 'images'), { recursive: true });
+  const W = 32;
+  const H = 32;
+  const scenes: string[] = [];
+  const rows: RecordOf<'SftRow'>[] = [];
+  for (let i = 0; i < n; i++) {
+    const count = 1 + (i % 2);
+    const target = rng.int(count);
+    const [name, rgb] = COLOURS[i % COLOURS.length]!;
+    const r = 3 + rng.int(4);
+    const cx = r + 1 + rng.int(W - 2 * r - 2);
+    const cy = r + 1 + rng.int(H - 2 * r - 2);
+    const box: [number, number, number, number] = [cx - r, cy - r, cx + r, cy + r];
+    const images: { bytes: Uint8Array<ArrayBuffer>; path: null }[] = [];
+    const sceneImages: unknown[] = [];
+    for (let k = 0; k < count; k++) {
+      const bytes = k === target ? await squarePng(W, H, box, rgb) : await squarePng(W, H, [0, 0, 1, 1], [10, 10, 10]);
+      writeFileSync(join(dir, 'images', `${String(i).padStart(6, '0')}_${k}.png`), bytes);
+      images.push({ bytes, path: null });
+      sceneImages.push({
+        width: W,
+        height: H,
+        background: { tile: 'noise', tileSeed: 0, x: 0, y: 0, tint: [10, 10, 10], tintOpacity: 0 },
+        objects: k === target ? [{ id: 1, shape: 'square', color: name, near: false, cx, cy, r }] : [],
+        marker: null,
+      });
+    }
+    const id = `synth-s${seed}-${String(i).padStart(6, '0')}`;
+    scenes.push(JSON.stringify({ id, split: 'train', task: 'refer_grounding', images: sceneImages }));
+    const q = (v: number, side: number) => Math.round((v / side) * 1000);
+    const answer = `(${q(box[0], W)},${q(box[1], H)}),(${q(box[2], W)},${q(box[3], H)})`;
+    rows.push({
+      id,
+      source: 'synthetic',
+      task: 'refer_grounding',
+      images,
+      imageSha256: images.map((im) => createHash('sha256').update(im.bytes).digest('hex')),
+      imageWidth: images.map(() => W),
+      imageHeight: images.map(() => H),
+      prompt: `${'<image>'.repeat(count)}Locate the ${name} square. First output the thinking process in <think> </think> tags and then output the bounding box in <answer> </answer> tags.`,
+      targetImage: target,
+      targetBox: box,
+      convention: 'qwen2vl',
+      answer,
+      difficultyLabel: 'easy',
+      completion: `<answer>${answer}</answer>`,
+      candidateIndex: 0,
+      iou: 1,
+    });
+  }
+  writeFileSync(join(dir, 'scenes.jsonl'), scenes.join('\n') + '\n');
+  return { suite: dir, rows };
+}

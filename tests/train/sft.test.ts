@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TrainingError } from '../../src/errors.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { lrAt } from '../../src/train/optim.js';
-import { isHeldOut, trainSft, type EvalLog, type SftOptions, type StepLog } from '../../src/train/sft.js';
+import { isHeldOut } from '../../src/train/heldout.js';
+import { trainSft, type EvalLog, type SftOptions, type StepLog } from '../../src/train/sft.js';
 import { tempDir, TINY, tinyCorpus } from './helpers.js';
 
 const tmp = tempDir('sft');

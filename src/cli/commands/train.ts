@@ -8,7 +8,7 @@
  */
 import type { Command } from 'commander';
 import { EXIT, InterruptedError } from '../../errors.js';
-import { ParityOptions, RlRunOptions, SftRunOptions } from '../../schema/train-options.js';
+import { ParityOptions, RlRunOptions, SftRunOptions, VisionRunOptions } from '../../schema/train-options.js';
 import type { RlOptions } from '../../train/rl/train.js';
 import type { SftOptions } from '../../train/sft.js';
 import { action } from '../action.js';
@@ -18,6 +18,8 @@ import { schemaFlags } from '../flags.js';
 export const SFT_FLAGS = schemaFlags(SftRunOptions, { flatten: ['model'] });
 /** `univg train rl`'s flags: every field of RlRunOptions. */
 export const RL_FLAGS = schemaFlags(RlRunOptions);
+/** `univg train vision`'s flags: every field of VisionRunOptions, the tower's shape flattened. */
+export const VISION_FLAGS = schemaFlags(VisionRunOptions, { flatten: ['model'] });
 /** `univg train parity`'s flags. */
 export const PARITY_FLAGS = schemaFlags(ParityOptions);
 
@@ -111,6 +113,39 @@ default.`,
         const r = await withInterrupt((signal) => trainRl({ ...opts, signal }));
         if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
         else process.stdout.write(`${r.stopped === 'done' ? 'trained' : 'stopped at'} step ${r.step}/${r.steps} on backend ${r.backend.name}, ${r.seconds.toFixed(1)} s\n  checkpoint ${r.checkpoint}\n`);
+        if (r.stopped === 'aborted') throw new InterruptedError(`interrupted at step ${r.step}; resume with --resume`);
+      }),
+    );
+
+  const vision = train
+    .command('vision')
+    .description('pretrain the vit vision tower on the corpus\'s images (objects, colours, shapes, markers and boxes per image cell), for SFT to start from')
+    .addHelpText(
+      'after',
+      `
+Examples:
+  univg train vision --data runs/lab-corpus/source --out runs/lab/vision --steps 1500
+  univg train sft --data runs/lab-corpus/corpus/sft --data-root runs/lab-corpus --vision runs/lab/vision --pointer --out runs/lab/sft
+
+--data is a synthetic suite directory (univg synth output, or a run's source/): its scene file says where
+every object is and what it is. Files in --out: checkpoints/step-*/ (config.json: univg-vision),
+vision-log.jsonl (losses per step, held-out box accuracy, objectness, colour and shape per evaluation),
+result.json. SFT takes the tower's shape and weights with --vision (frozen unless --vision-lr-scale).`,
+    );
+  VISION_FLAGS.addTo(vision)
+    .option('--json', json.json)
+    .action(
+      action(async (o: Record<string, unknown>) => {
+        const opts = VISION_FLAGS.parse(o);
+        const { trainVision } = await import('../../train/vision/train.js');
+        const r = await withInterrupt((signal) => trainVision({ ...opts, signal }));
+        if (o.json) process.stdout.write(JSON.stringify(r) + '\n');
+        else {
+          const m = r.metrics;
+          process.stdout.write(
+            `${r.stopped === 'done' ? 'trained' : 'stopped at'} step ${r.step}/${r.steps} on backend ${r.backend.name}${m ? `: held-out boxes IoU>=0.5 ${(100 * m.boxAcc50).toFixed(1)}%, colour ${(100 * m.colorAcc).toFixed(1)}%, shape ${(100 * m.shapeAcc).toFixed(1)}%` : ''}, ${r.seconds.toFixed(1)} s\n  checkpoint ${r.checkpoint}\n`,
+          );
+        }
         if (r.stopped === 'aborted') throw new InterruptedError(`interrupted at step ${r.step}; resume with --resume`);
       }),
     );

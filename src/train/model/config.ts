@@ -26,9 +26,16 @@ export interface ModelConfig {
   coordFreqs: number;
   /** Token ids of `(`, `,` and `)` for the box-structure embedding (see box-grammar.ts); null: off. */
   boxTokens: [number, number, number] | null;
+  /** The vision tower (absent in checkpoints written before there was a choice: `patch`). */
+  tower?: 'patch' | 'vit';
+  towerLayers?: number;
+  /** Coordinates written by pointing at an image token (needs the vit tower's boxes); absent: off. */
+  pointer?: boolean;
+  pointerSigma?: number;
 }
 
-export type ModelShape = Pick<ModelConfig, 'dModel' | 'nLayers' | 'nHeads' | 'mlpHidden' | 'imageSize' | 'patchSize' | 'maxImages' | 'coordFreqs'>;
+export type ModelShape = Pick<ModelConfig, 'dModel' | 'nLayers' | 'nHeads' | 'mlpHidden' | 'imageSize' | 'patchSize' | 'maxImages' | 'coordFreqs'> &
+  Required<Pick<ModelConfig, 'tower' | 'towerLayers' | 'pointer' | 'pointerSigma'>>;
 
 /** The shape every path defaults to: the pipeline config's schema is its one definition. */
 export const DEFAULT_SHAPE: ModelShape = TrainModelShape.parse({});
@@ -51,6 +58,11 @@ export function checkConfig(c: ModelConfig): void {
   if (c.dModel % c.nHeads !== 0) throw bad(`dModel ${c.dModel} is not a multiple of nHeads ${c.nHeads}`);
   if (c.imageSize % c.patchSize !== 0) throw bad(`imageSize ${c.imageSize} is not a multiple of patchSize ${c.patchSize}`);
   if (c.coordBase + c.coordMax >= c.vocabSize) throw bad('coordinate tokens fall outside the vocabulary');
+  if (c.tower !== undefined && c.tower !== 'patch' && c.tower !== 'vit') throw bad(`tower must be patch or vit, got ${JSON.stringify(c.tower)}`);
+  if (c.tower === 'vit' && !(Number.isInteger(c.towerLayers) && c.towerLayers! >= 1)) throw bad(`towerLayers must be a positive integer, got ${c.towerLayers}`);
+  if (c.pointer && c.tower !== 'vit') throw bad('the pointer needs the vit tower (its boxes are what it points at)');
+  if (c.pointer && !(c.pointerSigma! > 0)) throw bad(`pointerSigma must be > 0, got ${c.pointerSigma}`);
+  if (c.pointer && !c.boxTokens) throw bad('the pointer needs the box grammar tokens (boxTokens)');
   if (c.boxTokens != null && (!Array.isArray(c.boxTokens) || c.boxTokens.length !== 3 || !c.boxTokens.every((t) => Number.isInteger(t) && t >= 0 && t < c.vocabSize)))
     throw bad(`boxTokens must be null or three token ids, got ${JSON.stringify(c.boxTokens)}`);
 }

@@ -14,10 +14,12 @@ import { NEG, PrefixLmDecoder } from './decoder.js';
 import { TiedHead } from './head.js';
 import { crossEntropy, targetLogProbs } from './losses.js';
 import { opsFor, type Ops } from './ops.js';
+import { CoordinatePointer, EDGE_AFTER_STATE, type PointerContext } from './pointer.js';
 import { initValues, ParamSet, sizeOf, type ParamSpec, type Params } from './params.js';
 import type { AttentionMask, Decoder, LayerCache, OutputHead, TextEmbedding, VisionTower } from './parts.js';
 import { CoordinateAwareEmbedding } from './text.js';
 import { PatchTower } from './vision-patch.js';
+import { VitTower } from './vision-vit.js';
 import type { Rng } from '../rng.js';
 
 /** The parts of a model built from its config. */
@@ -26,14 +28,22 @@ export interface ModelParts {
   text: TextEmbedding;
   decoder: Decoder;
   head: OutputHead;
+  /** Pointed coordinates (config.pointer), or null. */
+  pointer: CoordinatePointer | null;
 }
 
 export function buildParts(c: ModelConfig): ModelParts {
-  return { vision: new PatchTower(c), text: new CoordinateAwareEmbedding(c), decoder: new PrefixLmDecoder(c), head: new TiedHead(c) };
+  return {
+    vision: c.tower === 'vit' ? new VitTower(c) : new PatchTower(c),
+    text: new CoordinateAwareEmbedding(c),
+    decoder: new PrefixLmDecoder(c),
+    head: new TiedHead(c),
+    pointer: c.pointer ? new CoordinatePointer(c) : null,
+  };
 }
 
 function partsSpecs(parts: ModelParts): ParamSpec[] {
-  const specs = [...parts.text.specs, ...parts.vision.specs, ...parts.decoder.specs, ...parts.head.specs];
+  const specs = [...parts.text.specs, ...parts.vision.specs, ...parts.decoder.specs, ...parts.head.specs, ...(parts.pointer?.specs ?? [])];
   const seen = new Set<string>();
   for (const s of specs) {
     if (seen.has(s.name)) throw new Error(`two parts declare the parameter ${s.name}`);
@@ -48,7 +58,7 @@ export function paramSpecs(c: ModelConfig): ParamSpec[] {
   try {
     return partsSpecs(parts);
   } finally {
-    for (const part of Object.values(parts)) part.dispose();
+    for (const part of Object.values(parts)) part?.dispose();
   }
 }
 
@@ -72,6 +82,8 @@ export interface DecodeState {
   table: tf.Tensor2D | null;
   /** [B] int32 box-grammar state of each row after its last completion token. */
   box: tf.Tensor1D;
+  /** The pointer's view of the rows' images (config.pointer), or null. */
+  pointer: PointerContext | null;
 }
 
 export class GroundingModel {
@@ -82,6 +94,8 @@ export class GroundingModel {
   private readonly p: Params;
   /** [BOX_STATES * vocab] int32 transition table of the box grammar, built on first decode. */
   private boxTable: tf.Tensor1D | null = null;
+  /** [BOX_STATES] int32: the box edge written after each state (-1 none), built on first decode. */
+  private edgeTable: tf.Tensor1D | null = null;
 
   constructor(config: ModelConfig, values: ReadonlyMap<string, Float32Array>) {
     checkConfig(config);
@@ -111,9 +125,11 @@ export class GroundingModel {
 
   dispose(): void {
     this.params.dispose();
-    for (const part of Object.values(this.parts)) part.dispose();
+    for (const part of Object.values(this.parts)) part?.dispose();
     this.boxTable?.dispose();
     this.boxTable = null;
+    this.edgeTable?.dispose();
+    this.edgeTable = null;
   }
 
   /** [B, Tp] prefix key mask (0 visible, NEG hidden): absent images' tokens and question padding. */
@@ -144,27 +160,48 @@ export class GroundingModel {
     return { keys: tf.tensor2d(keys, [b.B, T]), structure: tf.tensor2d(s, [T, T]) };
   }
 
-  /** [B * M * P + ..., d] image and question embeddings of a prefix, row-major per row. */
-  private embedPrefix(ops: Ops, b: PrefixBatch, table: tf.Tensor2D): tf.Tensor3D {
+  /** [B, M * P + Lq, d] image and question embeddings of a prefix, and the pointer's view of the images. */
+  private embedPrefix(ops: Ops, b: PrefixBatch, table: tf.Tensor2D): { x: tf.Tensor3D; pointer: PointerContext | null } {
     const d = this.config.dModel;
     const Np = b.M * this.parts.vision.tokensPerImage;
-    const xp = tf.reshape(this.parts.vision.encode(this.p, ops, b), [b.B, Np, d]);
+    const v = this.parts.vision.encode(this.p, ops, b);
+    const xp = tf.reshape(v.tokens, [b.B, Np, d]);
     const xq = tf.reshape(this.parts.text.embed(this.p, ops, table, b.qIds, b.B, b.Lq, 'question'), [b.B, b.Lq, d]);
-    return tf.concat([xp, xq], 1) as tf.Tensor3D;
+    let pointer: PointerContext | null = null;
+    if (this.parts.pointer) {
+      if (!v.boxes) throw new Error('the pointer needs a vision tower that predicts boxes');
+      pointer = this.parts.pointer.context(this.p, ops, v.tokens, v.boxes, b.B, b.imageMask, b.M);
+    }
+    return { x: tf.concat([xp, xq], 1) as tf.Tensor3D, pointer };
   }
 
-  /** Final hidden states of the completion slots [B*Lc, d], and the embedding table. */
-  private completionHidden(ops: Ops, b: ModelBatch): { h: tf.Tensor2D; table: tf.Tensor2D } {
+  /** Final hidden states of the completion slots [B*Lc, d], the embedding table and the pointer's view. */
+  private completionHidden(ops: Ops, b: ModelBatch): { h: tf.Tensor2D; table: tf.Tensor2D; pointer: PointerContext | null } {
     const c = this.config;
     const d = c.dModel;
     const Tp = b.M * this.parts.vision.tokensPerImage + b.Lq;
     const T = Tp + b.Lc;
     const table = this.parts.text.table(this.p, ops);
     const xc = tf.reshape(this.parts.text.embed(this.p, ops, table, b.cIn, b.B, b.Lc, 'completion', 0, boxStates(b.cIn, b.B, b.Lc, c)), [b.B, b.Lc, d]);
-    const x = tf.reshape(tf.concat([this.embedPrefix(ops, b, table), xc], 1), [b.B * T, d]) as tf.Tensor2D;
+    const prefix = this.embedPrefix(ops, b, table);
+    const x = tf.reshape(tf.concat([prefix.x, xc], 1), [b.B * T, d]) as tf.Tensor2D;
     const { h } = this.parts.decoder.forward(this.p, ops, x, b.B, T, this.fullMask(b));
     const hc = tf.reshape(tf.slice(tf.reshape(h, [b.B, T, d]), [0, Tp, 0], [b.B, b.Lc, d]), [b.B * b.Lc, d]) as tf.Tensor2D;
-    return { h: hc, table };
+    return { h: hc, table, pointer: prefix.pointer };
+  }
+
+  /**
+   * Logits [N, V] at completion slots `slots` (indices into [B*Lc]): the head's, with pointed coordinates
+   * where the box grammar says an edge comes next (config.pointer).
+   */
+  private slotLogits(ops: Ops, b: ModelBatch, slots: Int32Array, out: { h: tf.Tensor2D; table: tf.Tensor2D; pointer: PointerContext | null }): tf.Tensor2D {
+    const hs = tf.gather(out.h, tf.tensor1d(slots, 'int32')) as tf.Tensor2D;
+    const base = this.parts.head.logits(this.p, ops, hs, out.table);
+    if (!this.parts.pointer || !out.pointer) return base;
+    const states = boxStates(b.cIn, b.B, b.Lc, this.config);
+    const rows = Int32Array.from(slots, (i) => Math.floor(i / b.Lc));
+    const edges = Int32Array.from(slots, (i) => EDGE_AFTER_STATE[states[i]!]!);
+    return this.parts.pointer.adjustAt(this.p, ops, base, hs, rows, edges, out.pointer);
   }
 
   /** The rows (into [B*Lc]) and target ids of the masked completion tokens. */
@@ -189,8 +226,7 @@ export class GroundingModel {
     const { rows, tgt } = this.targets(b);
     if (rows.length === 0) return tf.scalar(0);
     const ops = opsFor(o.grad ?? true);
-    const { h, table } = this.completionHidden(ops, b);
-    const logits = this.parts.head.logits(this.p, ops, tf.gather(h, tf.tensor1d(rows, 'int32')), table);
+    const logits = this.slotLogits(ops, b, rows, this.completionHidden(ops, b));
     const c = this.config;
     return crossEntropy(logits, tgt, scale, { first: c.coordBase, last: c.coordBase + c.coordMax, sigma: coordSigma });
   }
@@ -206,8 +242,7 @@ export class GroundingModel {
     const grad = o.grad ?? true;
     const run = () => {
       const ops = opsFor(grad);
-      const { h, table } = this.completionHidden(ops, b);
-      let logits = this.parts.head.logits(this.p, ops, tf.gather(h, tf.tensor1d(rows, 'int32')), table);
+      let logits = this.slotLogits(ops, b, rows, this.completionHidden(ops, b));
       if (temperature !== 1) logits = tf.div(logits, temperature) as tf.Tensor2D;
       return targetLogProbs(logits, tgt);
     };
@@ -228,8 +263,8 @@ export class GroundingModel {
   logits(b: ModelBatch): tf.Tensor3D {
     return tf.tidy(() => {
       const ops = opsFor(false);
-      const { h, table } = this.completionHidden(ops, b);
-      return tf.reshape(this.parts.head.logits(this.p, ops, h, table), [b.B, b.Lc, this.config.vocabSize]) as tf.Tensor3D;
+      const all = Int32Array.from({ length: b.B * b.Lc }, (_, i) => i);
+      return tf.reshape(this.slotLogits(ops, b, all, this.completionHidden(ops, b)), [b.B, b.Lc, this.config.vocabSize]) as tf.Tensor3D;
     });
   }
 
@@ -240,15 +275,19 @@ export class GroundingModel {
     const kept = tf.tidy(() => {
       const ops = opsFor(false);
       const table = this.parts.text.table(this.p, ops);
-      const x = tf.reshape(this.embedPrefix(ops, b, table), [b.B * Tp, d]) as tf.Tensor2D;
+      const prefix = this.embedPrefix(ops, b, table);
+      const x = tf.reshape(prefix.x, [b.B * Tp, d]) as tf.Tensor2D;
       const prefixKeys = tf.tensor2d(this.prefixKeyMask(b), [b.B, Tp]);
       const { caches } = this.parts.decoder.forward(this.p, ops, x, b.B, Tp, { keys: prefixKeys, structure: null }, this.parts.decoder.emptyCaches(b.B));
-      return [table, prefixKeys, ...caches!.flatMap((lc) => [lc.k, lc.v])];
+      const ptr = prefix.pointer ? [prefix.pointer.keys, prefix.pointer.boxes, prefix.pointer.mask] : [];
+      return [table, prefixKeys, ...ptr, ...caches!.flatMap((lc) => [lc.k, lc.v])];
     });
-    const [table, prefixKeys, ...kv] = kept;
+    const [table, prefixKeys, ...rest] = kept;
+    const pointer = this.parts.pointer ? { keys: rest[0] as tf.Tensor3D, boxes: rest[1] as tf.Tensor3D, mask: rest[2] as tf.Tensor2D } : null;
+    const kv = this.parts.pointer ? rest.slice(3) : rest;
     const layers: LayerCache[] = [];
     for (let l = 0; l < kv.length; l += 2) layers.push({ k: kv[l] as tf.Tensor3D, v: kv[l + 1] as tf.Tensor3D });
-    return { B: b.B, t: 0, Tp, prefixKeys: prefixKeys as tf.Tensor2D, layers, table: table as tf.Tensor2D, box: tf.zeros([b.B], 'int32') };
+    return { B: b.B, t: 0, Tp, prefixKeys: prefixKeys as tf.Tensor2D, layers, table: table as tf.Tensor2D, box: tf.zeros([b.B], 'int32'), pointer };
   }
 
   /** Repeat a one-row prefill `G` times (G rollouts of one prompt share one prefix computation). */
@@ -267,6 +306,13 @@ export class GroundingModel {
     const keys = tf.tile(state.prefixKeys, [G, 1]) as tf.Tensor2D;
     state.prefixKeys.dispose();
     state.prefixKeys = keys;
+    if (state.pointer) {
+      const p = state.pointer;
+      state.pointer = { keys: tf.tile(p.keys, [G, 1, 1]) as tf.Tensor3D, boxes: tf.tile(p.boxes, [G, 1, 1]) as tf.Tensor3D, mask: tf.tile(p.mask, [G, 1]) as tf.Tensor2D };
+      p.keys.dispose();
+      p.boxes.dispose();
+      p.mask.dispose();
+    }
     state.box.dispose();
     state.box = tf.zeros([G], 'int32');
     state.B = G;
@@ -294,7 +340,13 @@ export class GroundingModel {
       const x = this.parts.text.embed(this.p, ops, table, ids, B, 1, 'completion', state.t, box);
       const keys = tf.concat([state.prefixKeys, tf.zeros([B, state.t + 1])], 1) as tf.Tensor2D;
       const { h, caches } = this.parts.decoder.forward(this.p, ops, x, B, 1, { keys, structure: null }, state.layers);
-      return [this.parts.head.logits(this.p, ops, tf.reshape(h, [B, d]) as tf.Tensor2D, table), box, ...caches!.flatMap((lc) => [lc.k, lc.v])];
+      const hs = tf.reshape(h, [B, d]) as tf.Tensor2D;
+      let logits = this.parts.head.logits(this.p, ops, hs, table);
+      if (this.parts.pointer && state.pointer) {
+        this.edgeTable ??= tf.keep(tf.tensor1d(EDGE_AFTER_STATE as number[], 'int32'));
+        logits = this.parts.pointer.adjustRows(this.p, ops, logits, hs, tf.gather(this.edgeTable, box) as tf.Tensor1D, state.pointer);
+      }
+      return [logits, box, ...caches!.flatMap((lc) => [lc.k, lc.v])];
     });
     state.box.dispose();
     state.box = box as tf.Tensor1D;
@@ -317,5 +369,11 @@ export class GroundingModel {
     state.table = null;
     state.prefixKeys.dispose();
     state.box.dispose();
+    if (state.pointer) {
+      state.pointer.keys.dispose();
+      state.pointer.boxes.dispose();
+      state.pointer.mask.dispose();
+      state.pointer = null;
+    }
   }
 }

@@ -8,6 +8,6 @@ export { BOX_STATES, boxStateAfter, boxStates, boxTransitionTable } from './box-
 export { fourier } from './fourier.js';
 export { buildParts, GroundingModel, initParamValues, paramCount, paramSpecs, type DecodeState, type ModelParts } from './grounding.js';
 export { crossEntropy, softTargets, targetLogProbs, type CoordSmoothing } from './losses.js';
-export { gatherRows, layerNorm, opsFor, stopGradient, type Ops } from './ops.js';
+export { gatherRows, layerNorm, oneHotFloat, opsFor, stopGradient, type Ops } from './ops.js';
 export { initValues, ParamSet, sizeOf, type ParamSpec, type Params } from './params.js';
 export type { AttentionMask, Decoder, LayerCache, OutputHead, Part, TextEmbedding, TextSegment, VisionTower } from './parts.js';

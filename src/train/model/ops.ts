@@ -109,3 +109,11 @@ export function stopGradient<T extends tf.Tensor>(x: T): T {
   }));
   return f(x) as T;
 }
+
+/**
+ * One-hot rows as float32. tfjs-backend-wasm 4.22's OneHot kernel returns all zeros when asked for
+ * float32 directly (int32 is right), so the int32 result is cast.
+ */
+export function oneHotFloat(indices: tf.Tensor1D, depth: number): tf.Tensor2D {
+  return tf.cast(tf.oneHot(indices, depth), 'float32') as tf.Tensor2D;
+}

@@ -20,12 +20,22 @@ export interface Part {
   dispose(): void;
 }
 
+/** What a vision tower gives the decoder. */
+export interface VisionOutput {
+  /** [B * M * tokensPerImage, d]: row i's image slot j occupies rows (i * M + j) * tokensPerImage onward. */
+  tokens: tf.Tensor2D;
+  /**
+   * [B * M * tokensPerImage, 4]: the box (x1, y1, x2, y2, 0-1000 units of its image) of the object each
+   * token stands for, when the tower predicts boxes (what a pointer head points at); null otherwise.
+   */
+  boxes: tf.Tensor2D | null;
+}
+
 /** Images to tokens for the decoder. */
 export interface VisionTower extends Part {
   /** Tokens each image slot becomes. */
   readonly tokensPerImage: number;
-  /** [B * M * tokensPerImage, d]: row i's image slot j occupies rows (i * M + j) * tokensPerImage onward. */
-  encode(p: Params, ops: Ops, b: Pick<ModelBatch, 'B' | 'M' | 'patches'>): tf.Tensor2D;
+  encode(p: Params, ops: Ops, b: Pick<ModelBatch, 'B' | 'M' | 'patches'>): VisionOutput;
 }
 
 /** Which token sequence is embedded: it decides the position table. */

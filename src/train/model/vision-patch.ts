@@ -10,7 +10,7 @@ import { patchDim, patchesPerImage, type ModelBatch, type ModelConfig } from './
 import { fourier } from './fourier.js';
 import type { Ops } from './ops.js';
 import type { ParamSpec, Params } from './params.js';
-import type { VisionTower } from './parts.js';
+import type { VisionOutput, VisionTower } from './parts.js';
 
 export class PatchTower implements VisionTower {
   readonly specs: readonly ParamSpec[];
@@ -51,7 +51,7 @@ export class PatchTower implements VisionTower {
     return this.feats;
   }
 
-  encode(p: Params, ops: Ops, b: Pick<ModelBatch, 'B' | 'M' | 'patches'>): tf.Tensor2D {
+  encode(p: Params, ops: Ops, b: Pick<ModelBatch, 'B' | 'M' | 'patches'>): VisionOutput {
     const c = this.c;
     const P = this.tokensPerImage;
     const d = c.dModel;
@@ -61,7 +61,7 @@ export class PatchTower implements VisionTower {
     const pos = tf.add(tf.add(p('patch.pos'), ops.matMul(f.x, p('pos.xproj') as tf.Tensor2D)), ops.matMul(f.y, p('pos.yproj') as tf.Tensor2D)); // [P, d]
     const idx = tf.slice(p('img.idx'), [0, 0], [b.M, d]); // [M, d]
     const add = tf.add(tf.reshape(pos, [1, P, d]), tf.reshape(idx, [b.M, 1, d])); // [M, P, d]
-    return tf.reshape(tf.add(tf.reshape(x, [b.B, b.M * P, d]), tf.reshape(add, [1, b.M * P, d])), [b.B * b.M * P, d]);
+    return { tokens: tf.reshape(tf.add(tf.reshape(x, [b.B, b.M * P, d]), tf.reshape(add, [1, b.M * P, d])), [b.B * b.M * P, d]), boxes: null };
   }
 
   dispose(): void {
