@@ -18,6 +18,8 @@ import type { Bin } from '../charts/svg.js';
 
 /** Directories (relative to the run) the training stages own. */
 export const TRAIN_LAYOUT = {
+  /** trainVision's out: the pretrained tower's checkpoints/, vision-log.jsonl, result.json; done.json when finished. */
+  vision: 'train/vision',
   /** trainSft's out: checkpoints/, train-log.jsonl, result.json, loss-curve.svg; done.json when the stage finished. */
   sft: 'train/sft',
   /** scoreCorpus's out: RlRow shards with difficulty, weight and bucket, and _manifest.json. */

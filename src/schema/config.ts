@@ -336,12 +336,13 @@ export const TrainConfig = z
       .describe('a finished corpus run directory (e.g. runs/demo, relative to the working directory) whose corpus/sft, corpus/rl and source/test.json are read, never written; the pipeline then has no source section. Default: this run directory'),
     backend: TrainBackend,
     workers: TrainWorkers,
+    vision: TrainVisionConfig.optional(),
     sft: TrainSftConfig.optional(),
     score: TrainScoreConfig.optional(),
     rl: TrainRlConfig.optional(),
     eval: TrainEvalConfig.optional(),
   })
-  .describe('training stages: each runs when its section is present (train-sft, score, train-rl, eval); backend and workers do not mark results stale');
+  .describe('training stages: each runs when its section is present (train-vision, train-sft, score, train-rl, eval); backend and workers do not mark results stale');
 
 export const PipelineConfig = z
   .strictObject({

@@ -15,6 +15,7 @@ import { DONE_FILE, TRAIN_LAYOUT, type TrainDone } from '../report/training.js';
 import type { RlOptions } from '../train/rl/train.js';
 import type { ScoreOptions } from '../train/score/options.js';
 import type { SftOptions } from '../train/sft.js';
+import type { VisionOptions } from '../train/vision/train.js';
 
 export function trainOf(c: PipelineConfig): TrainConfig {
   if (!c.train) throw new ConfigError('the pipeline has no train section', { field: 'train' });
@@ -70,8 +71,18 @@ export function sftOptions(c: PipelineConfig, runDir: string): Omit<SftOptions, 
     seed: seedOf(c, s.seed),
     data: [corpusDir(c, runDir, 'sft')],
     dataRoot: corpusRoot(c, runDir),
+    // A pretrained tower from this run's train-vision stage, unless the section names one itself.
+    ...(t.vision && s.vision === undefined ? { vision: join(resolve(runDir), TRAIN_LAYOUT.vision) } : {}),
     ...definedOnly({ backend: t.backend, workers: t.workers }),
   };
+}
+
+/** trainVision's options: the train.vision section, the pipeline seed, the corpus run's synthetic source. */
+export function visionOptions(c: PipelineConfig, runDir: string): Omit<VisionOptions, 'out'> {
+  const t = trainOf(c);
+  const v = t.vision;
+  if (!v) throw new ConfigError('the pipeline has no train.vision section', { field: 'train.vision' });
+  return { ...definedOnly(v), seed: seedOf(c, v.seed), data: [join(corpusRoot(c, runDir), 'source')], ...definedOnly({ backend: t.backend, workers: t.workers }) };
 }
 
 /** trainRl's options for this pipeline, except signal/log: the train.rl section as parsed, the pipeline seed, `init` and the pool. */
@@ -115,6 +126,12 @@ export function sftSettings(c: PipelineConfig): unknown {
   const s = c.train?.sft;
   if (!s) return null;
   return { from: c.train?.from ?? null, ...withoutRuntime({ ...s, seed: seedOf(c, s.seed) }, ['checkpointEvery', 'keepCheckpoints']) };
+}
+
+export function visionSettings(c: PipelineConfig): unknown {
+  const v = c.train?.vision;
+  if (!v) return null;
+  return { from: c.train?.from ?? null, ...withoutRuntime({ ...v, seed: seedOf(c, v.seed) }, ['checkpointEvery', 'keepCheckpoints']) };
 }
 
 /** The benchmark eval scores on: train.eval.bench, else the corpus run's synthetic test split (null when there is none). */

@@ -13,8 +13,8 @@ import { checkExternalPool, externalPool, sftOptions, sftSettings, trainerLog, w
 export const trainSftStage: Stage = {
   name: 'train-sft',
   description: 'supervised fine-tuning on corpus/sft: checkpoints, a per-update log (loss, tokens/s, learning rate) and held-out loss',
-  inputs: ['select'],
-  inputsFor: (c) => (c.train?.from !== undefined ? [] : ['select']),
+  inputs: ['select', 'train-vision'],
+  inputsFor: (c) => [...(c.train?.from !== undefined ? [] : ['select']), ...(c.train?.vision ? ['train-vision'] : [])],
   outputs: [],
   doneFile: `${TRAIN_LAYOUT.sft}/${DONE_FILE}`,
   workDir: TRAIN_LAYOUT.sft,
