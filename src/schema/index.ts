@@ -1,3 +1,4 @@
 export * from './records.js';
 export * from './config.js';
 export * from './arrow.js';
+export * from './canonical.js';

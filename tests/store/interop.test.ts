@@ -6,7 +6,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canonicalJson, recordCodec, type RecordOf } from '../../src/schema/arrow.js';
+import { recordCodec, type RecordOf } from '../../src/schema/arrow.js';
+import { canonicalJson } from '../../src/schema/canonical.js';
 import { RECORDS, type RecordKind } from '../../src/schema/records.js';
 import { readBatches, readRows, writeShards } from '../../src/store/index.js';
 import { groundingSamples, predictions, query, rlRows, sftRows, sqlString, teacherCandidates, tempDir, verdicts } from './helpers.js';
