@@ -8,6 +8,7 @@ export * from './sources/index.js';
 export * from './teacher/index.js';
 export * from './teacher/sim/index.js';
 export * as synthetic from './sources/synthetic/index.js';
+export * from './runview/index.js';
 export * from './report/index.js';
 export * from './train/eval/index.js';
 export * from './stages/index.js';

@@ -1,3 +1,3 @@
 export { iou, boxArea, clampBox, boxProblem, type BoxProblem } from './box.js';
-export { convertBox, toPixels, fromPixels, isIntegerConvention, type ConvertContext } from './convert.js';
+export { convertBox, toPixels, fromPixels, isIntegerConvention, teacherBoxToPixels, type ConvertContext } from './convert.js';
 export { smartResize, pyRound, QWEN_DEFAULTS, type SmartResizeOptions } from './smart-resize.js';

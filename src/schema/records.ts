@@ -92,6 +92,25 @@ export const TeacherCandidate = z.object({
 });
 export type TeacherCandidate = z.infer<typeof TeacherCandidate>;
 
+/** Reason codes a verdict can carry, in the order the verifier runs its checks (src/stages/verify.ts). */
+export const VERDICT_REASONS = [
+  'request_failed',
+  'refusal',
+  'truncated',
+  'format',
+  'answer_unparsable',
+  'answer_out_of_range',
+  'iou_below_threshold',
+  'think_answer_disagree',
+  'target_image_not_named',
+  'hint_leak',
+  'think_too_short',
+  'think_too_long',
+  'repetitive',
+  'text_after_answer',
+] as const;
+export type VerdictReason = (typeof VERDICT_REASONS)[number];
+
 /** The verification of one candidate: pass or fail, and every reason. */
 export const Verdict = z.object({
   sampleId: z.string().min(1),
@@ -99,7 +118,7 @@ export const Verdict = z.object({
   task: z.string(),
   difficulty: Difficulty.nullable(),
   pass: z.boolean(),
-  reasons: z.array(z.string()).describe('every failed check, as reason codes; empty when pass'),
+  reasons: z.array(z.string()).describe(`every failed check, as reason codes (${VERDICT_REASONS.join(', ')}); empty when pass`),
   formatReward: z.number().describe("UniVG-R1's format_reward_rec (0 or 1), the answer box read in the teacher's convention"),
   answerBox: Box.nullable().describe('answer box converted to pixels of the target image'),
   iou: z.number().nullable().describe('IoU of answerBox with the ground truth'),
