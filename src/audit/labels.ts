@@ -85,10 +85,11 @@ const CHUNK = 1 << 16;
 const MAX_LINE = 64 * 1024;
 
 /**
- * Read the records written since `from` (default: the start). Reads in 64 KiB chunks; only the labels
- * themselves are kept. A missing log reads as empty.
+ * Read the records written since `from` (default: the start). Reads in 64 KiB chunks; the labels are
+ * collected in `labels`, or handed to `each` one by one (then `labels` stays empty and memory does not
+ * grow with the log). A missing log reads as empty.
  */
-export async function readLabels(file: string, from: LogPosition = { offset: 0, seq: 0 }): Promise<LogRead> {
+export async function readLabels(file: string, from: LogPosition = { offset: 0, seq: 0 }, each?: (label: AuditLabel) => void | Promise<void>): Promise<LogRead> {
   const out: LogRead = { labels: [], skipped: [], next: { ...from }, pendingBytes: 0 };
   let fh: FileHandle;
   try {
@@ -109,6 +110,10 @@ export async function readLabels(file: string, from: LogPosition = { offset: 0, 
       if (oversized) return { problem: `line longer than ${MAX_LINE} bytes` };
       return length === 0 ? null : decodeLine(Buffer.concat(parts, length));
     };
+    const take = async (l: AuditLabel) => {
+      if (each) await each(l);
+      else out.labels.push(l);
+    };
     const buf = Buffer.alloc(CHUNK);
     for (let pos = from.offset; pos < size; ) {
       const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, size - pos), pos);
@@ -117,7 +122,7 @@ export async function readLabels(file: string, from: LogPosition = { offset: 0, 
       for (let cut = buf.indexOf(0x0a, 0); cut >= 0 && cut < bytesRead; cut = buf.indexOf(0x0a, from)) {
         add(buf.subarray(from, cut));
         const d = decode();
-        if (d && 'label' in d) out.labels.push({ seq: seq++, ...d.label });
+        if (d && 'label' in d) await take({ seq: seq++, ...d.label });
         else if (d) out.skipped.push({ offset: lineStart, problem: d.problem });
         lineStart = pos + cut + 1;
         parts = [];
@@ -131,7 +136,7 @@ export async function readLabels(file: string, from: LogPosition = { offset: 0, 
     // The last line has no newline after it (the next record brings one): it is read when it is whole.
     const d = decode();
     if (d === null || 'label' in d || oversized) {
-      if (d && 'label' in d) out.labels.push({ seq: seq++, ...d.label });
+      if (d && 'label' in d) await take({ seq: seq++, ...d.label });
       else if (d) out.skipped.push({ offset: lineStart, problem: d.problem });
       out.next = { offset: size, seq };
     } else {

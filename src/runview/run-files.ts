@@ -69,6 +69,8 @@ export interface RunInfo {
   imageRoot: string | null;
   /** The corpus run a training-only pipeline read (config train.from), else null. */
   trainFrom: string | null;
+  /** The reasons auditors pick from (config audit.reasons), else null. */
+  auditReasons: string[] | null;
 }
 
 export interface RunFiles {
@@ -98,6 +100,8 @@ export function runInfoOf(doc: unknown, file: string): RunInfo {
   const config = isObj(doc.config) ? doc.config : {};
   const source = isObj(config.source) ? config.source : {};
   const train = isObj(config.train) ? config.train : {};
+  const audit = isObj(config.audit) ? config.audit : {};
+  const reasons = Array.isArray(audit.reasons) && audit.reasons.every((r) => typeof r === 'string') ? (audit.reasons as string[]) : null;
   return {
     name: str(doc.name),
     version: str(doc.version),
@@ -108,6 +112,7 @@ export function runInfoOf(doc: unknown, file: string): RunInfo {
     teacher: isObj(doc.teacher) ? doc.teacher : null,
     imageRoot: str(source.imageRoot),
     trainFrom: str(train.from),
+    auditReasons: reasons,
   };
 }
 
