@@ -124,10 +124,7 @@ export function whereOf(q: ListQuery, ctx: QueryContext, except?: Facet): Sql {
   if (except !== 'verdict' && q.verdict.length) parts.push(inList('i.verdict', q.verdict, params));
   if (except !== 'pool' && q.pool.length) parts.push(inList('i.pool', q.pool, params));
   if (except !== 'source' && q.source.length) parts.push(inList('i.source', q.source, params));
-  if (except !== 'reason' && q.reason.length) {
-    params.push(...q.reason);
-    parts.push(`len(list_intersect(i.reasons, [${q.reason.map(() => '?').join(', ')}])) > 0`);
-  }
+  if (except !== 'reason' && q.reason.length) parts.push(`i.id IN (SELECT id FROM idx_reasons WHERE ${inList('reason', q.reason, params)})`);
   if (except !== 'status' && q.status.length) {
     const s = q.status.map((x) => ({ unlabelled: 'st.sampleId IS NULL', accepted: 'st.acc', rejected: 'st.rej', flagged: 'st.flg' })[x]);
     parts.push(`(${s.join(' OR ')})`);
@@ -157,13 +154,14 @@ export function statusCte(by: string | undefined): Sql {
   };
 }
 
+/** Orders on the index's integer ranks (`ord`: by id, `rnd_ord`: seeded random), cheaper to sort than strings. */
 const ORDER: Record<(typeof SORTS)[number], string> = {
-  id: 'i.id',
-  iou: 'i.best_iou ASC NULLS LAST, i.id',
-  '-iou': 'i.best_iou DESC NULLS LAST, i.id',
-  difficulty: 'i.difficulty_rank, i.id',
-  '-difficulty': 'i.difficulty_rank DESC, i.id',
-  random: 'i.rnd, i.id',
+  id: 'i.ord',
+  iou: 'i.best_iou ASC NULLS LAST, i.ord',
+  '-iou': 'i.best_iou DESC NULLS LAST, i.ord',
+  difficulty: 'i.difficulty_rank, i.ord',
+  '-difficulty': 'i.difficulty_rank DESC, i.ord',
+  random: 'i.rnd_ord',
 };
 
 /** One page of the list, with each sample's latest decisions. */
@@ -189,22 +187,38 @@ export function countSql(q: ListQuery, ctx: QueryContext): Sql {
   return { sql: `WITH ${st.sql} SELECT count(*) AS n FROM idx i LEFT JOIN st ON st.sampleId = i.id ${w.sql}`, params: [...st.params, ...w.params] };
 }
 
+/** Is the filter of facet `f` in use? */
+const active = (q: ListQuery, f: Facet): boolean => (q[f] as readonly string[]).length > 0;
+
+/** Counts of one facet over rows `src` (aliased i, with the status flags of st). */
+function facetPart(f: Facet, src: string): string {
+  if (f === 'reason') return `SELECT 'reason' AS facet, r.reason AS key, count(*) AS n FROM ${src} JOIN idx_reasons r ON r.id = i.id GROUP BY r.reason`;
+  if (f === 'status')
+    return `SELECT 'status' AS facet, unnest(['unlabelled', 'accepted', 'rejected', 'flagged']) AS key, unnest([c0, c1, c2, c3]) AS n FROM (
+      SELECT count(*) FILTER (WHERE i.unl) AS c0, count(*) FILTER (WHERE i.acc) AS c1, count(*) FILTER (WHERE i.rej) AS c2, count(*) FILTER (WHERE i.flg) AS c3 FROM ${src})`;
+  return `SELECT '${f}' AS facet, i.${f} AS key, count(*) AS n FROM ${src} GROUP BY i.${f}`;
+}
+
 /**
  * Counts per value of every facet, each under all the other filters: one statement, rows of
- * (facet, key, n).
+ * (facet, key, n). The facets whose own filter is not in use all count the same filtered rows, which are
+ * found once; a facet whose filter is in use counts under the others only.
  */
 export function facetsSql(q: ListQuery, ctx: QueryContext): Sql {
   const st = statusCte(q.by);
   const params: Sql['params'] = [...st.params];
-  const from = 'FROM idx i LEFT JOIN st ON st.sampleId = i.id';
-  const parts = FACETS.map((f) => {
-    const w = whereOf(q, ctx, f);
+  const rows = (w: Sql) => {
     params.push(...w.params);
-    if (f === 'reason') return `SELECT 'reason' AS facet, r AS key, count(*) AS n FROM (SELECT unnest(i.reasons) AS r ${from} ${w.sql}) GROUP BY r`;
-    if (f === 'status')
-      return `SELECT 'status' AS facet, unnest(['unlabelled', 'accepted', 'rejected', 'flagged']) AS key, unnest([c0, c1, c2, c3]) AS n FROM (
-        SELECT count(*) FILTER (WHERE st.sampleId IS NULL) AS c0, count(*) FILTER (WHERE st.acc) AS c1, count(*) FILTER (WHERE st.rej) AS c2, count(*) FILTER (WHERE st.flg) AS c3 ${from} ${w.sql})`;
-    return `SELECT '${f}' AS facet, i.${f} AS key, count(*) AS n ${from} ${w.sql} GROUP BY i.${f}`;
-  });
-  return { sql: `WITH ${st.sql} ${parts.join('\nUNION ALL\n')} ORDER BY facet, key`, params };
+    return `(SELECT i.id, i.task, i.difficulty, i.verdict, i.pool, i.source, st.sampleId IS NULL AS unl, coalesce(st.acc, false) AS acc, coalesce(st.rej, false) AS rej, coalesce(st.flg, false) AS flg
+      FROM idx i LEFT JOIN st ON st.sampleId = i.id ${w.sql}) i`;
+  };
+  const idle = FACETS.filter((f) => !active(q, f));
+  const ctes: string[] = [st.sql];
+  const parts: string[] = [];
+  if (idle.length) {
+    ctes.push(`f AS MATERIALIZED (SELECT * FROM ${rows(whereOf(q, ctx))})`);
+    for (const f of idle) parts.push(facetPart(f, 'f i'));
+  }
+  for (const f of FACETS.filter((x) => active(q, x))) parts.push(facetPart(f, rows(whereOf(q, ctx, f))));
+  return { sql: `WITH ${ctes.join(', ')} ${parts.join('\nUNION ALL\n')} ORDER BY facet, key`, params };
 }

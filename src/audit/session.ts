@@ -565,10 +565,13 @@ async function buildIndex(duck: Duck, present: Set<string>, seed: number): Promi
        coalesce(v.n_cand, 0) AS n_cand, coalesce(v.n_pass, 0) AS n_pass, v.best_iou, coalesce(v.reasons, []::VARCHAR[]) AS reasons,
        CASE WHEN v.sampleId IS NULL THEN 'unverified' WHEN v.n_pass > 0 THEN 'kept' ELSE 'rejected' END AS verdict,
        coalesce(sel.pool, 'none') AS pool, sel.candidateIndex AS sel_cand,
-       md5(${sqlString(`order:${seed}:`)} || b.id) AS rnd
-     FROM b LEFT JOIN v ON v.sampleId = b.id LEFT JOIN sel ON sel.id = b.id`,
+       row_number() OVER (ORDER BY b.id) AS ord,
+       row_number() OVER (ORDER BY md5(${sqlString(`order:${seed}:`)} || b.id), b.id) AS rnd_ord
+     FROM b LEFT JOIN v ON v.sampleId = b.id LEFT JOIN sel ON sel.id = b.id
+     ORDER BY ord`,
     'building the sample index',
   );
+  await duck.exec('CREATE TABLE idx_reasons AS SELECT id, unnest(reasons) AS reason FROM idx', 'indexing the rejection reasons');
   if (present.has('samples')) {
     await duck.exec(
       `CREATE TABLE imgs AS SELECT im.sha256 AS sha256, min(im.path) AS path FROM (SELECT unnest(images) AS im FROM samples) GROUP BY im.sha256`,

@@ -127,14 +127,14 @@ describe('a demo run in the browser', () => {
     const tasks = await query<{ task: string; n: number }>(`SELECT task, count(*)::INT AS n FROM read_parquet('${demo}/samples/*.parquet') GROUP BY task ORDER BY n DESC, task LIMIT 1`);
     const { task, n } = tasks[0]!;
     await page.locator(`fieldset[data-facet="task"] input[value="${task}"]`).check();
-    await page.waitForFunction((k) => document.querySelector('.pager span')?.textContent === k, `1–${n} of ${n}`);
+    await expect.poll(() => page.locator('.pager span').first().textContent()).toBe(`1–${n} of ${n}`);
     const shown = await page.$$eval('li.row .task', (els) => els.map((e) => e.textContent));
     expect(new Set(shown)).toEqual(new Set([task.replace(/_/g, ' ')]));
     const [kept] = await query<{ n: number }>(`SELECT count(*)::INT AS n FROM (SELECT sampleId FROM read_parquet('${demo}/verdicts/*.parquet') WHERE task = '${task}' GROUP BY sampleId HAVING bool_or(pass))`);
     expect(Number(await page.locator('fieldset[data-facet="verdict"] input[value="kept"] ~ .n').textContent())).toBe(kept!.n);
     const [all] = await query<{ n: number }>(`SELECT count(*)::INT AS n FROM read_parquet('${demo}/samples/*.parquet')`);
     await page.locator(`fieldset[data-facet="task"] input[value="${task}"]`).uncheck();
-    await page.waitForFunction((k) => document.querySelector('.pager span')?.textContent === k, `1–${Math.min(50, all!.n)} of ${all!.n}`);
+    await expect.poll(() => page.locator('.pager span').first().textContent()).toBe(`1–${Math.min(50, all!.n)} of ${all!.n}`);
   });
 
   it("draws the ground truth, each candidate's answer and the reasoning's boxes where the data says", async () => {
@@ -187,15 +187,15 @@ describe('a demo run in the browser', () => {
     await page.keyboard.press('2');
     expect(await page.locator('button.reason.on').getAttribute('data-reason')).toBe('wrong_image');
     await page.keyboard.press('r');
-    await page.waitForFunction((id) => document.querySelector('article.sample')?.getAttribute('data-id') !== id, first);
+    await expect.poll(() => page.locator('article.sample').getAttribute('data-id')).not.toBe(first);
     const second = (await page.locator('article.sample').getAttribute('data-id'))!;
     await page.keyboard.press('n');
     await page.keyboard.type('looks right');
     await page.keyboard.press('Escape');
     await page.keyboard.press('a');
-    await page.waitForFunction((id) => document.querySelector('article.sample')?.getAttribute('data-id') !== id, second);
+    await expect.poll(() => page.locator('article.sample').getAttribute('data-id')).not.toBe(second);
     await page.keyboard.press('u');
-    await page.waitForFunction((id) => document.querySelector('article.sample')?.getAttribute('data-id') === id, second);
+    await expect.poll(() => page.locator('article.sample').getAttribute('data-id')).toBe(second);
     await page.locator('#decide .you', { hasText: 'you have not decided' }).waitFor();
 
     await page.reload();
@@ -265,6 +265,7 @@ describe('untrusted text in the browser', () => {
     // s-03: target is image 2 (200x200), ground truth [50, 60, 150, 140]; candidate 1 (focused) answers [60, 60, 160, 140].
     expect(await page.locator('article.sample').getAttribute('data-focus')).toBe('1');
     const frame = page.locator('figure.img[data-img="1"] .frame img');
+    await expect.poll(() => frame.evaluate((e) => (e as unknown as { complete: boolean; naturalWidth: number }).complete && (e as unknown as { naturalWidth: number }).naturalWidth)).toBe(200);
     const bb = (await frame.boundingBox())!;
     const shot = await page.screenshot({ clip: bb });
     const { data, info } = await sharp(shot).raw().toBuffer({ resolveWithObject: true });
