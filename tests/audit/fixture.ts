@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { GroundingSample, RlRow, SftRow, TeacherCandidate, Verdict } from '../../src/schema/records.js';
+import type { GroundingSample, Prediction, RlRow, SftRow, TeacherCandidate, Verdict } from '../../src/schema/records.js';
 import { ImageStore } from '../../src/store/images.js';
 import { writeShards } from '../../src/store/writer.js';
 
@@ -123,5 +123,11 @@ export async function makeAuditRun(): Promise<AuditFixture> {
   const rl: RlRow[] = kept.filter((s) => s.id === 's-05').map((s) => ({ ...row(s), difficulty: null, weight: null, bucket: null }));
   await writeShards('SftRow', sft, { dir: join(root, 'corpus', 'sft'), count: 2 });
   await writeShards('RlRow', rl, { dir: join(root, 'corpus', 'rl'), count: 2 });
+  // An eval stage scored two models on s-01 (as when the bench shares ids with the run's samples).
+  const preds: Prediction[] = [
+    { id: 's-01', task: 'diff', model: 'sft', completion: '<think>The lamp.</think><answer>(60,70),(140,150)</answer>', convention: 'pixels', answerBox: [60, 70, 140, 150], iou: 0.6, firstBoxIou: 0.6, formatReward: 1 },
+    { id: 's-01', task: 'diff', model: 'centre', completion: '<answer>(50,50),(150,150)</answer>', convention: 'pixels', answerBox: [50, 50, 150, 150], iou: 0.7, firstBoxIou: 0.7, formatReward: 0 },
+  ];
+  await writeShards('Prediction', preds, { dir: join(root, 'eval', 'predictions'), count: 1 });
   return { root, samples, candidates, verdicts, images };
 }

@@ -176,6 +176,14 @@ describe('images', () => {
   });
 });
 
+describe('the sample markup', () => {
+  it("draws an eval run's predictions on the target image beside the candidates' boxes", async () => {
+    const page = String(json(await get('/api/sample/s-01')).html);
+    expect(page).toMatch(/<rect class="pred" data-box="p1" x="60" y="70" width="80" height="80"/);
+    expect(page).toContain('Model predictions (eval)');
+  });
+});
+
 describe('untrusted text', () => {
   it('comes back escaped in the sample and list markup', async () => {
     const d = json(await get(`/api/sample/${EVIL_ID}`));

@@ -114,6 +114,15 @@ describe('a sample', () => {
     expect(await s.sample('no-such-id')).toBeNull();
   });
 
+  it("shows an eval run's predictions for the sample", async () => {
+    const d = (await s.sample('s-01'))!;
+    expect(d.predictions.map((p) => [p.model, p.answerBox, p.iou])).toEqual([
+      ['centre', [50, 50, 150, 150], 0.7],
+      ['sft', [60, 70, 140, 150], 0.6],
+    ]);
+    expect((await s.sample('s-00'))!.predictions).toEqual([]);
+  });
+
   it('is only served images the run refers to', async () => {
     expect(await s.imagePath(fx.images[0]!.sha256)).toBe('imgs/0.png');
     expect(await s.imagePath('0'.repeat(64))).toBeNull();
@@ -250,6 +259,13 @@ describe('a damaged run', () => {
     } finally {
       await b.close();
     }
+  });
+
+  it('refuses a reasons list the keys cannot reach, from the CLI or the pipeline', async () => {
+    await expect(AuditSession.open(fx.root, { reasons: Array.from({ length: 10 }, (_, i) => `r${i}`) })).rejects.toThrow(/between 1 and 9 audit reasons/);
+    const { parsePipelineConfig } = await import('../../src/pipeline/load-config.js');
+    expect(() => parsePipelineConfig('name: x\nsource: { format: synthetic }\naudit: { reasons: [Wrong Box] }\n', 'p.yaml')).toThrow(/lowercase key/);
+    expect(() => parsePipelineConfig('name: x\nsource: { format: synthetic }\naudit: { remove: all-reject }\n', 'p.yaml')).toThrow(/audit\.remove|remove/);
   });
 
   it('refuses a directory that is not a run', async () => {
