@@ -110,6 +110,16 @@ Examples:
     .argument('<run-dir>', 'run directory, e.g. runs/demo')
     .option('--out <file>', 'output file ending in .parquet or .jsonl (required)')
     .option('--latest', "only each auditor's latest decision per sample (default: the whole history)")
+    .addHelpText(
+      'after',
+      `
+Name the file in the pipeline (audit.labels) and select leaves out the samples it rejects.
+
+Examples:
+  $ univg audit export runs/demo --out runs/demo/audit/labels.parquet
+  runs/demo/audit/labels.parquet
+  $ univg audit export runs/demo --out latest.jsonl --latest`,
+    )
     .action(
       action(async (runDir: string, f: { out?: string; latest?: boolean }) => {
         if (!f.out) throw usage('missing required option --out <file>');
@@ -125,6 +135,17 @@ Examples:
     .description("the verifier's precision and recall per task against the auditors (95% intervals), and Cohen's kappa")
     .argument('<run-dir>', 'run directory, e.g. runs/demo')
     .option('--json', 'print the figures as JSON')
+    .addHelpText(
+      'after',
+      `
+Precision: the share of chains the verifier passed that the auditors accept. Recall: the share of
+acceptable chains it passed, rebuilt from the accept rates of passed and failed candidates and their
+numbers in the run (an audit plan samples them at different rates). 95% Wilson intervals.
+
+Examples:
+  $ univg audit stats runs/demo
+  $ univg audit stats runs/demo --json | jq '.byTask[] | {key, precision: .precision.p}'`,
+    )
     .action(
       action(async (runDir: string, f: { json?: boolean }) => {
         const { AuditSession } = await import('../../audit/session.js');
