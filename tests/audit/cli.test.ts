@@ -3,7 +3,7 @@
  * none it confirmed; two servers on one run see each other's decisions; off loopback the token is printed
  * once on stdout and nowhere else; bad flags and bad run directories are one clear line; export and stats.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { rmSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -48,7 +48,23 @@ function serve(args: string[], env: NodeJS.ProcessEnv = {}): Promise<Served> {
   });
 }
 
-const cli = (args: string[], env: NodeJS.ProcessEnv = {}) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: 'utf8', timeout: 60_000 });
+/** Run a command to its end without blocking the test worker (spawnSync would stall vitest's RPC). */
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    children.push(child);
+    let stdout = '';
+    let stderr = '';
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
+    child.on('error', reject);
+    child.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
+}
 
 async function decide(base: string, sampleId: string, auditor: string, note: string): Promise<string> {
   const r = await fetch(new URL('api/labels', base), {
@@ -145,16 +161,16 @@ describe('univg audit with bad input', () => {
     [['--sample', '0'], /--sample must be a positive integer/],
     [['--reasons', 'Wrong Box'], /--reasons must be/],
     [['--host', '203.0.113.254', '--port', '0'], /cannot listen on 203\.0\.113\.254/],
-  ])('%j is one clear line and exit code 2', (args, message) => {
-    const r = cli(['audit', fx.root, ...args]);
+  ])('%j is one clear line and exit code 2', async (args, message) => {
+    const r = await cli(['audit', fx.root, ...args]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
-  it('a directory that is not a run, or is missing, is one clear line and exit code 2', () => {
+  it('a directory that is not a run, or is missing, is one clear line and exit code 2', async () => {
     for (const dir of [join(ROOT, 'schemas'), join(fx.root, 'nope')]) {
-      const r = cli(['audit', dir, '--port', '0']);
+      const r = await cli(['audit', dir, '--port', '0']);
       expect(r.status).toBe(2);
       expect(r.stderr).toMatch(/univg: input: (not a run directory|run directory not found)/);
     }
@@ -181,19 +197,19 @@ describe('univg audit with bad input', () => {
 });
 
 describe('univg audit export and stats', () => {
-  it('export writes the file and prints its path; stats prints the table', () => {
+  it('export writes the file and prints its path; stats prints the table', async () => {
     const out = join(fx.root, 'labels.jsonl');
-    const r = cli(['audit', 'export', fx.root, '--out', out]);
+    const r = await cli(['audit', 'export', fx.root, '--out', out]);
     expect(r.status).toBe(0);
     expect(r.stdout.trim().endsWith('labels.jsonl')).toBe(true);
     expect(r.stderr).toMatch(/univg audit export: \d+ decisions as jsonl/);
-    expect(cli(['audit', 'export', fx.root]).stderr).toMatch(/missing required option --out/);
-    expect(cli(['audit', 'export', fx.root, '--out', join(fx.root, 'x.csv')]).status).toBe(2);
-    const st = cli(['audit', 'stats', fx.root]);
+    expect((await cli(['audit', 'export', fx.root])).stderr).toMatch(/missing required option --out/);
+    expect((await cli(['audit', 'export', fx.root, '--out', join(fx.root, 'x.csv')])).status).toBe(2);
+    const st = await cli(['audit', 'stats', fx.root]);
     expect(st.status).toBe(0);
     expect(st.stdout).toMatch(/^\d+ decisions by \d auditor/);
     expect(st.stdout).toMatch(/task\s+labelled\s+precision \[95% CI\]/);
-    const js = JSON.parse(cli(['audit', 'stats', fx.root, '--json']).stdout) as { labels: number };
+    const js = JSON.parse((await cli(['audit', 'stats', fx.root, '--json'])).stdout) as { labels: number };
     expect(js.labels).toBeGreaterThan(0);
   }, 120_000);
 });
