@@ -17,7 +17,7 @@ import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { z } from 'zod';
-import { InputError, RecordError } from '../errors.js';
+import { InputError, RecordError, UnivgError } from '../errors.js';
 import { AuditLabel } from '../schema/records.js';
 import { isNotFound, syncDir } from '../store/fsutil.js';
 
@@ -99,7 +99,9 @@ export async function readLabels(file: string, from: LogPosition = { offset: 0, 
     throw new InputError(`cannot read the label log: ${(err as Error).message}`, { file }, { cause: err });
   }
   try {
-    const size = (await fh.stat()).size;
+    const st = await fh.stat();
+    if (!st.isFile()) throw new InputError('the label log is not a regular file', { file });
+    const size = st.size;
     let seq = from.seq;
     // The line being assembled: where it starts, its bytes so far, and whether it grew too long to be a record.
     let lineStart = from.offset;
@@ -116,7 +118,9 @@ export async function readLabels(file: string, from: LogPosition = { offset: 0, 
     };
     const buf = Buffer.alloc(CHUNK);
     for (let pos = from.offset; pos < size; ) {
-      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, size - pos), pos);
+      const { bytesRead } = await fh.read(buf, 0, Math.min(CHUNK, size - pos), pos).catch((err: Error) => {
+        throw new InputError(`cannot read the label log: ${err.message}`, { file, offset: pos }, { cause: err });
+      });
       if (bytesRead === 0) break;
       let from = 0;
       for (let cut = buf.indexOf(0x0a, 0); cut >= 0 && cut < bytesRead; cut = buf.indexOf(0x0a, from)) {
@@ -196,6 +200,19 @@ export class LabelLog {
   }
 
   private async write(record: Buffer): Promise<void> {
+    try {
+      await this.writeOnce(record);
+    } catch (err) {
+      if (err instanceof UnivgError) throw err;
+      // The decision is not stored: the caller must not confirm it. Drop the handle so a later attempt reopens.
+      const fh = this.fh;
+      this.fh = null;
+      await fh?.close().catch(() => undefined);
+      throw new UnivgError('audit', `cannot write the label log (the decision was not saved): ${(err as Error).message}`, { file: this.file }, { cause: err });
+    }
+  }
+
+  private async writeOnce(record: Buffer): Promise<void> {
     if (!this.fh) {
       const dir = dirname(this.file);
       const created = !existsSync(dir);

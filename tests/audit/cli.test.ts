@@ -168,6 +168,16 @@ describe('univg audit with bad input', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
   });
 
+  it('a port already taken is one clear line and exit code 2', async () => {
+    const a = await serve([fx.root, '--port', '0']);
+    const port = new URL(a.url).port;
+    const r = await cli(['audit', fx.root, '--port', port]);
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim()).toBe(`univg: usage: port ${port} is in use: pick another with --port (0 takes any free one)`);
+    a.child.kill('SIGINT');
+    await a.exited;
+  }, 60_000);
+
   it('a directory that is not a run, or is missing, is one clear line and exit code 2', async () => {
     for (const dir of [join(ROOT, 'schemas'), join(fx.root, 'nope')]) {
       const r = await cli(['audit', dir, '--port', '0']);

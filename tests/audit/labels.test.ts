@@ -4,7 +4,7 @@
  * costs only itself, and the latest decision per auditor wins while the history stays.
  */
 import { spawn } from 'node:child_process';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -121,6 +121,18 @@ describe('the label log', () => {
     r = await readLabels(log.file, mid.next);
     expect(r.labels.map((l) => [l.seq, l.note, l.id])).toEqual([[2, 'three', 'slow']]);
     expect(r.pendingBytes).toBe(0);
+  });
+
+  it('a write the disk refuses is an error, never a confirmation; a log that is not a file is named', async () => {
+    const dir = runDir();
+    mkdirSync(join(dir, 'audit'), { recursive: true });
+    // /dev/full takes the open and refuses every write with ENOSPC, as a full disk does.
+    symlinkSync('/dev/full', join(dir, LABEL_LOG));
+    const log = new LabelLog(dir);
+    await expect(log.append(label())).rejects.toThrow(/^cannot write the label log \(the decision was not saved\): .*ENOSPC/);
+    await expect(log.append(label())).rejects.toThrow(/ENOSPC/);
+    await log.close();
+    await expect(readAllLabels(join(dir, LABEL_LOG))).rejects.toThrow(/not a regular file/);
   });
 
   it('an absent log reads as empty', async () => {

@@ -4,7 +4,7 @@
  * only of the run (no traversal, bytes that match their hash); escaped payloads; shards never modified.
  */
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -105,6 +105,25 @@ describe('on a loopback address', () => {
     expect(r.status).toBe(400);
     expect(String(json(r).error)).toMatch(message);
     expect(await session.log.size()).toBe(before);
+  });
+
+  it('answers an error, never a confirmation, when the label cannot be written', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'univg-audit-full-'));
+    dirs.push(copy);
+    cpSync(fx.root, copy, { recursive: true });
+    rmSync(join(copy, 'audit'), { recursive: true, force: true });
+    const s = await AuditSession.open(copy);
+    const srv = await startAuditServer({ session: s, auditor: 'ana', token: null, runLabel: 'full', port: 0 });
+    try {
+      mkdirSync(join(copy, 'audit'), { recursive: true });
+      symlinkSync('/dev/full', join(copy, 'audit', 'labels.log'));
+      const r = await raw(srv.port, '/api/labels', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ sampleId: 's-00', candidateIndex: 0, decision: 'accept', reason: null, note: '', auditor: 'ana' }) });
+      expect(r.status).toBe(500);
+      expect(String(json(r).error)).toMatch(/cannot write the label log \(the decision was not saved\): .*ENOSPC/);
+    } finally {
+      await srv.close();
+      await s.close();
+    }
   });
 
   it('refuses a bad undo and a bad list query with a message', async () => {
