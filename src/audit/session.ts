@@ -194,7 +194,7 @@ export class AuditSession {
       const seed = opts.seed ?? 0;
       await buildIndex(duck, present, seed);
       await duck.exec(
-        `CREATE TABLE labels (seq BIGINT, id VARCHAR, sampleId VARCHAR, candidateIndex BIGINT, auditor VARCHAR, decision VARCHAR, reason VARCHAR, note VARCHAR, time VARCHAR, undoes VARCHAR)`,
+        `CREATE TABLE labels (seq BIGINT PRIMARY KEY, id VARCHAR, sampleId VARCHAR, candidateIndex BIGINT, auditor VARCHAR, decision VARCHAR, reason VARCHAR, note VARCHAR, time VARCHAR, undoes VARCHAR)`,
         'creating the labels table',
       );
       await duck.exec(
@@ -224,14 +224,23 @@ export class AuditSession {
   }
 
   private async readNewLabels(): Promise<void> {
-    const r = await readLabels(this.log.file, this.pos);
+    // Streamed into DuckDB 200 at a time (a long history is never held in JS); keyed by seq, so a batch
+    // read again after a failed refresh is not counted twice.
+    let batch: AuditLabel[] = [];
+    const flush = async () => {
+      if (batch.length === 0) return;
+      const params = batch.flatMap((l) => [l.seq, l.id, l.sampleId, l.candidateIndex, l.auditor, l.decision, l.reason, l.note, l.time, l.undoes]);
+      const rows = batch.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+      batch = [];
+      await this.duck.all(`INSERT OR IGNORE INTO labels VALUES ${rows}`, params, 'loading labels');
+    };
+    const r = await readLabels(this.log.file, this.pos, async (l) => {
+      batch.push(l);
+      if (batch.length >= 200) await flush();
+    });
+    await flush();
     this.skipped += r.skipped.length;
     this.pos = r.next;
-    for (let i = 0; i < r.labels.length; i += 200) {
-      const batch = r.labels.slice(i, i + 200);
-      const params = batch.flatMap((l) => [l.seq, l.id, l.sampleId, l.candidateIndex, l.auditor, l.decision, l.reason, l.note, l.time, l.undoes]);
-      await this.duck.all(`INSERT INTO labels VALUES ${batch.map(() => '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`, params, 'loading labels');
-    }
   }
 
   async list(q: ListQuery): Promise<ListResult> {
