@@ -25,7 +25,8 @@ import { ordinal } from '../src/sources/synthetic/vocabulary.js';
 import { STANDARD_STAGES } from '../src/stages/index.js';
 import { joinBySample } from '../src/stages/join.js';
 import { hintTextFor } from '../src/stages/verify-stage.js';
-import { VERDICT_REASONS, verifyCandidate, type VerdictReason } from '../src/stages/verify.js';
+import { VERDICT_REASONS, type VerdictReason } from '../src/schema/records.js';
+import { verifyCandidate } from '../src/stages/verify.js';
 import { auditRun, judgeChain, readSceneTruths, type FalseRejections } from '../src/stages/verify-truth.js';
 import { readRows } from '../src/store/reader.js';
 

@@ -32,3 +32,4 @@ export {
   pyIntOfDigits,
 } from './pyre.js';
 export { COT_INSTRUCTION, trainingPrompt } from './prompt.js';
+export { placeThinkBoxes, type PlacedThinkBox, type PlaceOptions } from './think-boxes.js';

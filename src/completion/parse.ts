@@ -43,8 +43,8 @@ export interface ParsedCompletion {
   answer: string | null;
   /** Box of the answer block, numbers as written in the convention; xywh conventions are turned into xyxy. */
   answerBox: Box4 | null;
-  /** Every box written in the think, in order; `offset` is where it starts in the completion text. */
-  thinkBoxes: Array<{ box: Box4; offset: number }>;
+  /** Every box written in the think, in order; `offset` and `end` delimit its text in the completion. */
+  thinkBoxes: Array<{ box: Box4; offset: number; end: number }>;
   /** 0-based indices of the images the think names ("image 2", "the second image", "Image-3"), first mention order, no repeats. */
   mentionedImages: number[];
   /** Where `think` starts in the completion text (for the offsets of `thinkBoxes`); null without a think. */
@@ -69,6 +69,8 @@ const INT_TOKEN = /^[-+]?\d+$/;
 interface FoundBox {
   box: Box4;
   offset: number;
+  /** Where the box's text ends (exclusive). */
+  end: number;
   /** The numbers as written; kept for the answer box only. */
   tokens?: string[];
 }
@@ -91,7 +93,7 @@ function findBoxes(s: string, base: number, xywh: boolean, keepTokens: boolean):
     if (m !== null) {
       const k = m[1] !== undefined ? 1 : 5;
       const box = toBox(m[k]!, m[k + 1]!, m[k + 2]!, m[k + 3]!, xywh);
-      out.push(keepTokens ? { box, offset: base + at, tokens: [m[k]!, m[k + 1]!, m[k + 2]!, m[k + 3]!] } : { box, offset: base + at });
+      out.push(keepTokens ? { box, offset: base + at, end: base + re.lastIndex, tokens: [m[k]!, m[k + 1]!, m[k + 2]!, m[k + 3]!] } : { box, offset: base + at, end: base + re.lastIndex });
       next = re.lastIndex;
     }
     if (paren >= 0 && paren < next) paren = s.indexOf('(', next);
@@ -189,13 +191,13 @@ export function parseCompletion(text: string, convention: BoxConvention): Parsed
     const s = SCRATCH;
     if (scanAsciiBox(answer, 0, s) === answer.length) {
       // The answer is exactly `(x1,y1),(x2,y2)` in ASCII integers: what findBoxes would return, sooner.
-      found = [{ box: xywh ? [s[0]!, s[1]!, s[0]! + s[2]!, s[1]! + s[3]!] : [s[0]!, s[1]!, s[2]!, s[3]!], offset: answerFrom }];
+      found = [{ box: xywh ? [s[0]!, s[1]!, s[0]! + s[2]!, s[1]! + s[3]!] : [s[0]!, s[1]!, s[2]!, s[3]!], offset: answerFrom, end: answerFrom + answer.length }];
     } else {
       found = findBoxes(answer, answerFrom, xywh, true);
     }
     if (found.length === 0) {
       const m = BARE_RE.exec(answer);
-      if (m) found = [{ box: toBox(m[1]!, m[2]!, m[3]!, m[4]!, xywh), offset: answerFrom, tokens: [m[1]!, m[2]!, m[3]!, m[4]!] }];
+      if (m) found = [{ box: toBox(m[1]!, m[2]!, m[3]!, m[4]!, xywh), offset: answerFrom, end: answerFrom + answer.length, tokens: [m[1]!, m[2]!, m[3]!, m[4]!] }];
     }
     if (found.length === 0) {
       add(problems, 'answer_unparsable', `no box in the answer ${JSON.stringify(answer.length > 80 ? `${answer.slice(0, 80)}…` : answer)}`);

@@ -110,3 +110,26 @@ export function isIntegerConvention(c: BoxConvention): boolean {
   const { frame } = split(c);
   return frame === 'qwen2vl' || frame === 'qwen25vl';
 }
+
+/**
+ * Convert a box the teacher wrote in `convention` to original pixels of image `index`. The teacher saw
+ * `seenSizes[index]`; for the resized-pixel convention that size, not the budget, decides the scale.
+ */
+export function teacherBoxToPixels(
+  box: readonly number[],
+  convention: BoxConvention,
+  sample: { images: ReadonlyArray<{ width: number; height: number }> },
+  seen: { width: number; height: number } | undefined,
+  index: number,
+): [number, number, number, number] {
+  const img = sample.images[index]!;
+  // parseCompletion already returns xyxy for the -xywh conventions: convert the frame only, never the layout again.
+  const frame = convention.replace(/-xywh$/, '') as BoxConvention;
+  if (frame === 'qwen25vl') {
+    const s = seen ?? img;
+    const sx = img.width / s.width;
+    const sy = img.height / s.height;
+    return [box[0]! * sx, box[1]! * sy, box[2]! * sx, box[3]! * sy];
+  }
+  return convertBox(box, frame, 'pixels', { width: img.width, height: img.height });
+}

@@ -1,6 +1,6 @@
 /** Hashes of canonical JSON (sorted keys, no whitespace): the basis of every config and lineage hash. */
 import { createHash } from 'node:crypto';
-import { canonicalJson } from '../schema/arrow.js';
+import { canonicalJson } from '../schema/canonical.js';
 
 export { canonicalJson };
 

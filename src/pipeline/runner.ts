@@ -7,7 +7,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { appendFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { ConfigError, EXIT, InterruptedError, StageFailedError, TaskIncompleteError, UnivgError } from '../errors.js';
 import { clearTaskFailures, describeReasons, incompleteSummary, mergeFailures, recordTaskFailures } from './failures.js';
 import type { PipelineConfig } from '../schema/config.js';
@@ -18,7 +18,7 @@ import { shardFileName, stableTaskOf } from '../store/names.js';
 import { openParquet } from '../store/parquet.js';
 import { readRows } from '../store/reader.js';
 import { ShardWriter, defaultKeyOf } from '../store/writer.js';
-import { canonicalJson, hashOf } from './canonical.js';
+import { canonicalJson, hashOf, sha256Hex } from './canonical.js';
 import type { Reporter } from './progress.js';
 import { RunDir, type StageState } from './run-dir.js';
 import { createServices, type Services } from './services.js';
@@ -109,9 +109,18 @@ function inputHashes(run: RunDir, stage: Stage, stages: readonly Stage[], config
   }
   for (const x of stage.externalInputs?.(config) ?? []) {
     if (!existsSync(x.file)) return null;
-    out[`${EXTERNAL}${x.name}`] = hashOf([readFileSync(x.file, 'utf8')]);
+    out[`${EXTERNAL}${x.name}`] = contentHash(readFileSync(x.file));
   }
   return out;
+}
+
+/**
+ * Hash of an external input's contents. Text files hash as they always did; a file that is not UTF-8
+ * (a Parquet export) hashes its bytes, since decoding would map different invalid bytes to the same text.
+ */
+function contentHash(bytes: Buffer): string {
+  const text = bytes.toString('utf8');
+  return Buffer.byteLength(text, 'utf8') === bytes.length && Buffer.from(text, 'utf8').equals(bytes) ? hashOf([text]) : `bytes:${sha256Hex(bytes).slice(0, 16)}`;
 }
 
 const recordedInputs = (state: StageState): string[] => Object.keys(state.inputs).filter((k) => !k.startsWith(EXTERNAL)).sort();
@@ -226,6 +235,8 @@ async function finalizeOutputs(run: RunDir, stage: Stage, stages: readonly Stage
     const s = stages.find((x) => x.name === name)!;
     return s.outputs.map((o) => ({ path: o.dir, kind: o.kind }));
   });
+  // Files outside the stage graph the output depends on (audit labels, a benchmark): named with their checksum.
+  const external = await Promise.all((stage.externalInputs?.(config) ?? []).map(async (x) => ({ name: x.name, file: resolve(x.file), sha256: (await sha256File(x.file)).sha256 })));
   for (const o of stage.outputs) {
     const dir = run.outputDir(o);
     const files: ShardFileInfo[] = [];
@@ -233,7 +244,11 @@ async function finalizeOutputs(run: RunDir, stage: Stage, stages: readonly Stage
     await writeManifest(dir, files, {
       kind: o.kind,
       compression: config.shards.compression,
-      lineage: { stage: stage.name, inputs, params: { settingsHash: hashOf(stage.settings(config)), tasks: n, seed: config.seed } },
+      lineage: {
+        stage: stage.name,
+        inputs: [...inputs, ...external.map((x) => ({ path: relative(resolve(dir), x.file) || '.', sha256: x.sha256, kind: x.name }))],
+        params: { settingsHash: hashOf(stage.settings(config)), tasks: n, seed: config.seed },
+      },
     });
   }
   return true;

@@ -7,11 +7,12 @@ import { basename, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { UNIVG_VERSION } from '../store/version.js';
-import { Duck, type DuckOptions } from './duck.js';
+import { Duck, type DuckOptions } from '../runview/duck.js';
+import { createViews } from '../runview/views.js';
+import { readRunFiles } from '../runview/run-files.js';
 import { selectExamples } from './examples.js';
-import { computeFigures, createViews, type ReportFigures } from './figures.js';
+import { computeFigures, type ReportFigures } from './figures.js';
 import { renderReport } from './render.js';
-import { readRunFiles } from './run-files.js';
 
 export interface ReportOptions {
   /** Examples shown per rejection reason (default 3). */

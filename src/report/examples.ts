@@ -6,14 +6,11 @@
  * joined to its completion and sample, with small thumbnails of the sample's images and the boxes the
  * reasoning wrote.
  */
-import { readFile } from 'node:fs/promises';
-import { isAbsolute, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
-import { parseCompletion } from '../completion/index.js';
-import { BoxConvention } from '../schema/records.js';
-import { teacherBoxToPixels, VERDICT_REASONS } from '../stages/verify.js';
-import { ImageStore } from '../store/images.js';
-import { Duck, int, num, sqlString, type Row } from './duck.js';
+import { placeThinkBoxes } from '../completion/index.js';
+import { BoxConvention, VERDICT_REASONS } from '../schema/records.js';
+import { Duck, int, num, sqlString, type Row } from '../runview/duck.js';
+import { RunImages } from '../runview/images.js';
 import { orderReasons } from './figures.js';
 
 /** Group key of the examples that passed every check. */
@@ -163,53 +160,31 @@ export function exampleSql(present: Set<string>, picks: readonly ExamplePick[]):
 }
 
 /**
- * The boxes the reasoning wrote, in pixels of the target image (as the verifier reads them); empty when
- * the completion, its convention or the target image's size is unknown.
+ * The boxes the reasoning wrote about the target image, in its pixels (boxes about another image belong on
+ * that image, not here); empty when the completion, its convention or the target image's size is unknown.
  */
 function thinkBoxesOf(r: Row): number[][] {
   const text = str(r.completion_parse);
   const conv = BoxConvention.safeParse(r.convention);
   const images = Array.isArray(r.images) ? (r.images as Row[]).map((i) => ({ width: int(i.width), height: int(i.height) })) : [];
   const t = typeof r.targetImage === 'number' ? r.targetImage : -1;
-  if (text === null || !conv.success || !images[t] || images[t].width <= 0 || images[t].height <= 0) return [];
-  const seen = Array.isArray(r.seenSizes) ? (r.seenSizes as Row[])[t] : undefined;
-  const seenSize = seen && int(seen.width) > 0 && int(seen.height) > 0 ? { width: int(seen.width), height: int(seen.height) } : undefined;
-  return parseCompletion(text, conv.data)
-    .thinkBoxes.map((b) => teacherBoxToPixels(b.box, conv.data, { images }, seenSize, t))
-    .filter((b) => b.every(Number.isFinite));
+  if (text === null || !conv.success || !images[t] || images.some((i) => i.width <= 0 || i.height <= 0)) return [];
+  const seenSizes = Array.isArray(r.seenSizes) ? (r.seenSizes as Row[]).map((x) => (int(x.width) > 0 && int(x.height) > 0 ? { width: int(x.width), height: int(x.height) } : undefined)) : [];
+  return placeThinkBoxes(text, { convention: conv.data, images, seenSizes, targetImage: t })
+    .filter((b) => b.image === t)
+    .map((b) => b.box);
 }
 
 /**
- * Resolve and thumbnail images, once per image and size. Images come from the run's content-addressed
- * store, else from the source's image root (never from outside it).
+ * Thumbnail images, once per image and size (RunImages finds them: the run's store, else the source's
+ * image root, never outside it).
  */
 export class Thumbnailer {
-  private readonly store: ImageStore;
+  private readonly images: RunImages;
   private readonly cache = new Map<string, Promise<{ thumb: Thumb | null; problem: string | null }>>();
 
-  constructor(
-    runRoot: string,
-    private readonly imageRoot: string | null,
-  ) {
-    this.store = new ImageStore(join(runRoot, 'images'));
-  }
-
-  private async bytesOf(sha: string, path: string): Promise<Buffer | null> {
-    const stored = await this.store.locate(sha);
-    if (stored) return readFile(stored);
-    if (this.imageRoot && !isAbsolute(path)) {
-      const root = resolve(this.imageRoot);
-      const p = resolve(root, path);
-      const rel = relative(root, p);
-      if (rel && !rel.startsWith('..') && !isAbsolute(rel)) {
-        try {
-          return await readFile(p);
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-    }
-    return null;
+  constructor(runRoot: string, imageRoot: string | null) {
+    this.images = new RunImages(runRoot, imageRoot);
   }
 
   thumb(sha: string, path: string, side: number): Promise<{ thumb: Thumb | null; problem: string | null }> {
@@ -217,8 +192,8 @@ export class Thumbnailer {
     let p = this.cache.get(key);
     if (!p) {
       p = (async () => {
-        const bytes = await this.bytesOf(sha, path);
-        if (!bytes) return { thumb: null, problem: `image not found in images/${this.imageRoot ? ' or the image root' : ''}` };
+        const { bytes, problem } = await this.images.read(sha, path);
+        if (!bytes) return { thumb: null, problem };
         try {
           // No EXIF rotation: boxes are in the stored pixel grid, which is what the verifier used.
           const { data, info } = await sharp(bytes, { limitInputPixels: 1e9 })

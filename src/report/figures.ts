@@ -2,16 +2,13 @@
  * The report's numbers, computed with SQL over the run's shards (DuckDB reads the Parquet files in
  * place). Every figure is plain JSON and comes back in a fixed order, so `figures.json` is byte-stable.
  */
-import { VERDICT_REASONS } from '../stages/verify.js';
-import { Duck, int, num, sqlString, type Row } from './duck.js';
-import { TABLES, TABLE_NAMES, type RunFiles, type TableName } from './run-files.js';
+import { VERDICT_REASONS } from '../schema/records.js';
+import { Duck, int, num, sqlString, type Row } from '../runview/duck.js';
+import { CORPUS_TABLES, type CorpusTable, type RunFiles, type RunInfo } from '../runview/run-files.js';
 import type { Bin } from '../charts/svg.js';
-import { BUCKET_ORDER, NOT_SCORED, trainingFigures, type TrainingFigures } from './training.js';
+import { BUCKET_ORDER, NOT_SCORED, trainingFigures, type CountBy, type TrainingFigures } from './training.js';
 
-export interface CountBy {
-  key: string;
-  count: number;
-}
+export type { CountBy };
 
 export interface FunnelStep {
   key: string;
@@ -100,15 +97,8 @@ export interface TableFigure {
 
 export interface ReportFigures {
   figuresVersion: 1;
-  run: {
-    name: string | null;
-    version: string | null;
-    configHash: string | null;
-    startedAt: string | null;
-    endedAt: string | null;
-    stages: Record<string, { status: string; tasksDone: number | null; tasks: number | null }>;
-  } | null;
-  tables: Record<TableName, TableFigure>;
+  run: Pick<RunInfo, 'name' | 'version' | 'configHash' | 'startedAt' | 'endedAt' | 'stages'> | null;
+  tables: Record<CorpusTable, TableFigure>;
   quarantineFiles: string[];
   funnel: FunnelStep[];
   samples: { total: number; byTask: CountBy[]; byDifficulty: CountBy[]; multiImage: number } | null;
@@ -153,31 +143,6 @@ const PARSE_REASONS = ['request_failed', 'refusal', 'format', 'answer_unparsable
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 const countBy = (rows: Row[]): CountBy[] => rows.map((r) => ({ key: str(r.key), count: int(r.n) }));
 const share = (a: number, b: number): number | null => (b > 0 ? a / b : null);
-
-/** `read_parquet([...])` over a table's part files. */
-export function parquetSource(files: readonly string[]): string {
-  return `read_parquet([${files.map(sqlString).join(', ')}])`;
-}
-
-/** Views named after the tables (samples, candidates, verdicts, sft, rl, quarantine) over what exists. */
-export async function createViews(duck: Duck, files: RunFiles): Promise<Set<string>> {
-  const present = new Set<string>();
-  for (const name of TABLE_NAMES) {
-    const t = files.tables[name];
-    if (t.files.length === 0) continue;
-    await duck.exec(`CREATE VIEW ${name} AS SELECT * FROM ${parquetSource(t.files)}`, `reading ${TABLES[name].dir}/`);
-    present.add(name);
-  }
-  if (files.quarantine.length) {
-    const cols = `{stage: 'VARCHAR', recordId: 'VARCHAR', file: 'VARCHAR', "row": 'BIGINT', field: 'VARCHAR', reason: 'VARCHAR', detail: 'VARCHAR'}`;
-    await duck.exec(
-      `CREATE VIEW quarantine AS SELECT * FROM read_json([${files.quarantine.map(sqlString).join(', ')}], format = 'newline_delimited', columns = ${cols}, filename = true)`,
-      'reading quarantine/*.jsonl',
-    );
-    present.add('quarantine');
-  }
-  return present;
-}
 
 const qualitySelect = `
   count(DISTINCT sampleId) AS samples,
@@ -420,8 +385,8 @@ export function rlBucketSql(view: string | null): string {
 
 /** Compute every figure from the run's files (views must exist: see createViews). */
 export async function computeFigures(duck: Duck, files: RunFiles, present: Set<string>): Promise<ReportFigures> {
-  const tables = {} as Record<TableName, TableFigure>;
-  for (const name of TABLE_NAMES) {
+  const tables = {} as Record<CorpusTable, TableFigure>;
+  for (const name of CORPUS_TABLES) {
     const t = files.tables[name];
     tables[name] = { state: t.state, files: t.files.length, rows: present.has(name) ? int((await duck.one(`SELECT count(*) AS n FROM ${name}`)).n) : 0 };
   }

@@ -2,7 +2,6 @@
 export { buildReport, type ReportOptions, type ReportResult } from './build.js';
 export {
   computeFigures,
-  createViews,
   type ReportFigures,
   type FunnelStep,
   type QualityRow,
@@ -14,6 +13,5 @@ export {
   type TableFigure,
   type CountBy,
 } from './figures.js';
-export { readRunFiles, type RunFiles, type RunInfo, type TableFiles } from './run-files.js';
 export { renderReport, type ReportModel } from './render.js';
 export { trainingFigures, sftFigures, rlFigures, readJsonl, thin, TRAIN_LAYOUT, DONE_FILE, EVAL_RESULTS, RL_METRICS, MAX_POINTS, type TrainingFigures, type SftFigures, type RlFigures, type ScoredFigures, type EvalResults, type EvalModelResult, type TrainDone } from './training.js';

@@ -9,7 +9,7 @@ import { PASSED, type Example, type ExampleImage } from './examples.js';
 import type { CountBy, IouHistogram, QualityRow, ReportFigures } from './figures.js';
 import { reasonLabel } from './figures.js';
 import { escapeHtml, fmtInt, fmtMs, fmtNum, fmtPct, fmtUsd, html, jsonForScript, raw, type HtmlValue, type SafeHtml } from '../charts/html.js';
-import type { TableName } from './run-files.js';
+import { TABLES, type CorpusTable } from '../runview/run-files.js';
 import { CSS, FILTER_SCRIPT } from './style.js';
 import { PALETTE, barChart, histogram, lineChart } from '../charts/svg.js';
 import { trainingSections, trainingToc } from './render-training.js';
@@ -29,8 +29,6 @@ export interface ReportModel {
   perReason: number;
 }
 
-const STAGE_OF: Record<TableName, string> = { samples: 'ingest', candidates: 'generate', verdicts: 'verify', sft: 'select', rl: 'select' };
-const DIR_OF: Record<TableName, string> = { samples: 'samples', candidates: 'candidates', verdicts: 'verdicts', sft: 'corpus/sft', rl: 'corpus/rl' };
 
 // ---------------------------------------------------------------------------------------------------
 // small pieces
@@ -109,7 +107,7 @@ function header(m: ReportModel): SafeHtml {
 
 /** False for a training-only run (train.from) that has no corpus tables of its own. */
 function hasCorpus(f: ReportFigures): boolean {
-  return !f.training?.from || (Object.keys(f.tables) as TableName[]).some((t) => f.tables[t].state !== 'absent');
+  return !f.training?.from || (Object.keys(f.tables) as CorpusTable[]).some((t) => f.tables[t].state !== 'absent');
 }
 
 function notes(f: ReportFigures): string[] {
@@ -121,10 +119,10 @@ function notes(f: ReportFigures): string[] {
   if (t.candidates.state === 'absent') out.push('generate was not run: no candidates/ in this run, so there are no teacher figures.');
   if (t.verdicts.state === 'absent') out.push('verify was not run: no verdicts/ in this run, so there are no pass rates, IoU or rejection reasons.');
   if (t.sft.state === 'absent' && t.rl.state === 'absent') out.push('select was not run: no corpus/sft/ or corpus/rl/ in this run.');
-  for (const name of Object.keys(t) as TableName[]) {
+  for (const name of Object.keys(t) as CorpusTable[]) {
     if (t[name].state === 'partial')
       out.push(
-        `${DIR_OF[name]}/ is incomplete: ${t[name].files} part file(s) and no _manifest.json (${STAGE_OF[name]} stopped early or is still running); the figures count what was written.`,
+        `${TABLES[name].dir}/ is incomplete: ${t[name].files} part file(s) and no _manifest.json (${TABLES[name].stage} stopped early or is still running); the figures count what was written.`,
       );
   }
   return out;
@@ -132,12 +130,12 @@ function notes(f: ReportFigures): string[] {
 
 function overview(m: ReportModel): SafeHtml {
   const f = m.figures;
-  const stageChips = (hasCorpus(f) ? (Object.keys(f.tables) as TableName[]) : []).map((name) => {
+  const stageChips = (hasCorpus(f) ? (Object.keys(f.tables) as CorpusTable[]) : []).map((name) => {
     const t = f.tables[name];
     // State comes from the files (manifest or part files), never from run.json's stage status: a report
     // written by the pipeline's own report stage sees run.json as it was when that run started.
     const what = t.state === 'complete' ? `${fmtInt(t.rows)} rows` : t.state === 'partial' ? `partial, ${fmtInt(t.rows)} rows` : 'absent';
-    return html`<span class="stage ${t.state}" title="${`${STAGE_OF[name]} stage`}"><span class="dot"></span><code>${DIR_OF[name]}/</code> ${what}</span>`;
+    return html`<span class="stage ${t.state}" title="${`${TABLES[name].stage} stage`}"><span class="dot"></span><code>${TABLES[name].dir}/</code> ${what}</span>`;
   });
   const q = f.quality?.overall;
   const kpis: SafeHtml[] = [];

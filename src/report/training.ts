@@ -12,9 +12,15 @@ import { InputError } from '../errors.js';
 import { readManifest } from '../store/manifest.js';
 import { isNotFound } from '../store/fsutil.js';
 import type { EvalMetrics } from '../train/eval/metrics.js';
-import { Duck, int, num, sqlString } from './duck.js';
-import type { CountBy } from './figures.js';
+import { Duck, int, num, sqlString } from '../runview/duck.js';
+import { parquetSource } from '../runview/views.js';
 import type { Bin } from '../charts/svg.js';
+
+/** A count per key (a task, a bucket, a reason), in a fixed order. */
+export interface CountBy {
+  key: string;
+  count: number;
+}
 
 /** Directories (relative to the run) the training stages own. */
 export const TRAIN_LAYOUT = {
@@ -258,7 +264,7 @@ async function scoredFigures(duck: Duck, root: string): Promise<ScoredFigures | 
   if (!manifest) return null;
   const files = manifest.files.map((f) => join(dir, f.file));
   if (files.length === 0) return { rows: 0, scored: 0, meanDifficulty: null, meanWeight: null, byBucket: [], histogram: [] };
-  await duck.exec(`CREATE OR REPLACE VIEW scored AS SELECT * FROM read_parquet([${files.map(sqlString).join(', ')}])`, 'scored RL pool view');
+  await duck.exec(`CREATE OR REPLACE VIEW scored AS SELECT * FROM ${parquetSource(files)}`, 'scored RL pool view');
   const t = await duck.one(`SELECT count(*) AS n, count(difficulty) AS scored, avg(difficulty) AS d, avg(weight) AS w FROM scored`);
   const byBucket = (await duck.all(`SELECT coalesce(bucket, ${sqlString(NOT_SCORED)}) AS key, count(*) AS n FROM scored GROUP BY 1 ORDER BY ${BUCKET_ORDER}`)).map(
     (r) => ({ key: String(r.key), count: int(r.n) }),

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import * as arrow from 'apache-arrow';
 import type { z } from 'zod';
 import { RecordError, UnivgError } from '../errors.js';
+import { canonicalJson } from './canonical.js';
 import { RECORDS, type RecordKind } from './records.js';
 
 /** A Hugging Face `datasets` feature in its JSON spelling (Value, Image, list literal, or a dict of features). */
@@ -216,20 +217,6 @@ function badValue(path: string, expected: string, value: unknown): RecordError {
 
 const listOf = (t: arrow.DataType) => new arrow.List(new arrow.Field('item', t, true));
 const value = (dtype: 'string' | 'int64' | 'float64' | 'bool' | 'binary'): HfFeature => ({ dtype, _type: 'Value' });
-
-/** JSON text with object keys sorted at every level, so equal maps give equal bytes. */
-export function canonicalJson(v: unknown): string {
-  return JSON.stringify(sortKeys(v));
-}
-function sortKeys(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(sortKeys);
-  if (v !== null && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) out[k] = sortKeys((v as Record<string, unknown>)[k]);
-    return out;
-  }
-  return v;
-}
 
 /** A codec for a value that may be absent: null/undefined are checked against requiredness and defaults. */
 function withPresence(inner: FieldCodec, mode: { required: boolean; defaultValue?: () => unknown; optional: boolean }): FieldCodec {

@@ -131,6 +131,30 @@ export const SelectConfig = z.strictObject({
     .describe("answer box written in training rows: the ground truth (the paper copies it) or the teacher's verified box"),
 });
 
+/** Reasons an auditor picks from when the pipeline does not list its own (keys 1-9 in `univg audit`). */
+export const DEFAULT_AUDIT_REASONS = ['wrong_box', 'wrong_image', 'reasoning_flawed', 'think_contradicts_answer', 'hint_leak', 'question_ambiguous', 'ground_truth_wrong', 'other'] as const;
+
+export const AuditConfig = z
+  .strictObject({
+    reasons: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,39}$/, 'a reason is a lowercase key: letters, digits, _ or -'))
+      .min(1)
+      .max(9)
+      .default([...DEFAULT_AUDIT_REASONS])
+      .describe('reasons auditors pick from in univg audit (keys 1-9); changing them does not mark results stale'),
+    labels: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('labels written by `univg audit export` (.parquet or .jsonl): select leaves out the samples they reject and records the file in the corpus manifests'),
+    remove: z
+      .enum(['any-reject', 'majority-reject'])
+      .default('any-reject')
+      .describe("any-reject: a sample goes when any auditor's latest decision rejects it; majority-reject: when more of its auditors reject than accept"),
+    removeFlagged: z.boolean().default(false).describe('also leave out samples an auditor flagged (and none accepted since)'),
+  })
+  .describe('auditing: the reasons offered in univg audit, and the labels select applies to the corpus');
+
 export const ShardConfig = z.strictObject({
   tasks: z.number().int().positive().default(4).describe('work split into this many tasks by hash of sample id'),
   rowGroupSize: z.number().int().positive().default(10_000).describe('most rows per row group (the writer also caps a group by bytes)'),
@@ -363,6 +387,7 @@ export const PipelineConfig = z
     teacher: TeacherConfig.optional(),
     verify: VerifyConfig.default(VerifyConfig.parse({})),
     select: SelectConfig.default(SelectConfig.parse({})),
+    audit: AuditConfig.default(AuditConfig.parse({})),
     shards: ShardConfig.default(ShardConfig.parse({})),
     train: TrainConfig.optional(),
   })
@@ -393,6 +418,7 @@ export type TeacherConfig = z.infer<typeof TeacherConfig>;
 export type VerifyConfig = z.infer<typeof VerifyConfig>;
 export type ShardConfig = z.infer<typeof ShardConfig>;
 export type SelectConfig = z.infer<typeof SelectConfig>;
+export type AuditConfig = z.infer<typeof AuditConfig>;
 export type SourceConfig = z.infer<typeof SourceConfig>;
 export type TrainConfig = z.infer<typeof TrainConfig>;
 export type TrainSftConfig = z.infer<typeof TrainSftConfig>;

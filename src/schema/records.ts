@@ -92,6 +92,25 @@ export const TeacherCandidate = z.object({
 });
 export type TeacherCandidate = z.infer<typeof TeacherCandidate>;
 
+/** Reason codes a verdict can carry, in the order the verifier runs its checks (src/stages/verify.ts). */
+export const VERDICT_REASONS = [
+  'request_failed',
+  'refusal',
+  'truncated',
+  'format',
+  'answer_unparsable',
+  'answer_out_of_range',
+  'iou_below_threshold',
+  'think_answer_disagree',
+  'target_image_not_named',
+  'hint_leak',
+  'think_too_short',
+  'think_too_long',
+  'repetitive',
+  'text_after_answer',
+] as const;
+export type VerdictReason = (typeof VERDICT_REASONS)[number];
+
 /** The verification of one candidate: pass or fail, and every reason. */
 export const Verdict = z.object({
   sampleId: z.string().min(1),
@@ -99,7 +118,7 @@ export const Verdict = z.object({
   task: z.string(),
   difficulty: Difficulty.nullable(),
   pass: z.boolean(),
-  reasons: z.array(z.string()).describe('every failed check, as reason codes; empty when pass'),
+  reasons: z.array(z.string()).describe(`every failed check, as reason codes (${VERDICT_REASONS.join(', ')}); empty when pass`),
   formatReward: z.number().describe("UniVG-R1's format_reward_rec (0 or 1), the answer box read in the teacher's convention"),
   answerBox: Box.nullable().describe('answer box converted to pixels of the target image'),
   iou: z.number().nullable().describe('IoU of answerBox with the ground truth'),
@@ -180,6 +199,35 @@ export const QuarantineRecord = z.object({
 });
 export type QuarantineRecord = z.infer<typeof QuarantineRecord>;
 
+/** What an auditor decides about a sample; `clear` withdraws that auditor's earlier decision (undo). */
+export const AUDIT_DECISIONS = ['accept', 'reject', 'flag', 'clear'] as const;
+export const AuditDecision = z.enum(AUDIT_DECISIONS);
+export type AuditDecision = z.infer<typeof AuditDecision>;
+
+/** An auditor's name as labels carry it: letters, digits and `._@-`, up to 64 characters. */
+export const AuditorName = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/, 'an auditor name is 1-64 letters, digits or . _ @ -, starting with a letter or digit');
+
+/**
+ * One decision of one auditor about one sample, as `univg audit` writes it (audit/labels.log) and
+ * `univg audit export` hands it on. The log is append-only: a later decision of the same auditor about the
+ * same sample replaces the earlier one, and every decision stays in the history.
+ */
+export const AuditLabel = z.object({
+  seq: z.number().int().nonnegative().describe('position in the label log: the order decisions were committed in (later wins)'),
+  id: z.string().min(1).describe('unique id of this decision'),
+  sampleId: z.string().min(1),
+  candidateIndex: z.number().int().nonnegative().nullable().describe('the candidate whose chain was shown when deciding; null: the sample has none'),
+  auditor: AuditorName,
+  decision: AuditDecision.describe('accept | reject | flag (look again) | clear (withdraws this auditor\'s decision)'),
+  reason: z.string().nullable().describe("one of the team's configured reasons (audit.reasons), or null"),
+  note: z.string().max(2000).describe('free text; empty when none'),
+  time: z.string().describe('when the decision was written, ISO 8601 UTC'),
+  undoes: z.string().nullable().describe('id of the decision this one undoes, or null'),
+});
+export type AuditLabel = z.infer<typeof AuditLabel>;
+
 /** Every record kind, by the name used for its schema file. */
 export const RECORDS = {
   GroundingSample,
@@ -189,5 +237,6 @@ export const RECORDS = {
   RlRow,
   Prediction,
   QuarantineRecord,
+  AuditLabel,
 } as const;
 export type RecordKind = keyof typeof RECORDS;

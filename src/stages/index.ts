@@ -15,7 +15,7 @@ import { trainVisionStage } from './train-vision-stage.js';
 export const STANDARD_STAGES: readonly Stage[] = [ingestStage, generateStage, verifyStage, selectStage, trainVisionStage, trainSftStage, scoreStage, trainRlStage, evalStage, reportStage];
 
 export type { Stage, StageOutput, TaskContext, StageServices, RowSink, TaskProgress, TaskRef } from './stage.js';
-export { verifyCandidate, hintLeaks, longestLoop, isLoop, conclusionNamesTarget, teacherBoxToPixels, VERIFIER_VERSION, VERDICT_REASONS, type VerdictReason, type VerifyContext } from './verify.js';
+export { verifyCandidate, hintLeaks, longestLoop, isLoop, conclusionNamesTarget, VERIFIER_VERSION, type VerifyContext } from './verify.js';
 export { pickBest, assignPool, selectForSample, toSftRow, toRlRow, trainingCompletion, rewriteBoxes, answerText, type Selection } from './select.js';
 export { COT_INSTRUCTION, trainingPrompt } from '../completion/prompt.js';
 export { judgeSample, judgeChains, renderJudgePrompt, parseJudgeReply, planJudge, JUDGE_PROMPT_VERSION, JUDGE_MAX_TOKENS, type JudgeOutcome, type JudgeOptions, type JudgeReply, type JudgeChain, type JudgePromptInput } from './judge.js';

@@ -1,7 +1,9 @@
 /** The select stage: best passing candidate per sample, split into SFT and RL pools. */
 import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { removalsFromFile } from '../audit/apply.js';
+import { ConfigError, InputError } from '../errors.js';
 import type { PipelineConfig } from '../schema/config.js';
 import type { GroundingSample, HfImage, RlRow, SftRow, TeacherCandidate, Verdict } from '../schema/records.js';
 import { JsonlWriter } from '../sources/jsonl-writer.js';
@@ -27,6 +29,15 @@ async function hfImages(sample: GroundingSample, images: ImageStore, runDir: str
     out.push({ bytes: embed && located ? new Uint8Array(await readFile(located)) : null, path: rel });
   }
   return out;
+}
+
+/**
+ * Audit labels applied to the corpus: in the settings only when the pipeline names a labels file (old runs
+ * stay fresh); the file's contents are an external input, so a new export marks select stale.
+ */
+function auditSettings(c: PipelineConfig) {
+  if (!c.audit.labels) return {};
+  return { audit: { remove: c.audit.remove, removeFlagged: c.audit.removeFlagged } };
 }
 
 /** What shapes the judge's answers: in the stage settings only when the judge is on (old runs stay fresh). */
@@ -61,8 +72,12 @@ export const selectStage: Stage = {
     { name: 'rl', dir: 'corpus/rl', kind: 'RlRow' },
   ],
   mode: 'partitioned',
-  settings: (c) => ({ select: c.select, seed: c.seed, embedImages: c.shards.embedImages, ...judgeSettings(c) }),
+  settings: (c) => ({ select: c.select, seed: c.seed, embedImages: c.shards.embedImages, ...judgeSettings(c), ...auditSettings(c) }),
+  externalInputs: (c) => (c.audit.labels ? [{ name: 'audit labels', file: c.audit.labels }] : []),
+  summary: (t) => (t.auditLabels === undefined ? null : `audit labels (${t.auditLabels / Math.max(1, t.auditTasks ?? 1)} decisions) removed ${t.auditRemoved ?? 0} samples from the corpus (listed in quarantine/ as audit_rejected)`),
   preflight(c) {
+    if (c.audit.labels && !existsSync(c.audit.labels))
+      throw new InputError('audit.labels names a file that does not exist: write it with `univg audit export RUN_DIR --out FILE`', { file: c.audit.labels, field: 'audit.labels' });
     if (!c.select.judge) return;
     if (!c.teacher) throw new ConfigError('select.judge asks the teacher endpoint to judge, but the pipeline has no teacher section', { field: 'select.judge' });
     if (!c.teacher.simulated) resolveEndpoint(c.teacher, process.env);
@@ -81,6 +96,8 @@ export const selectStage: Stage = {
       log = await JsonlWriter.create(logPath);
     }
     const counts = { judged: 0, cached: 0, fallback: 0 };
+    const audit = ctx.config.audit.labels ? await removalsFromFile(ctx.config.audit.labels, ctx.config.audit) : null;
+    if (audit) ctx.tally({ auditLabels: audit.labels, auditTasks: 1 });
     try {
       const joined = joinBySample<GroundingSample, { candidates: TeacherCandidate[]; verdicts: Verdict[] }>(ctx.read<GroundingSample>('ingest'), {
         candidates: ctx.read<TeacherCandidate>('generate'),
@@ -104,7 +121,11 @@ export const selectStage: Stage = {
           if (outcome.source === 'fallback') counts.fallback++;
           ctx.progress.note({ judged: counts.judged, 'judge fallbacks': counts.fallback });
         }
-        if (sel) {
+        const removal = audit?.removed.get(sample.id);
+        if (sel && removal) {
+          await ctx.quarantine({ recordId: sample.id, file: ctx.config.audit.labels ?? null, row: null, field: null, reason: 'audit_rejected', detail: removal.detail });
+          ctx.tally({ auditRemoved: 1 });
+        } else if (sel) {
           const images = await hfImages(sample, ctx.services.images, ctx.runDir, ctx.config.shards.embedImages);
           if (sel.pool === 'sft') await sft.write(toSftRow(sample, sel.candidate, sel.verdict, images, select));
           else await rl.write(toRlRow(sample, images, select));

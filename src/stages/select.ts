@@ -4,10 +4,9 @@
  */
 import { createHash } from 'node:crypto';
 import { formatBox, trainingPrompt } from '../completion/index.js';
-import { convertBox } from '../geometry/convert.js';
+import { convertBox, teacherBoxToPixels } from '../geometry/convert.js';
 import type { SelectConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, HfImage, RlRow, SftRow, TeacherCandidate, Verdict } from '../schema/records.js';
-import { teacherBoxToPixels } from './verify.js';
 
 const agreementRank = (v: boolean | null) => (v === true ? 0 : v === null ? 1 : 2);
 

@@ -23,7 +23,8 @@ import { readRows } from '../store/reader.js';
 import { SYNTHETIC_DIR } from './ingest-stage.js';
 import { joinBySample } from './join.js';
 import { hintTextFor } from './verify-stage.js';
-import { formatInConvention, teacherBoxToPixels, verifyCandidate, type VerifyContext } from './verify.js';
+import { teacherBoxToPixels } from '../geometry/convert.js';
+import { formatInConvention, verifyCandidate, type VerifyContext } from './verify.js';
 
 /** What the scene graph says the answer is. */
 export interface SceneTruth {

@@ -4,31 +4,13 @@
  */
 import { formatReward, imageMentionsAt, parseCompletion, type ParsedCompletion } from '../completion/index.js';
 import { iou } from '../geometry/box.js';
-import { convertBox, isIntegerConvention } from '../geometry/convert.js';
+import { isIntegerConvention, teacherBoxToPixels } from '../geometry/convert.js';
 import type { VerifyConfig } from '../schema/config.js';
-import type { BoxConvention, GroundingSample, PromptMode, TeacherCandidate, Verdict } from '../schema/records.js';
+import { VERDICT_REASONS, type BoxConvention, type GroundingSample, type PromptMode, type TeacherCandidate, type Verdict, type VerdictReason } from '../schema/records.js';
 
 /** Bump when a check changes meaning: verdict shards record it, so stale verdicts are visible. */
 export const VERIFIER_VERSION = 'verify-v2';
 
-/** Reason codes a verdict can carry, in the order checks run. */
-export const VERDICT_REASONS = [
-  'request_failed',
-  'refusal',
-  'truncated',
-  'format',
-  'answer_unparsable',
-  'answer_out_of_range',
-  'iou_below_threshold',
-  'think_answer_disagree',
-  'target_image_not_named',
-  'hint_leak',
-  'think_too_short',
-  'think_too_long',
-  'repetitive',
-  'text_after_answer',
-] as const;
-export type VerdictReason = (typeof VERDICT_REASONS)[number];
 
 /**
  * The reasoning's box "agrees" with the answer when they overlap this much: the same bar a box must clear to
@@ -60,29 +42,6 @@ export interface VerifyContext {
   mode: PromptMode;
   /** The hinted answer text as the prompt showed it (hinted mode), to detect it quoted before reasoning. */
   hintText?: string | null;
-}
-
-/**
- * Convert a box the teacher wrote in `convention` to original pixels of image `index`. The teacher saw
- * `seenSizes[index]`; for the resized-pixel convention that size, not the budget, decides the scale.
- */
-export function teacherBoxToPixels(
-  box: readonly number[],
-  convention: BoxConvention,
-  sample: { images: ReadonlyArray<{ width: number; height: number }> },
-  seen: { width: number; height: number } | undefined,
-  index: number,
-): [number, number, number, number] {
-  const img = sample.images[index]!;
-  // parseCompletion already returns xyxy for the -xywh conventions: convert the frame only, never the layout again.
-  const frame = convention.replace(/-xywh$/, '') as BoxConvention;
-  if (frame === 'qwen25vl') {
-    const s = seen ?? img;
-    const sx = img.width / s.width;
-    const sy = img.height / s.height;
-    return [box[0]! * sx, box[1]! * sy, box[2]! * sx, box[3]! * sy];
-  }
-  return convertBox(box, frame, 'pixels', { width: img.width, height: img.height });
 }
 
 /**

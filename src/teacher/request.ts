@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { smartResize } from '../geometry/index.js';
+import { canonicalJson } from '../schema/canonical.js';
 import type { TeacherConfig } from '../schema/config.js';
 import type { GroundingSample } from '../schema/records.js';
 import { renderPrompt, type SeenSize } from './prompts.js';
@@ -41,19 +42,6 @@ export interface RequestPlan {
   n: number;
   firstCandidate: number;
   seenSizes: SeenSize[];
-}
-
-/** JSON with object keys sorted at every level: one text per value, whatever the insertion order. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') {
-    if (typeof value === 'number' && !Number.isFinite(value)) throw new TypeError(`cannot canonicalize ${value}`);
-    return JSON.stringify(value);
-  }
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const keys = Object.keys(value as object)
-    .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-    .sort();
-  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }
 
 export function sha256Hex(text: string | Uint8Array): string {

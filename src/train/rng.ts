@@ -4,21 +4,20 @@
  * backend involved), so the same seed gives the same numbers on every backend.
  */
 import { createHash } from 'node:crypto';
+import { Sfc32, type Sfc32State } from '../random/sfc32.js';
 
-export type RngState = [number, number, number, number];
+export type RngState = Sfc32State;
 
 export class Rng {
-  private s: Uint32Array;
+  private readonly g: Sfc32;
 
   constructor(seedOrState: string | number | RngState) {
     if (Array.isArray(seedOrState)) {
-      this.s = Uint32Array.from(seedOrState);
+      this.g = new Sfc32(seedOrState);
       return;
     }
     const h = createHash('sha256').update(`univg-train:${seedOrState}`).digest();
-    this.s = Uint32Array.from([h.readUInt32LE(0), h.readUInt32LE(4), h.readUInt32LE(8), h.readUInt32LE(12)]);
-    // sfc32's first outputs are correlated with the seed words.
-    for (let i = 0; i < 12; i++) this.u32();
+    this.g = Sfc32.seeded(h.readUInt32LE(0), h.readUInt32LE(4), h.readUInt32LE(8), h.readUInt32LE(12));
   }
 
   /** A child stream keyed by this one's next output and a label: draws from it never shift ours. */
@@ -27,18 +26,11 @@ export class Rng {
   }
 
   state(): RngState {
-    return [this.s[0]!, this.s[1]!, this.s[2]!, this.s[3]!];
+    return this.g.state();
   }
 
   u32(): number {
-    const s = this.s;
-    const t = (((s[0]! + s[1]!) | 0) + s[3]!) | 0;
-    s[3] = (s[3]! + 1) | 0;
-    s[0] = s[1]! ^ (s[1]! >>> 9);
-    s[1] = (s[2]! + (s[2]! << 3)) | 0;
-    s[2] = (s[2]! << 21) | (s[2]! >>> 11);
-    s[2] = (s[2]! + t) | 0;
-    return t >>> 0;
+    return this.g.u32();
   }
 
   /** Uniform in [0, 1) with 32 bits of resolution. */

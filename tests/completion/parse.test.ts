@@ -114,8 +114,8 @@ describe('parseCompletion: boxes', () => {
     const p = parseCompletion(text, 'qwen2vl');
     expect(p.answerBox).toEqual([120, 45, 560, 980]);
     expect(p.thinkBoxes).toEqual([
-      { box: [1, 2, 3, 4], offset: text.indexOf('(1,2)') },
-      { box: [5, 6, 7, 8], offset: text.indexOf('[5,') },
+      { box: [1, 2, 3, 4], offset: text.indexOf('(1,2)'), end: text.indexOf(' then') },
+      { box: [5, 6, 7, 8], offset: text.indexOf('[5,'), end: text.indexOf('.</think>') },
     ]);
   });
 

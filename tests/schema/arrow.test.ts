@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import { RecordError } from '../../src/errors.js';
 import {
   arrowSchemaFor,
-  canonicalJson,
   describeSchema,
   hfFeaturesFor,
   recordBatchToRows,
@@ -12,6 +11,7 @@ import {
   rowsToRecordBatch,
   schemaFingerprint,
 } from '../../src/schema/arrow.js';
+import { canonicalJson } from '../../src/schema/canonical.js';
 import { GroundingSample, RECORDS, type RecordKind } from '../../src/schema/records.js';
 import { groundingSamples, predictions, rlRows, sftRows, teacherCandidates, verdicts } from '../store/helpers.js';
 

@@ -14,7 +14,8 @@ import { runPipeline } from '../../src/pipeline/runner.js';
 import { VerifyConfig, type PipelineConfig } from '../../src/schema/config.js';
 import { SYNTH_TASKS } from '../../src/sources/synthetic/vocabulary.js';
 import { STANDARD_STAGES } from '../../src/stages/index.js';
-import { VERDICT_REASONS, verifyCandidate } from '../../src/stages/verify.js';
+import { VERDICT_REASONS } from '../../src/schema/records.js';
+import { verifyCandidate } from '../../src/stages/verify.js';
 import { auditRun, type FalseRejections } from '../../src/stages/verify-truth.js';
 
 const PER_TASK = 20;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { VerifyConfig } from '../../src/schema/config.js';
 import type { GroundingSample, TeacherCandidate } from '../../src/schema/records.js';
-import { conclusionNamesTarget, hintLeaks, isLoop, longestLoop, teacherBoxToPixels, verifyCandidate } from '../../src/stages/verify.js';
+import { teacherBoxToPixels } from '../../src/geometry/convert.js';
+import { conclusionNamesTarget, hintLeaks, isLoop, longestLoop, verifyCandidate } from '../../src/stages/verify.js';
 import { assignPool, pickBest, rewriteBoxes, trainingCompletion } from '../../src/stages/select.js';
 import { SelectConfig } from '../../src/schema/config.js';
 

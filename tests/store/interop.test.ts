@@ -6,7 +6,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { canonicalJson, recordCodec, type RecordOf } from '../../src/schema/arrow.js';
+import { recordCodec, type RecordOf } from '../../src/schema/arrow.js';
+import { canonicalJson } from '../../src/schema/canonical.js';
 import { RECORDS, type RecordKind } from '../../src/schema/records.js';
 import { readBatches, readRows, writeShards } from '../../src/store/index.js';
 import { groundingSamples, predictions, query, rlRows, sftRows, sqlString, teacherCandidates, tempDir, verdicts } from './helpers.js';
@@ -31,6 +32,7 @@ const KEY: Record<RecordKind, string> = {
   RlRow: 'id',
   Prediction: 'id',
   QuarantineRecord: 'recordId',
+  AuditLabel: 'id',
 };
 
 const cases: Array<[string, RecordKind, unknown[]]> = [
@@ -41,6 +43,14 @@ const cases: Array<[string, RecordKind, unknown[]]> = [
   ['SftRow with image-store paths', 'SftRow', sftRows(6, false)],
   ['RlRow', 'RlRow', rlRows(6)],
   ['Prediction', 'Prediction', predictions(6)],
+  [
+    'AuditLabel',
+    'AuditLabel',
+    Array.from({ length: 7 }, (_, i) => ({
+      seq: i, id: `l-${i}`, sampleId: `s-${i % 3}`, candidateIndex: i % 2 ? null : i, auditor: i % 2 ? 'ana' : 'bo', decision: (['accept', 'reject', 'flag', 'clear'] as const)[i % 4],
+      reason: i % 4 === 1 ? 'wrong_box' : null, note: i === 3 ? 'a note with "quotes" and <b>' : '', time: `2025-01-0${i + 1}T00:00:00.000Z`, undoes: i === 3 ? 'l-1' : null,
+    })),
+  ],
 ];
 
 describe('DuckDB reads what the store writes', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TeacherConfig } from '../../src/schema/config.js';
-import { canonicalJson, chatBody, planRequests, requestHash } from '../../src/teacher/request.js';
+import { canonicalJson } from '../../src/schema/canonical.js';
+import { chatBody, planRequests, requestHash } from '../../src/teacher/request.js';
 import { makeFixture } from './fixtures/samples.js';
 
 const base = TeacherConfig.parse({ model: 'teacher-x' });

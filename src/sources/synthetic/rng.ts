@@ -3,6 +3,7 @@
  * (suite seed, sample index, stream), so a sample's content does not depend on how many samples are
  * generated, in which order, or how many run in parallel.
  */
+import { Sfc32 } from '../../random/sfc32.js';
 
 /** 32-bit finaliser (murmur3 fmix32): spreads every input bit over the output. */
 function fmix32(h: number): number {
@@ -42,28 +43,10 @@ export interface Rng {
   shuffle<T>(items: readonly T[]): T[];
 }
 
-/** sfc32: small, fast, passes PractRand at this size; state is four 32-bit words. */
-export function sfc32(a: number, b: number, c: number, d: number): () => number {
-  return () => {
-    a >>>= 0;
-    b >>>= 0;
-    c >>>= 0;
-    d >>>= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
-
 /** A generator keyed by integers, e.g. `makeRng(seed, index, STREAM.scene)`. */
 export function makeRng(...key: number[]): Rng {
-  const next = sfc32(hash32(...key, 1), hash32(...key, 2), hash32(...key, 3), hash32(...key, 4));
-  for (let i = 0; i < 12; i++) next(); // warm-up: sfc32's first outputs are correlated with the seed words
-  return wrap(next);
+  const g = Sfc32.seeded(hash32(...key, 1), hash32(...key, 2), hash32(...key, 3), hash32(...key, 4));
+  return wrap(() => g.next());
 }
 
 function wrap(next: () => number): Rng {

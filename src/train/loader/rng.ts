@@ -4,31 +4,18 @@
  * on those values, never on timing or on how many numbers another stream drew.
  */
 import { createHash } from 'node:crypto';
+import { Sfc32 } from '../../random/sfc32.js';
 
 export class Rng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
+  private readonly g: Sfc32;
 
   constructor(key: string) {
     const h = createHash('sha256').update(key).digest();
-    this.a = h.readUInt32LE(0);
-    this.b = h.readUInt32LE(4);
-    this.c = h.readUInt32LE(8);
-    this.d = h.readUInt32LE(12);
-    // Warm up: sfc32's first outputs are correlated with the seed words.
-    for (let i = 0; i < 12; i++) this.u32();
+    this.g = Sfc32.seeded(h.readUInt32LE(0), h.readUInt32LE(4), h.readUInt32LE(8), h.readUInt32LE(12));
   }
 
   u32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
+    return this.g.u32();
   }
 
   /** An integer in [0, n). */

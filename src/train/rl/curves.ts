@@ -3,14 +3,27 @@
  * shows. Pure: log entries in, SVG text out.
  */
 import { lineChart, niceTicks } from '../../charts/svg.js';
-import type { RlStepLog } from './train.js';
+
+/** What the charts read of a step log line (train.ts's RlCurveStep has these and more). */
+export interface RlCurveStep {
+  step: number;
+  rewardMean: number;
+  rewardStd: number;
+  accuracyMean: number;
+  formatRate: number;
+  buckets: Record<'lt0.3' | '0.3-0.7' | 'gt0.7', number>;
+  weightMean: number;
+  kl: number;
+  clipFraction: number;
+  completionLength: number;
+}
 
 export interface RlChart {
   metric: string;
   svg: string;
 }
 
-type Pick1 = (s: RlStepLog) => number;
+type Pick1 = (s: RlCurveStep) => number;
 
 const CHARTS: Array<{ metric: string; yLabel: string; series: Array<[string, Pick1]>; unit?: boolean }> = [
   { metric: 'reward', yLabel: 'reward', series: [['reward mean', (s) => s.rewardMean], ['accuracy (IoU)', (s) => s.accuracyMean], ['reward spread', (s) => s.rewardStd]] },
@@ -22,7 +35,7 @@ const CHARTS: Array<{ metric: string; yLabel: string; series: Array<[string, Pic
   { metric: 'format', yLabel: 'share of rollouts', unit: true, series: [['format rate', (s) => s.formatRate]] },
 ];
 
-export function rlCharts(history: readonly RlStepLog[], title = 'GRPO'): RlChart[] {
+export function rlCharts(history: readonly RlCurveStep[], title = 'GRPO'): RlChart[] {
   const xMax = Math.max(1, ...history.map((s) => s.step));
   return CHARTS.map((c) => {
     const series = c.series.map(([name, f]) => ({ name, points: history.map((s) => [s.step, f(s)] as const) }));
@@ -38,7 +51,7 @@ export function rlCharts(history: readonly RlStepLog[], title = 'GRPO'): RlChart
 }
 
 /** Every chart stacked into one standalone SVG document. */
-export function rlCurvesSvg(history: readonly RlStepLog[], title = 'GRPO'): string {
+export function rlCurvesSvg(history: readonly RlCurveStep[], title = 'GRPO'): string {
   const charts = rlCharts(history, title);
   const h = 200;
   const body = charts.map((c, i) => `<svg x="0" y="${i * h}" width="520" height="${h}">${c.svg.replace(/^<svg[^>]*>/, '').replace(/<\/svg>\s*$/, '')}</svg>`).join('\n');

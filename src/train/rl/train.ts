@@ -34,7 +34,7 @@ import { assertFinite } from '../readback.js';
 import type { Tokenizer } from '../tokenizer.js';
 import { bucketShares, groupAdvantages, mean, phi, std, type PhiKind, type StdKind } from './difficulty.js';
 import { grpoUpdate, updateStatsOf, type GroupInput } from './objective.js';
-import { rlCurvesSvg } from './curves.js';
+import { rlCurvesSvg, type RlCurveStep } from './curves.js';
 import { sampleGroup } from './rollout.js';
 
 /**
@@ -47,23 +47,10 @@ export type RlOptions = z.input<typeof RlRunOptions> & {
   log?: (line: string) => void;
 };
 
-export interface RlStepLog {
+export interface RlStepLog extends RlCurveStep {
   type: 'rl-step';
-  step: number;
   prompts: number;
   rollouts: number;
-  /** Total reward (accuracy + format): mean over rollouts and mean of the per-prompt spread. */
-  rewardMean: number;
-  rewardStd: number;
-  accuracyMean: number;
-  formatRate: number;
-  /** Shares of prompts by the mIoU of their rollouts (the paper's Figure 3). */
-  buckets: Record<'lt0.3' | '0.3-0.7' | 'gt0.7', number>;
-  weightMean: number;
-  kl: number;
-  clipFraction: number;
-  /** Mean completion tokens per rollout (its `<eos>` included). */
-  completionLength: number;
   loss: number;
   lr: number;
   gradNorm: number;

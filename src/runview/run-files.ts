@@ -1,8 +1,9 @@
 /**
  * What a run directory holds: run.json, each stage's shard files (complete with a manifest, partial
- * without one, or absent) and the quarantine files. The report shows what exists and names what is
- * missing, so this never fails for an absent stage, only for a directory that is not a run at all or
- * for files that contradict their manifest.
+ * without one, or absent) and the quarantine files. The report and the audit app read runs through this
+ * one survey. It never fails for an absent stage, only for a directory that is not a run at all; files
+ * that contradict their manifest are an error for the report (strict) and, for the audit app (tolerant),
+ * a problem named on the page while everything else is shown.
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat } from 'node:fs/promises';
@@ -13,16 +14,36 @@ import { isNotFound } from '../store/fsutil.js';
 import { readManifest } from '../store/manifest.js';
 import { parseShardFileName } from '../store/names.js';
 
-/** The stage tables the report reads, with their directory in the run and record kind. */
+/** The stage tables of a run, with their directory in the run and record kind. */
 export const TABLES = {
   samples: { dir: 'samples', kind: 'GroundingSample', stage: 'ingest' },
   candidates: { dir: 'candidates', kind: 'TeacherCandidate', stage: 'generate' },
   verdicts: { dir: 'verdicts', kind: 'Verdict', stage: 'verify' },
   sft: { dir: 'corpus/sft', kind: 'SftRow', stage: 'select' },
   rl: { dir: 'corpus/rl', kind: 'RlRow', stage: 'select' },
+  predictions: { dir: 'eval/predictions', kind: 'Prediction', stage: 'eval' },
 } as const satisfies Record<string, { dir: string; kind: RecordKind; stage: string }>;
 export type TableName = keyof typeof TABLES;
 export const TABLE_NAMES = Object.keys(TABLES) as TableName[];
+/** The corpus-building stages' tables (the report's "tables" figure). */
+export const CORPUS_TABLES = ['samples', 'candidates', 'verdicts', 'sft', 'rl'] as const satisfies readonly TableName[];
+export type CorpusTable = (typeof CORPUS_TABLES)[number];
+
+/** Something wrong with a file of the run, found by a tolerant survey (the file is left out). */
+export interface RunProblem {
+  /** The table the file belongs to, or `run.json`. */
+  table: TableName | 'run.json';
+  file: string;
+  message: string;
+}
+
+export interface SurveyOptions {
+  /**
+   * Collect what contradicts a manifest (a missing or resized part, a corrupt manifest, a bad run.json) in
+   * `problems` and leave those files out, instead of throwing (default false).
+   */
+  tolerant?: boolean;
+}
 
 export interface TableFiles {
   name: TableName;
@@ -48,6 +69,8 @@ export interface RunInfo {
   imageRoot: string | null;
   /** The corpus run a training-only pipeline read (config train.from), else null. */
   trainFrom: string | null;
+  /** The reasons auditors pick from (config audit.reasons), else null. */
+  auditReasons: string[] | null;
 }
 
 export interface RunFiles {
@@ -56,6 +79,8 @@ export interface RunFiles {
   tables: Record<TableName, TableFiles>;
   /** Absolute paths of quarantine JSONL files, sorted. */
   quarantine: string[];
+  /** What a tolerant survey left out, and why (always empty for a strict one, which throws instead). */
+  problems: RunProblem[];
 }
 
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -75,6 +100,8 @@ export function runInfoOf(doc: unknown, file: string): RunInfo {
   const config = isObj(doc.config) ? doc.config : {};
   const source = isObj(config.source) ? config.source : {};
   const train = isObj(config.train) ? config.train : {};
+  const audit = isObj(config.audit) ? config.audit : {};
+  const reasons = Array.isArray(audit.reasons) && audit.reasons.every((r) => typeof r === 'string') ? (audit.reasons as string[]) : null;
   return {
     name: str(doc.name),
     version: str(doc.version),
@@ -85,6 +112,7 @@ export function runInfoOf(doc: unknown, file: string): RunInfo {
     teacher: isObj(doc.teacher) ? doc.teacher : null,
     imageRoot: str(source.imageRoot),
     trainFrom: str(train.from),
+    auditReasons: reasons,
   };
 }
 
@@ -115,12 +143,26 @@ async function listDir(dir: string): Promise<string[] | null> {
   }
 }
 
-async function tableFiles(root: string, name: TableName): Promise<TableFiles> {
+/** Report a problem: thrown by a strict survey, collected (and the file left out) by a tolerant one. */
+type Complain = (problem: RunProblem, err: Error) => void;
+
+async function tableFiles(root: string, name: TableName, complain: Complain): Promise<TableFiles> {
   const { dir, kind } = TABLES[name];
   const abs = join(root, dir);
-  const manifest = await readManifest(abs);
+  let manifest;
+  try {
+    manifest = await readManifest(abs);
+  } catch (err) {
+    if (!(err instanceof ShardError)) throw err;
+    complain({ table: name, file: join(abs, '_manifest.json'), message: err.message }, err);
+    manifest = null;
+  }
   if (manifest) {
-    if (manifest.kind !== kind) throw new ShardError(`${dir}/ holds ${manifest.kind} records, expected ${kind}`, { file: join(abs, '_manifest.json') });
+    if (manifest.kind !== kind) {
+      const err = new ShardError(`${dir}/ holds ${manifest.kind} records, expected ${kind}`, { file: join(abs, '_manifest.json') });
+      complain({ table: name, file: join(abs, '_manifest.json'), message: err.message }, err);
+      return { name, dir, state: 'absent', files: [] };
+    }
     const files: string[] = [];
     for (const f of manifest.files) {
       const path = join(abs, f.file);
@@ -129,10 +171,15 @@ async function tableFiles(root: string, name: TableName): Promise<TableFiles> {
       try {
         size = (await stat(path)).size;
       } catch (err) {
-        if (isNotFound(err)) throw new ShardError('part file listed in the manifest is missing', { file: path }, { cause: err });
-        throw err;
+        if (!isNotFound(err)) throw err;
+        complain({ table: name, file: path, message: 'part file listed in the manifest is missing' }, new ShardError('part file listed in the manifest is missing', { file: path }, { cause: err }));
+        continue;
       }
-      if (size !== f.bytes) throw new ShardError(`part file is ${size} bytes, the manifest says ${f.bytes}`, { file: path });
+      if (size !== f.bytes) {
+        const message = `part file is ${size} bytes, the manifest says ${f.bytes}`;
+        complain({ table: name, file: path, message }, new ShardError(message, { file: path }));
+        continue;
+      }
       files.push(path);
     }
     return { name, dir, state: 'complete', files: files.sort() };
@@ -145,7 +192,7 @@ async function tableFiles(root: string, name: TableName): Promise<TableFiles> {
  * Survey a run directory. A missing directory, or one with none of run.json, samples/, candidates/,
  * verdicts/, corpus/ or quarantine/, is an InputError (the CLI prints it and exits 2).
  */
-export async function readRunFiles(root: string): Promise<RunFiles> {
+export async function readRunFiles(root: string, opts: SurveyOptions = {}): Promise<RunFiles> {
   let st;
   try {
     st = await stat(root);
@@ -158,12 +205,23 @@ export async function readRunFiles(root: string): Promise<RunFiles> {
   if (!markers.some((m) => existsSync(join(root, m))))
     throw new InputError('not a run directory: it has none of run.json, samples/, candidates/, verdicts/, corpus/, quarantine/', { file: root });
 
-  const run = await readRunInfo(root);
+  const problems: RunProblem[] = [];
+  const complain: Complain = (problem, err) => {
+    if (!opts.tolerant) throw err;
+    problems.push(problem);
+  };
+  let run: RunInfo | null = null;
+  try {
+    run = await readRunInfo(root);
+  } catch (err) {
+    if (!(err instanceof InputError)) throw err;
+    complain({ table: 'run.json', file: join(root, 'run.json'), message: err.message }, err);
+  }
   const tables = {} as Record<TableName, TableFiles>;
-  for (const name of TABLE_NAMES) tables[name] = await tableFiles(root, name);
+  for (const name of TABLE_NAMES) tables[name] = await tableFiles(root, name, complain);
   const qdir = join(root, 'quarantine');
   const quarantine = ((await listDir(qdir)) ?? []).filter((n) => n.endsWith('.jsonl') && !n.startsWith('.')).map((n) => join(qdir, n));
   // `univg ingest --out DIR` writes DIR/quarantine.jsonl next to its shards.
   if (existsSync(join(root, 'quarantine.jsonl'))) quarantine.push(join(root, 'quarantine.jsonl'));
-  return { root, run, tables, quarantine };
+  return { root, run, tables, quarantine, problems };
 }

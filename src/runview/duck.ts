@@ -1,6 +1,6 @@
 /**
- * A small DuckDB session for the report: an in-memory database with views over the run's shards.
- * DuckDB streams Parquet, so the figures are computed without loading a stage into JS memory.
+ * A small DuckDB session over a run: an in-memory database with views over the run's shards (the report,
+ * the audit app). DuckDB streams Parquet, so nothing is computed by loading a stage into JS memory.
  *
  * One thread by default: parallel float aggregation (sum, avg) adds in an order that changes from run
  * to run, and the report must be byte-stable for equal input.
@@ -15,6 +15,8 @@ export interface DuckOptions {
   threads?: number;
   /** DuckDB memory_limit, e.g. '512MB' (default '1GB'); DuckDB spills to disk beyond it. */
   memoryLimit?: string;
+  /** Where DuckDB spills what exceeds memoryLimit (default: DuckDB's own choice). */
+  tempDirectory?: string;
 }
 
 /** A SQL string literal: single quotes doubled. */
@@ -51,6 +53,7 @@ export class Duck {
     const instance = await DuckDBInstance.create(':memory:', {
       threads: String(opts.threads ?? 1),
       memory_limit: opts.memoryLimit ?? '1GB',
+      ...(opts.tempDirectory ? { temp_directory: opts.tempDirectory } : {}),
       // Parquet and JSON are built in; never reach for the network to fetch an extension.
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
