@@ -2,6 +2,8 @@
  * Per-process services stages share: the run's image store and the teacher (opened on first use, the
  * simulated one started in-process when configured). Closed once when the runner finishes.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
 import type { PipelineConfig } from '../schema/config.js';
 import type { StageServices } from '../stages/stage.js';
@@ -12,6 +14,8 @@ import type { Reporter } from './progress.js';
 import type { RunDir } from './run-dir.js';
 
 export interface Services extends StageServices {
+  /** This process's key in run.json's per-process figures (host, pid and a random part). */
+  readonly key: string;
   /** Teacher figures for run.json and `univg status` (null when no teacher was opened). */
   teacherSummary(): Record<string, unknown> | null;
   close(): Promise<void>;
@@ -42,10 +46,12 @@ export async function createServices(config: PipelineConfig, run: RunDir, report
   let opened: TeacherHandle | null = null;
   const images = new ImageStore(run.path('images'));
   return {
+    key: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     images,
     teacher() {
-      if (!config.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
-      teacher ??= openTeacher(config.teacher, {
+      const t = config.teacher;
+      if (!t) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
+      teacher ??= openTeacher(t, {
         log: (e) => {
           const line = describeEvent(e);
           if (line) reporter.log(line);

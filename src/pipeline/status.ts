@@ -11,7 +11,8 @@ import { readManifest } from '../store/manifest.js';
 import { STANDARD_STAGES } from '../stages/index.js';
 import { describeReasons, mergeFailures, readStageFailures, oneLine } from './failures.js';
 import { RunDir } from './run-dir.js';
-import { failureBudgetProblem, quarantineCounts, resolveStages, findStale } from './runner.js';
+import { failureBudgetProblem, quarantineCounts } from './execute.js';
+import { resolveStages, findStale } from './plan.js';
 import { stageStatuses } from './run-json.js';
 
 export interface StageReport {

@@ -39,8 +39,6 @@ export interface StageServices {
   images: ImageStore;
   /** The teacher (client, cache, resolved config), created on first use; the simulated one is started if configured. */
   teacher(): Promise<TeacherHandle>;
-  /** tfjs backend in use, for run.json and results (training stages). */
-  backend?: string;
 }
 
 /** Whatever the generate stage needs to call the teacher; defined by src/teacher. */
@@ -58,12 +56,16 @@ export interface TaskContext {
   read<T = Record<string, unknown>>(stage: string, output?: string): AsyncIterable<T>;
   /** Rows of every part of an input stage's output (for whole-run stages such as report). */
   readAll<T = Record<string, unknown>>(stage: string, output?: string): AsyncIterable<T>;
+  /** Rows in this task's part of an input stage's output, from its manifest (null when unknown). */
+  inputRows(stage: string, output?: string): Promise<number | null>;
   /** The sink for one of this stage's outputs (this task's part). */
   output<T = Record<string, unknown>>(name: string): RowSink<T>;
   quarantine(record: Omit<QuarantineRecord, 'stage'>): Promise<void>;
   log(message: string): void;
   /** Add to the stage's counters for this process (summed over its tasks and shown by `Stage.summary`). */
   tally(counts: Readonly<Record<string, number>>): void;
+  /** A fact about how the run ran, kept in run.json (`tfjsBackend`: the TensorFlow.js backend training used). */
+  fact(name: 'tfjsBackend', value: string): void;
 }
 
 export interface Stage {
