@@ -10,6 +10,7 @@ import type { StageServices } from '../stages/stage.js';
 import { ImageStore } from '../store/images.js';
 import type { TeacherEvent } from '../teacher/client.js';
 import { openTeacher, type TeacherHandle } from '../teacher/handle.js';
+import type { TeacherCoordination } from '../teacher/shared.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './run-dir.js';
 
@@ -41,7 +42,15 @@ function describeEvent(e: TeacherEvent): string | null {
   }
 }
 
-export async function createServices(config: PipelineConfig, run: RunDir, reporter: Reporter): Promise<Services> {
+export interface ServicesOptions {
+  /**
+   * What the teacher shares with other processes (the queue executor's Redis: one rate budget, one
+   * breaker, request claims); absent: this process has the endpoint to itself.
+   */
+  coordination?: (config: NonNullable<PipelineConfig['teacher']>) => TeacherCoordination;
+}
+
+export async function createServices(config: PipelineConfig, run: RunDir, reporter: Reporter, opts: ServicesOptions = {}): Promise<Services> {
   let teacher: Promise<TeacherHandle> | null = null;
   let opened: TeacherHandle | null = null;
   const images = new ImageStore(run.path('images'));
@@ -52,6 +61,7 @@ export async function createServices(config: PipelineConfig, run: RunDir, report
       const t = config.teacher;
       if (!t) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
       teacher ??= openTeacher(t, {
+        ...(opts.coordination ? { coordination: opts.coordination(t) } : {}),
         log: (e) => {
           const line = describeEvent(e);
           if (line) reporter.log(line);
