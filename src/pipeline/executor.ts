@@ -9,7 +9,7 @@ import { describeReasons, incompleteSummary, mergeFailures } from './failures.js
 import { beginStage, executeTask, finalizeOutputs, type TaskEnv } from './execute.js';
 import { tasksOf, type RunPlan } from './plan.js';
 import type { Reporter } from './progress.js';
-import { writeRunJson } from './run-json.js';
+import { writeRunJson, type RunJsonUpdate } from './run-json.js';
 import { createServices, type Services } from './services.js';
 import type { Stage, TaskRef } from '../stages/stage.js';
 
@@ -37,7 +37,7 @@ export interface Executor {
 }
 
 /** run.json from this process's point of view. */
-export function runJsonWriter(plan: RunPlan, services: Services | null, owner: boolean) {
+export function runJsonWriter(plan: RunPlan, services: Services | null, owner: boolean, executor?: RunJsonUpdate['executor']) {
   const facts: Record<string, string> = {};
   return {
     facts,
@@ -51,6 +51,7 @@ export function runJsonWriter(plan: RunPlan, services: Services | null, owner: b
         owner,
         teacher: { key: services?.key ?? 'planner', summary: services?.teacherSummary() ?? null },
         facts,
+        ...(executor ? { executor } : {}),
       }),
   };
 }

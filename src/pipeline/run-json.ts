@@ -52,6 +52,8 @@ export interface RunJsonUpdate {
   teacher: { key: string; summary: Record<string, unknown> | null };
   /** Facts tasks reported (ctx.fact): the tfjs backend training used. */
   facts?: Readonly<Record<string, string>>;
+  /** Who runs the tasks, when not this process alone: the queue and its Redis (URL without credentials), for `univg status`. */
+  executor?: { kind: 'queue'; redis: string };
 }
 
 /** A lock older than this was left by a writer that died between its read and its rename. */
@@ -116,6 +118,7 @@ export async function writeRunJson(run: RunDir, a: RunJsonUpdate): Promise<void>
       stages: stageStatuses(run, a.stages, a.config),
       teacher: mergeTeacherSummaries(keys.map((k) => byProcess[k]!)),
       teacherByProcess: byProcess,
+      executor: a.executor ?? (a.owner && a.event === 'start' ? null : ((prev.executor as RunJsonUpdate['executor'] | undefined) ?? null)),
     };
     await writeFileAtomic(file, `${JSON.stringify(doc, null, 2)}\n`);
   });

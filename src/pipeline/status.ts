@@ -13,7 +13,7 @@ import { describeReasons, mergeFailures, readStageFailures, oneLine } from './fa
 import { RunDir } from './run-dir.js';
 import { failureBudgetProblem, quarantineCounts } from './execute.js';
 import { resolveStages, findStale } from './plan.js';
-import { stageStatuses } from './run-json.js';
+import { stageStatuses, type RunJsonUpdate } from './run-json.js';
 
 export interface StageReport {
   stage: string;
@@ -46,6 +46,8 @@ export interface RunStatus {
   stages: StageReport[];
   cost: RunCost;
   teacher: unknown;
+  /** Who ran the tasks, when not the `univg run` process itself (a job queue: its Redis, without credentials). */
+  executor: RunJsonUpdate['executor'] | null;
 }
 
 /** What the candidates on disk (finished parts) say about the cache: rows and cost replayed. */
@@ -102,6 +104,7 @@ export async function runStatus(dir: string): Promise<RunStatus> {
     stages: out,
     cost: { requests: teacher?.requests ?? null, spentUsd: teacher?.costUsd ?? null, replayedCandidates: rep.rows, replayedUsd: rep.usd },
     teacher,
+    executor: (doc.executor as RunJsonUpdate['executor'] | undefined) ?? null,
   };
 }
 

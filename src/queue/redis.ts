@@ -20,7 +20,7 @@ export function redactRedisUrl(url: string): string {
 
 /** The Redis URL from the flag, else the environment; a usage error (naming neither secret) when absent or malformed. */
 export function redisUrlFrom(flag: string | undefined, env: Record<string, string | undefined> = process.env): string {
-  const url = flag ?? env[REDIS_ENV];
+  const url = flag ?? (env[REDIS_ENV] || undefined);
   if (!url) throw new ConfigError(`the queue needs Redis: give --redis redis://host:6379 or set ${REDIS_ENV}`, { field: 'redis' });
   let u: URL;
   try {
