@@ -58,13 +58,16 @@ async function awaitJobs(queue: Queue, stage: Stage, ids: Map<number, string>, s
     if (signal.aborted) throw new InterruptedError('interrupted: the queued tasks stay queued and running ones finish; run the same command again to wait for them');
     for (const [index, id] of ids) {
       if (results.has(index)) continue;
+      // The state first, then the job: a job read before it completed has no return value yet.
+      const state = await queue.getJobState(id);
+      if (state === 'unknown') throw new StageFailedError(`${stage.name}: job ${id} disappeared from the queue (removed by hand?); run again to enqueue it`);
+      if (state !== 'completed' && state !== 'failed') continue;
       const job: Job | undefined = await queue.getJob(id);
-      if (!job) throw new StageFailedError(`${stage.name}: job ${id} disappeared from the queue (removed by hand?); run again to enqueue it`);
-      const state = await job.getState();
+      if (!job) continue;
       if (state === 'completed') {
         results.set(index, job.returnvalue as JobResult);
         reporter.taskDone(stage.name, { index, count: Number(job.data.count) });
-      } else if (state === 'failed') {
+      } else {
         const who = job.processedBy ? ` on ${job.processedBy}` : '';
         throw new StageFailedError(`${stage.name}: task ${index} failed${who}: ${job.failedReason}. Fix the cause and run again (finished tasks are kept).`);
       }
