@@ -18,9 +18,9 @@
  * peers), and its outcome closes, reopens or gives up the breaker everywhere.
  */
 import { TeacherUnavailableError } from './errors.js';
-import type { BreakerPeers, PeerBreakerState } from './shared.js';
+import type { BreakerPeers, BreakerState, PeerBreakerState } from './shared.js';
 
-export type BreakerState = 'closed' | 'open' | 'half-open' | 'failed';
+export type { BreakerState };
 
 export interface BreakerOptions {
   window: number;

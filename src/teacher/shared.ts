@@ -4,7 +4,6 @@
  * flight so that no request is paid twice. The client works alone when none is given; src/queue
  * implements them on Redis. Only interfaces here, so the teacher module knows nothing of Redis.
  */
-import type { BreakerState } from './breaker.js';
 import type { RateHeaders, Reservation } from './rate-limit.js';
 
 /** Request and token rate control as the client uses it (rate-limit.ts's RateLimiter is the one-process one). */
@@ -24,6 +23,9 @@ export interface RateControl {
   /** Reject every waiter (the stage stops). */
   close(reason: unknown): void;
 }
+
+/** A circuit breaker's state (breaker.ts); declared here so that breaker.ts depends on this module, not the reverse. */
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'failed';
 
 /** The breaker's state as the processes tell each other. */
 export interface PeerBreakerState {
