@@ -97,6 +97,10 @@ export interface RedisRateOptions {
   tpm?: number | undefined;
   /** Share of a limit actually used (as the one-process RateLimiter). */
   safety?: number;
+  /**
+   * Seconds of refill the budget may hold (default 1, not the one-process limiter's 3): with the 0.98
+   * margin, 1 s of burst plus 59 s at the rate stays under the limit in any 60 s window a provider counts.
+   */
   burstSeconds?: number;
 }
 
@@ -132,7 +136,7 @@ export class RedisRateControl implements RateControl {
   }
 
   private async run(op: string, a = 0, b = 0, c = -1, d = -1, e = 0): Promise<{ wait: number; seq: number }> {
-    const args = [op, this.o.rpm ?? 0, this.o.tpm ?? 0, this.o.safety ?? 0.98, this.o.burstSeconds ?? 3, a, b, c, d, e].map(String);
+    const args = [op, this.o.rpm ?? 0, this.o.tpm ?? 0, this.o.safety ?? 0.98, this.o.burstSeconds ?? 1, a, b, c, d, e].map(String);
     const r = (await this.redis.eval(RATE_SCRIPT, 1, this.key, ...args)) as number[];
     const [wait, seq, rpm, tpm, lrpm, ltpm] = r.map(Number) as [number, number, number, number, number, number];
     this.eff = { rpm: rpm > 0 ? rpm / 1000 : null, tpm: tpm > 0 ? tpm / 1000 : null };
@@ -152,7 +156,14 @@ export class RedisRateControl implements RateControl {
       }
     });
     this.turn = mine.catch(() => {});
-    return mine;
+    if (!signal) return mine;
+    // A waiter that gives up leaves at once (its turn, when it comes, takes nothing).
+    return new Promise<Reservation>((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      if (signal.aborted) return onAbort();
+      signal.addEventListener('abort', onAbort, { once: true });
+      mine.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+    });
   }
 
   /** Fire and forget, as for the one-process limiter; a lost update only makes the budget slightly off. */

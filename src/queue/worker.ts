@@ -137,7 +137,7 @@ export async function runWorker(o: QueueWorkerOptions): Promise<void> {
   for (const c of contexts.values()) {
     const ctx = await c.catch(() => null);
     if (!ctx) continue;
-    await ctx.json.write('progress').catch(() => {});
+    // run.json has this worker's figures from its last job; a write now could land after the planner's last one.
     await ctx.services.close();
     for (const k of ctx.coordinations) k.close();
   }
