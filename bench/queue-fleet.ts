@@ -1,8 +1,8 @@
 /**
  * The queue executor against a 600 requests/min teacher (`npx tsx bench/queue-fleet.ts [--samples 700]
  * [--workers 1,2,4]`): 1, 2 and 4 `univg worker` processes share one Redis budget; the simulated teacher
- * (`univg teacher serve --rpm 600 --log`, its own process) enforces the limit and logs every request,
- * which this script timestamps as it arrives.
+ * (`univg teacher serve --rpm 600 --log`, its own process) enforces the limit and logs every request with
+ * its duration; this script dates each request's arrival as (when the line came) - (its duration).
  *
  * `--workers 0` is the baseline: the same run in one process with the in-process executor (no queue, no Redis
  * budget), to tell the queue's cost from the machine's.
@@ -76,8 +76,9 @@ async function main() {
   const sim = startProc(['teacher', 'serve', '--port', String(simPort), '--seed', '7', '--rpm', String(RPM), '--latency-ms', '300', '--log']);
   const events: Array<{ at: number; outcome: string }> = [];
   createInterface({ input: sim.stderr! }).on('line', (line) => {
-    const m = /^POST \/v1\/chat\/completions \d+ (\S+)/.exec(line);
-    if (m) events.push({ at: Date.now(), outcome: m[1]! });
+    // Counted at arrival (now minus the time the server spent on it), as a provider counts requests.
+    const m = /^POST \/v1\/chat\/completions \d+ (\S+) ([\d.]+)ms/.exec(line);
+    if (m) events.push({ at: Date.now() - Number(m[2]), outcome: m[1]! });
   });
   await new Promise((r) => setTimeout(r, 3000));
 
@@ -104,7 +105,7 @@ async function main() {
     const queued = n > 0 ? ['--executor', 'queue', '--redis', redis.url] : [];
     const r = await run(['run', 'fleet.yaml', ...queued, '--run-dir', dir, '--cache-dir', join(work, `cache-${n}`), '--quiet']);
     if (r.code !== 0) throw new Error(`fleet of ${n}: ${r.stderr}`);
-    const ok = events.filter((e) => e.outcome === 'ok').map((e) => e.at);
+    const ok = events.filter((e) => e.outcome === 'ok').map((e) => e.at).sort((a, b) => a - b);
     const limited = events.filter((e) => e.outcome === 'rate_limited').length;
     const spanMin = (ok[ok.length - 1]! - ok[0]!) / 60_000;
     const rate = (ok.length - 1) / spanMin;
