@@ -26,17 +26,17 @@ let sim: SimTeacher;
 const procs = new Set<ChildProcess>();
 
 /** The demo pipeline, corpus stages only, against the shared simulated teacher (no faults: outputs must match). */
-function pipeline(): string {
+function pipeline(rpm = RPM, name = 'fleet'): string {
   const doc = parse(readFileSync(join(ROOT, 'pipelines', 'demo.yaml'), 'utf8'));
   doc.name = 'fleet';
   doc.source.samples = 40;
   delete doc.train;
   delete doc.teacher.simulated;
   doc.teacher.baseUrl = sim.url;
-  doc.teacher.rpm = RPM;
+  doc.teacher.rpm = rpm;
   doc.teacher.concurrency = CONCURRENCY;
-  doc.teacher.cacheDir = 'cache';
-  const file = join(work, 'fleet.yaml');
+  doc.teacher.cacheDir = `cache-${name}`;
+  const file = join(work, `${name}.yaml`);
   writeFileSync(file, stringify(doc));
   return file;
 }
@@ -183,6 +183,28 @@ describe('univg run --executor queue with univg worker processes', () => {
     const survivors = workers.slice(1);
     for (const w of survivors) w.proc.kill('SIGTERM');
     expect(await Promise.all(survivors.map((w) => w.exited))).toEqual([0, 0, 0]);
+  }, 240_000);
+
+  it('a worker told to stop (SIGTERM) mid-task puts its job back; another worker finishes it, same bytes', async () => {
+    // A slower budget (240 requests/min) so the task is still running when the signal comes.
+    const slow = pipeline(240, 'term');
+    const first = startWorker();
+    const runDir = join(work, 'term');
+    const planner = cli(['run', slow, '--executor', 'queue', '--redis', redis.url, '--run-dir', runDir]);
+    await until(() => first.log.some((l) => /^generate: task \d+\/4 .*started/.test(l)), 'the worker to start a generate task');
+    const task = Number(/^generate: task (\d+)/.exec(first.log.find((l) => /^generate: task \d+\/4 .*started/.test(l))!)![1]);
+    first.proc.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.log.some((l) => l.startsWith(`generate: task ${task}/4 done`))).toBe(false);
+    const st = await cli(['status', runDir, '--redis', redis.url]);
+    expect(st.stdout).toMatch(/generate: [1-9]\d* queued, 0 running, 0 failed/);
+    const second = startWorker();
+    const r = await planner;
+    expect(r.status, r.stderr).toBe(0);
+    expect(second.log.some((l) => l.startsWith(`generate: task ${task}/4 done`))).toBe(true);
+    expect(finalOutputs(runDir)).toEqual(finalOutputs(join(work, 'local')));
+    second.proc.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
   }, 240_000);
 
   it('an unreachable Redis is one line naming its host, never its password, exit 2', async () => {
