@@ -32,3 +32,4 @@ export {
   pyIntOfDigits,
 } from './pyre.js';
 export { COT_INSTRUCTION, trainingPrompt } from './prompt.js';
+export { rewriteBoxes, teacherBoxToPixels, type BoxOwner } from './rewrite.js';

@@ -3,8 +3,9 @@
  * every failed check named. No I/O, no network: changing a check re-verifies cached completions for free.
  */
 import { formatReward, imageMentionsAt, parseCompletion, type ParsedCompletion } from '../completion/index.js';
+import { teacherBoxToPixels } from '../completion/rewrite.js';
 import { iou } from '../geometry/box.js';
-import { convertBox, isIntegerConvention } from '../geometry/convert.js';
+import { isIntegerConvention } from '../geometry/convert.js';
 import type { VerifyConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, PromptMode, TeacherCandidate, Verdict } from '../schema/records.js';
 
@@ -62,28 +63,7 @@ export interface VerifyContext {
   hintText?: string | null;
 }
 
-/**
- * Convert a box the teacher wrote in `convention` to original pixels of image `index`. The teacher saw
- * `seenSizes[index]`; for the resized-pixel convention that size, not the budget, decides the scale.
- */
-export function teacherBoxToPixels(
-  box: readonly number[],
-  convention: BoxConvention,
-  sample: { images: ReadonlyArray<{ width: number; height: number }> },
-  seen: { width: number; height: number } | undefined,
-  index: number,
-): [number, number, number, number] {
-  const img = sample.images[index]!;
-  // parseCompletion already returns xyxy for the -xywh conventions: convert the frame only, never the layout again.
-  const frame = convention.replace(/-xywh$/, '') as BoxConvention;
-  if (frame === 'qwen25vl') {
-    const s = seen ?? img;
-    const sx = img.width / s.width;
-    const sy = img.height / s.height;
-    return [box[0]! * sx, box[1]! * sy, box[2]! * sx, box[3]! * sy];
-  }
-  return convertBox(box, frame, 'pixels', { width: img.width, height: img.height });
-}
+export { teacherBoxToPixels };
 
 /**
  * The longest decoding loop in `text`: a span of `unit` words written at least `minCopies` times back to
