@@ -263,6 +263,40 @@ export const TrainConfig = z
   })
   .describe('training stages: each runs when its section is present (train-sft, score, train-rl, eval)');
 
+/** Trainers `univg export` writes for (src/export/, one module each). */
+export const EXPORT_FORMATS = ['verl', 'easyr1', 'trl', 'llamafactory', 'vlm-r1'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+/** Model families whose box convention an export writes: Qwen2-VL 0-1000, Qwen2.5-VL pixels of the model input. */
+export const MODEL_FAMILIES = ['qwen2vl', 'qwen25vl'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
+
+/** What shapes an export (the `export` pipeline section and the `univg export` flags). */
+export const ExportConfig = z
+  .strictObject({
+    formats: z.array(z.enum(EXPORT_FORMATS)).min(1).describe(`trainers to write for: ${EXPORT_FORMATS.join(', ')}`),
+    modelFamily: z
+      .enum(MODEL_FAMILIES)
+      .describe('model family the trainer fine-tunes; decides the box convention (qwen2vl: 0-1000; qwen25vl: pixels of the resized input). Required: never guessed'),
+    pool: z
+      .enum(['sft', 'rl'])
+      .optional()
+      .describe('corpus pool to export; default rl for verl, easyr1, trl and vlm-r1, sft for llamafactory'),
+    minPixels: posInt().optional().describe("pixel budget of the trainer's image resize (Qwen2.5-VL boxes depend on it); default each trainer's own"),
+    maxPixels: posInt().optional().describe("pixel budget of the trainer's image resize; default each trainer's own"),
+    keep: z.array(z.enum(MIOU_BUCKET_NAMES)).min(1).optional().describe('keep only rows whose mIoU bucket (from univg score) is listed'),
+    minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this (needs scored rows)'),
+    maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this (needs scored rows)'),
+    order: z
+      .enum(['input', 'hardest-first', 'easiest-first'])
+      .default('input')
+      .describe('row order: input, or a curriculum over mIoU bands (one shard per band, in order; needs scored rows)'),
+    bands: posInt().max(1000).optional().describe('mIoU bands of a curriculum order (default 10)'),
+    phi: z.enum(PHI_KINDS).default('exp').describe("difficulty weight the verl / TRL plugins apply to the current group: exp e^(1-mIoU) (the paper's), power, log, none"),
+    phiPower: z.number().positive().default(1).describe('exponent of phi power'),
+  })
+  .describe('stage export: trainer-ready data, reward and difficulty plugins and launch recipes for verl, EasyR1, TRL, LLaMA-Factory and VLM-R1');
+export type ExportConfig = z.infer<typeof ExportConfig>;
+
 export const PipelineConfig = z
   .strictObject({
     name: z.string().min(1),
@@ -275,6 +309,7 @@ export const PipelineConfig = z
     select: SelectConfig.default(SelectConfig.parse({})),
     shards: ShardConfig.default(ShardConfig.parse({})),
     train: TrainConfig.optional(),
+    export: ExportConfig.optional(),
   })
   .superRefine((c, ctx) => {
     // A training pipeline either builds its corpus (source) or reads another run's (train.from), never both.

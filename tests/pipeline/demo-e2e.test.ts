@@ -122,8 +122,8 @@ describe('the demo pipeline', () => {
     const r = cli(['status', clean, '--json']);
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'report']);
-    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(9).fill('done'));
+    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'export', 'report']);
+    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(10).fill('done'));
   });
 
   it('killed at several points and resumed, ends byte-identical to the uninterrupted run', async () => {

@@ -23,7 +23,7 @@ function normalize(v: unknown): unknown {
   return v;
 }
 
-const KEY: Record<RecordKind, string> = {
+const KEY: Partial<Record<RecordKind, string>> = {
   GroundingSample: 'id',
   TeacherCandidate: 'sampleId',
   Verdict: 'sampleId',
@@ -49,7 +49,7 @@ describe('DuckDB reads what the store writes', () => {
       const dir = join(tmp.dir, label.replace(/\W+/g, '-'));
       const manifest = await writeShards(kind, rows as Iterable<RecordOf<typeof kind>>, { dir, count: 3, rowGroupRows: 2 });
       expect(manifest.rows).toBe(rows.length);
-      const key = KEY[kind];
+      const key = KEY[kind]!;
       const expected = rows
         .map((r) => RECORDS[kind].parse(r) as Record<string, unknown>)
         .map((r) => ('meta' in r ? { ...r, meta: canonicalJson(r.meta) } : r))

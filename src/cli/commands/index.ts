@@ -1,6 +1,7 @@
 // Every CLI command module; each exports `register(program)`. One line per command group.
 import type { Command } from 'commander';
 import * as evaluate from './eval.js';
+import * as exporter from './export.js';
 import * as ingest from './ingest.js';
 import * as report from './report.js';
 import * as run from './run.js';
@@ -10,4 +11,4 @@ import * as synth from './synth.js';
 import * as teacher from './teacher.js';
 import * as train from './train.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score, exporter];
