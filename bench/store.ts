@@ -5,6 +5,7 @@
  *   npx tsx bench/store.ts --rows 20000    # smaller
  *   npx tsx bench/store.ts --skip-mem      # no memory children
  *   npx tsx bench/store.ts --reps 3        # best of 3 per measurement (default 2; parquetjs-lite runs once)
+ *   npx tsx bench/store.ts --images-only   # embedded images only: ours and DuckDB interleaved, best of 6
  *
  * Write: JS rows -> Parquet file (zstd where the codec has it, 10k-row row groups).
  * Read: Parquet file -> Arrow record batches (parquet-wasm: native; parquetjs-lite: rows then Arrow
@@ -13,7 +14,10 @@
  * reading (readRows) 10k vs 100k GroundingSamples and 3k vs 12k SftRows with 64 KiB images.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, openAsBlob, rmSync, statSync } from 'node:fs';
+import * as arrow from 'apache-arrow';
+import * as pw from 'parquet-wasm/node';
+import { DECODE_BATCH_BYTES } from '../src/store/parquet.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -311,8 +315,80 @@ function runChild(op: string, mode: string, n: number, dir: string): { rows: num
 }
 
 // ------------------------------------------------------------------ main
+/** The store's read path as it was before: parquet-wasm reading through Node's file-backed Blob. */
+async function blobReadArrow(file: string): Promise<number> {
+  const pf = await pw.ParquetFile.fromFile(await openAsBlob(file));
+  let n = 0;
+  try {
+    const meta = pf.metadata();
+    const groups = meta.rowGroups().map((g) => {
+      const r = { rows: g.numRows(), bytes: g.totalByteSize() };
+      g.free();
+      return r;
+    });
+    meta.free();
+    for (let i = 0; i < groups.length; i++) {
+      const { rows, bytes } = groups[i]!;
+      const batchSize = Math.max(1, Math.min(rows, Math.floor((rows * DECODE_BATCH_BYTES) / bytes)));
+      const reader = ((await pf.stream({ rowGroups: [i], batchSize })) as ReadableStream<pw.RecordBatch>).getReader();
+      for (;;) {
+        const next = await reader.read();
+        if (next.done) break;
+        n += arrow.tableFromIPC(next.value.intoIPCStream()).numRows;
+      }
+    }
+  } finally {
+    pf.free();
+  }
+  return n;
+}
+
+/**
+ * The embedded-image case alone, ours and DuckDB interleaved rep by rep (a shared machine's load then
+ * falls on both alike), best of `reps` per operation, wall and CPU time (all threads of the process).
+ */
+async function imagesOnly(n: number, reps: number): Promise<void> {
+  const root = join(tmpdir(), `univg-bench-images-${process.pid}`);
+  rmSync(root, { recursive: true, force: true });
+  mkdirSync(root, { recursive: true });
+  const sft = [...sftRows(n, 64 * 1024)];
+  const duck = await DuckDBInstance.create(':memory:');
+  const c = await duck.connect();
+  const best: Record<string, { ms: number; cpu: number }> = {};
+  const run = async (key: string, fn: () => Promise<unknown>) => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    const ms = performance.now() - t0;
+    const cu = process.cpuUsage(c0);
+    if (!best[key] || ms < best[key]!.ms) best[key] = { ms, cpu: (cu.user + cu.system) / 1000 };
+  };
+  try {
+    await wasmWrite('SftRow', sft.slice(0, 10), join(root, 'warm'), 1000);
+    for (let i = 0; i < reps; i++) {
+      await run('ours write', () => wasmWrite('SftRow', sft, join(root, 'wasm'), 1000));
+      await run('ours read->Arrow', () => wasmReadArrow(join(root, 'wasm', 'part-00000-of-00001.parquet')));
+      await run('DuckDB appender + COPY write', async () => {
+        await duckAppendSft(c, sft);
+        return duckCopy(c, join(root, 'duck.parquet'), 'SftRow');
+      });
+      await run('DuckDB read->JS values', () => duckRead(c, join(root, 'duck.parquet')));
+      await run("ours read->Arrow through Node's Blob (before)", () => blobReadArrow(join(root, 'wasm', 'part-00000-of-00001.parquet')));
+    }
+  } finally {
+    c.closeSync();
+    rmSync(root, { recursive: true, force: true });
+  }
+  console.log(`\n| SftRow x${n}, one 64 KiB incompressible image each (best of ${reps}, interleaved) | wall ms | CPU ms |`);
+  console.log('|---|---:|---:|');
+  for (const [k, v] of Object.entries(best)) console.log(`| ${k} | ${v.ms.toFixed(0)} | ${v.cpu.toFixed(0)} |`);
+  const r = (a: string, b: string, f: 'ms' | 'cpu') => (best[a]![f] / best[b]![f]).toFixed(2);
+  console.log(`\nratio to DuckDB: write ${r('ours write', 'DuckDB appender + COPY write', 'ms')}x wall, ${r('ours write', 'DuckDB appender + COPY write', 'cpu')}x CPU; read ${r('ours read->Arrow', 'DuckDB read->JS values', 'ms')}x wall, ${r('ours read->Arrow', 'DuckDB read->JS values', 'cpu')}x CPU`);
+}
+
 async function main(): Promise<void> {
   if (args[0] === '--mem-child') return memChild(args[1]!, args[2]!, Number(args[3]), args[4]!);
+  if (args.includes('--images-only')) return imagesOnly(Number(flag('--sft-rows') ?? 1500), Number(flag('--reps') ?? 6));
   const N = Number(flag('--rows') ?? 100_000);
   const NSFT = Number(flag('--sft-rows') ?? 1500);
   REPS = Number(flag('--reps') ?? 2);

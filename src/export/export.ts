@@ -18,14 +18,14 @@
  * use fail the whole format, naming every such row; the partial directory is then removed.
  */
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { ConfigError, InputError, InterruptedError } from '../errors.js';
 import { canonicalJson } from '../schema/arrow.js';
 import { ExportConfig, type ExportFormat } from '../schema/config.js';
 import { RECORDS, type RecordKind, type RlRow, type SftRow } from '../schema/records.js';
 import { JsonlWriter } from '../sources/jsonl-writer.js';
-import { isNotFound, sha256File, writeFileAtomic } from '../store/fsutil.js';
+import { isNotFound, pathExists as exists, sha256File, writeFileAtomic } from '../store/fsutil.js';
 import { ImageStore } from '../store/images.js';
 import { MANIFEST_NAME, readManifest, stageInput, writeManifest, type LineageInput, type Manifest, type ShardFileInfo } from '../store/manifest.js';
 import { shardFileName } from '../store/names.js';
@@ -82,16 +82,6 @@ export interface ExportResult {
 }
 
 const sha256 = (text: string | Uint8Array) => createHash('sha256').update(text).digest('hex');
-
-async function exists(p: string): Promise<boolean> {
-  try {
-    await stat(p);
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
-}
 
 /** The rows of a pool, with the information needed to place each one. */
 interface InputPlan {

@@ -216,6 +216,14 @@ export const GroundTruth = z.strictObject({
 });
 export type GroundTruth = z.infer<typeof GroundTruth>;
 
+/** Beside every exported ground truth: the task, the target image's size and the box convention. */
+const besideTruth = {
+  task: z.string(),
+  image_w: z.number().int().positive().describe('width of the target image, original pixels'),
+  image_h: z.number().int().positive().describe('height of the target image, original pixels'),
+  convention: BoxConvention.describe('convention of the ground-truth box'),
+};
+
 /** Difficulty signals from `univg score` (null when the row was not scored). */
 const difficulty = {
   difficulty: z.number().nullable().describe('mIoU of G rollouts of the scoring model (high = easy)'),
@@ -253,10 +261,7 @@ export const EasyR1Row = z.object({
   problem: z.string().describe('prompt_key: the question with one <image> per image'),
   answer: z.string().describe('answer_key: GroundTruth as JSON (all the reward function is given)'),
   images: z.array(HfImage).min(1),
-  task: z.string(),
-  image_w: z.number().int().positive(),
-  image_h: z.number().int().positive(),
-  convention: BoxConvention,
+  ...besideTruth,
   ...difficulty,
 });
 export type EasyR1Row = z.infer<typeof EasyR1Row>;
@@ -267,10 +272,7 @@ export const TrlGrpoRow = z.object({
   prompt: z.array(ChatMessage).describe('conversational prompt; TRL inserts one image block per image before the text'),
   images: z.array(HfImage).min(1),
   solution: z.string().describe('GroundTruth as JSON'),
-  task: z.string(),
-  image_w: z.number().int().positive(),
-  image_h: z.number().int().positive(),
-  convention: BoxConvention,
+  ...besideTruth,
   ...difficulty,
 });
 export type TrlGrpoRow = z.infer<typeof TrlGrpoRow>;
@@ -282,10 +284,7 @@ export const TrlSftRow = z.object({
   completion: z.array(ChatMessage).describe('the chain of thought, boxes in the model family\'s convention'),
   images: z.array(HfImage).min(1),
   solution: z.string().describe('GroundTruth as JSON'),
-  task: z.string(),
-  image_w: z.number().int().positive(),
-  image_h: z.number().int().positive(),
-  convention: BoxConvention,
+  ...besideTruth,
 });
 export type TrlSftRow = z.infer<typeof TrlSftRow>;
 

@@ -6,6 +6,7 @@
  * file behind. Memory per open writer is about one row group in JS plus one in the encoder, whatever
  * the number of rows.
  */
+import { createHash } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as pw from 'parquet-wasm/node';
@@ -13,7 +14,6 @@ import { ConfigError, RecordError, ShardError, UnivgError } from '../errors.js';
 import { RowBatchBuilder, recordCodec, type RecordOf } from '../schema/arrow.js';
 import { RECORDS, type RecordKind } from '../schema/records.js';
 import { isNotFound, syncDir } from './fsutil.js';
-import { OffloadedSha256 } from './hash-offload.js';
 import { MANIFEST_NAME, writeManifest, type Lineage, type Manifest, type ShardFileInfo } from './manifest.js';
 import { shardFileName, stableTaskOf, tempFileName, parseShardFileName } from './names.js';
 import { encodeStream, openParquet, toWasmBatches, writerProperties, type Compression } from './parquet.js';
@@ -119,8 +119,7 @@ export class ShardWriter<K extends RecordKind> {
   private groupRows: number;
   private readonly compression: Compression;
   private readonly builder: RowBatchBuilder<K>;
-  /** sha256 of the bytes written, on a worker thread: it overlaps with the encoder instead of following it. */
-  private readonly hash = new OffloadedSha256();
+  private readonly hash = createHash('sha256');
   private readonly handoff = new Handoff();
   private fh: FileHandle | null = null;
   private pump: Promise<void> | null = null;
@@ -221,10 +220,9 @@ export class ShardWriter<K extends RecordKind> {
       const output = await encodeStream(input, props);
       // Pulling the output drives the encoder, which pulls the input: disk speed sets the pace.
       for await (const chunk of output as unknown as AsyncIterable<Uint8Array>) {
+        this.hash.update(chunk);
         await fh.write(chunk);
         this.written += chunk.length;
-        // After the write: the chunk's buffer is handed to the hashing thread and not used here again.
-        this.hash.update(chunk);
       }
     })().catch((err: unknown) => {
       this.pumpError = err;
@@ -273,8 +271,7 @@ export class ShardWriter<K extends RecordKind> {
       await rename(this.tmpPath, this.path);
       await syncDir(this.dir);
       this.state = 'closed';
-      const sha256 = await this.hash.digest(this.path);
-      return { file: this.name, rows: this.rowCount, bytes: this.written, sha256, rowGroups: footer.rowGroupRows.length };
+      return { file: this.name, rows: this.rowCount, bytes: this.written, sha256: this.hash.digest('hex'), rowGroups: footer.rowGroupRows.length };
     } catch (err) {
       await this.discard();
       throw this.wrap(err, 'cannot finish shard');
@@ -289,7 +286,6 @@ export class ShardWriter<K extends RecordKind> {
 
   private async discard(): Promise<void> {
     this.state = 'aborted';
-    this.hash.drop();
     if (this.pump) {
       // Let the encoder finish into the temp file we are about to delete (the pump never rejects).
       this.handoff.end(new ShardError('writer aborted', { file: this.path }));

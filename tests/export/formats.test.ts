@@ -14,7 +14,7 @@ import { exportCorpus, modelInputSize, runPools, TRAINER_RESIZE, type ExportForm
 import { describeType, recordCodec } from '../../src/schema/arrow.js';
 import { GroundTruth, type RecordKind } from '../../src/schema/records.js';
 import { openParquet, readManifest, readRows } from '../../src/store/index.js';
-import { query, sqlString } from '../store/helpers.js';
+import { normalize, query, sqlString } from '../store/helpers.js';
 import { runPython } from '../python.js';
 import { makeCorpusRun, tempDir, type CorpusRun } from './fixture.js';
 
@@ -46,15 +46,6 @@ async function parquetRows(kind: RecordKind, dir: string, files?: string[]): Pro
   const rows: Array<Record<string, unknown>> = [];
   for await (const r of readRows(kind, dir, { validate: true, ...(files ? { files } : {}) })) rows.push(r as Record<string, unknown>);
   return rows;
-}
-
-/** DuckDB's JS values -> ours (BIGINT -> number, BLOB -> Uint8Array). */
-function normalize(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (v instanceof Uint8Array) return new Uint8Array(v);
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
-  return v;
 }
 
 const KIND: Record<string, RecordKind> = { verl: 'VerlRow', easyr1: 'EasyR1Row', trl: 'TrlGrpoRow', 'vlm-r1': 'VlmR1Row', llamafactory: 'LlamaFactoryRow' };

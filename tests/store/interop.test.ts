@@ -9,19 +9,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { canonicalJson, recordCodec, type RecordOf } from '../../src/schema/arrow.js';
 import { RECORDS, type RecordKind } from '../../src/schema/records.js';
 import { readBatches, readRows, writeShards } from '../../src/store/index.js';
-import { groundingSamples, predictions, query, rlRows, sftRows, sqlString, teacherCandidates, tempDir, verdicts } from './helpers.js';
+import { groundingSamples, normalize, predictions, query, rlRows, sftRows, sqlString, teacherCandidates, tempDir, verdicts } from './helpers.js';
 
 const tmp = tempDir('interop');
 afterAll(() => tmp.cleanup());
-
-/** DuckDB's JS values -> the record model's (BIGINT -> number, BLOB -> Uint8Array). */
-function normalize(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (v instanceof Uint8Array) return new Uint8Array(v);
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
-  return v;
-}
 
 const KEY: Partial<Record<RecordKind, string>> = {
   GroundingSample: 'id',
