@@ -46,7 +46,7 @@ const PART_PREFIX = 'train';
 /** Rows named in the error of a failed format (all of them are counted). */
 const PROBLEMS_SHOWN = 20;
 /** Data all open Parquet writers of one format buffer together (a curriculum opens one per band). */
-const MEMORY_BYTES = 128 * 1024 * 1024;
+const MEMORY_BYTES = 64 * 1024 * 1024;
 const PLUGIN_DIR = new URL('./plugins/', import.meta.url);
 
 export interface ExportOptions {

@@ -12,11 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import univg_reward  # noqa: E402
-
-try:
-    import verl_difficulty  # noqa: E402,F401  (registers univg_grpo_phi when verl is importable)
-except ImportError:
-    pass
+import verl_difficulty  # noqa: E402,F401  (registers univg_grpo_phi in this process when verl is importable)
 
 
 def compute_score(data_source, solution_str, ground_truth, extra_info=None, pack_format=False, **kwargs):
