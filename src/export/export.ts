@@ -37,7 +37,7 @@ import { bandPart, keeps, resolveSelection, selects, type ResolvedSelection } fr
 import { datasetCard } from './card.js';
 import { answerConvention, budgetFor } from './family.js';
 import { FORMATS } from './formats/index.js';
-import { imageRelPath, prepareRow, type ExportProblem, type PreparedImage } from './rows.js';
+import { imageRelPath, prepareRow, type ExportProblem, type PreparedRow } from './rows.js';
 import type { FormatContext, FormatSpec, Pool } from './spec.js';
 
 export const EXPORT_SUMMARY = '_export.json';
@@ -203,8 +203,6 @@ async function exportFormat(run: FormatRun, o: ExportOptions): Promise<FormatRes
   const filtering = selects(selection);
   const count = curriculum ? selection.bands : input.manifest.files.length;
   const images = spec.storage === 'parquet' ? null : new ImageStore(join(staging, 'images'));
-  const imagePaths = new Map<string, string>();
-  const imagePath = (im: PreparedImage) => imagePaths.get(im.sha256) ?? imageRelPath(im);
   const prepCtx = { format: spec.name, answerConvention: run.ctx.answerConvention, budget: run.ctx.budget, needsChain: spec.needsChain(pool), dataRoot: o.dataRoot };
   const problems: ExportProblem[] = [];
   let problemCount = 0;
@@ -244,16 +242,12 @@ async function exportFormat(run: FormatRun, o: ExportOptions): Promise<FormatRes
     }
   }
 
-  async function writeRow(w: PartWriter, p: Awaited<ReturnType<typeof prepared> extends AsyncGenerator<infer T> ? T : never>): Promise<void> {
-    if (images) {
-      for (const im of p.images) {
-        if (imagePaths.has(im.sha256)) continue;
-        const stored = await images.put(im.bytes, im.ext);
-        imagePaths.set(im.sha256, relative(staging, stored.path).split('\\').join('/'));
-      }
-    }
+  async function writeRow(w: PartWriter, p: PreparedRow): Promise<void> {
+    // Content-addressed and idempotent: an image shared by many rows is stored once, and nothing is kept
+    // in memory per image (a corpus has millions).
+    if (images) for (const im of p.images) if (!(await images.has(im.sha256, im.ext))) await images.put(im.bytes, im.ext);
     // After a bad row nothing will be kept: keep scanning to name every bad row, but stop writing.
-    if (problemCount === 0) await w.write(spec.toRow(p, { pool, imagePath }));
+    if (problemCount === 0) await w.write(spec.toRow(p, { pool, imagePath: imageRelPath }));
   }
 
   const open: PartWriter[] = [];
@@ -381,6 +375,8 @@ export async function exportCorpus(o: ExportOptions): Promise<ExportResult> {
     runs.push({ spec, pool, kind: spec.kind(pool), ctx, selection, input, fingerprint, dir, staging: join(o.out, `.${name}.partial`) });
   }
   await mkdir(o.out, { recursive: true });
+  // The export is not done until the new summary lands (a pipeline stage is done when it exists).
+  await rm(join(o.out, EXPORT_SUMMARY), { force: true });
   const results: FormatResult[] = [];
   for (const run of runs) results.push(await exportFormat(run, o));
   const summary = { univg: UNIVG_VERSION, formats: results.map((r) => ({ format: r.format, dir: relative(o.out, r.dir), pool: r.pool, rows: r.rows, files: r.files })) };
