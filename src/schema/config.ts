@@ -15,9 +15,12 @@ export const SyntheticSourceConfig = z.strictObject({
   testFraction: z.number().min(0).max(1).default(0.2).describe('fraction of samples in the test split'),
 });
 
+/** Source files univg reads: the paper's two, and the files `univg export` writes (read back for round trips). */
+export const SOURCE_FORMATS = ['mgrounding', 'migbench', 'vlm-r1', 'llamafactory'] as const;
+
 export const FileSourceConfig = z.strictObject({
-  format: z.enum(['mgrounding', 'migbench']).describe('source format'),
-  input: z.string().min(1).describe('path of the source JSON file (a top-level array)'),
+  format: z.enum(SOURCE_FORMATS).describe('source format'),
+  input: z.string().min(1).describe('path of the source file (a top-level JSON array; JSON lines for vlm-r1)'),
   imageRoot: z.string().min(1).describe('directory image paths are resolved against; nothing outside it is read'),
 });
 
@@ -262,6 +265,8 @@ export const TrainVisionConfig = z
 export const MIOU_BUCKET_NAMES = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
 /** Friendlier names of those buckets: hard = lt0.3, medium = 0.3-0.7, easy = gt0.7. */
 export const MIOU_BUCKET_ALIASES = ['hard', 'medium', 'easy'] as const;
+/** A selection of mIoU buckets, by name or alias (score and export filter the same way). */
+const MiouKeep = z.array(z.enum([...MIOU_BUCKET_ALIASES, ...MIOU_BUCKET_NAMES])).min(1).optional();
 /** Orders of a scored pool (kept equal to src/train/score/pool.ts POOL_ORDERS by a test). */
 export const SCORE_ORDERS = ['input', 'hardest-first', 'easiest-first'] as const;
 
@@ -292,11 +297,7 @@ export const TrainScoreConfig = z
     phiPower: z.number().positive().default(1).describe('exponent of phi power'),
     limit: posInt().optional().describe('score only the first N rows in input order; the rest are not written'),
     seed: z.number().int().optional().describe('sampling seed; the same seed gives the same bytes (default: the pipeline seed)'),
-    keep: z
-      .array(z.enum([...MIOU_BUCKET_ALIASES, ...MIOU_BUCKET_NAMES]))
-      .min(1)
-      .optional()
-      .describe('keep only rows in these mIoU buckets; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7 (default: all)'),
+    keep: MiouKeep.describe('keep only rows in these mIoU buckets; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7 (default: all)'),
     minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this'),
     maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this (drops what the model already solves)'),
     order: z.enum(SCORE_ORDERS).default('input').describe('row order of the scored pool (a curriculum)'),
@@ -368,6 +369,40 @@ export const TrainConfig = z
   })
   .describe('training stages: each runs when its section is present (train-vision, train-sft, score, train-rl, eval); backend and workers do not mark results stale');
 
+/** Trainers `univg export` writes for (src/export/, one module each). */
+export const EXPORT_FORMATS = ['verl', 'easyr1', 'trl', 'llamafactory', 'vlm-r1'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+/** Model families whose box convention an export writes: Qwen2-VL 0-1000, Qwen2.5-VL pixels of the model input. */
+export const MODEL_FAMILIES = ['qwen2vl', 'qwen25vl'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
+
+/** What shapes an export (the `export` pipeline section and the `univg export` flags). */
+export const ExportConfig = z
+  .strictObject({
+    formats: z.array(z.enum(EXPORT_FORMATS)).min(1).describe(`trainers to write for: ${EXPORT_FORMATS.join(', ')}`),
+    modelFamily: z
+      .enum(MODEL_FAMILIES)
+      .describe('model family the trainer fine-tunes; decides the box convention (qwen2vl: 0-1000; qwen25vl: pixels of the resized input). Required: never guessed'),
+    pool: z
+      .enum(['sft', 'rl'])
+      .optional()
+      .describe('corpus pool to export; unset: rl for verl, easyr1, trl and vlm-r1, sft for llamafactory'),
+    minPixels: posInt().optional().describe("pixel budget of the trainer's image resize (Qwen2.5-VL boxes depend on it); unset: each trainer's own"),
+    maxPixels: posInt().optional().describe("pixel budget of the trainer's image resize; unset: each trainer's own"),
+    keep: MiouKeep.describe('keep only rows whose mIoU bucket (from univg score) is listed; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7'),
+    minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this (needs scored rows)'),
+    maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this (needs scored rows)'),
+    order: z
+      .enum(SCORE_ORDERS)
+      .default('input')
+      .describe('row order: input, or a curriculum over mIoU bands (one shard per band, in order; needs scored rows)'),
+    bands: posInt().max(1000).optional().describe('mIoU bands of a curriculum order; unset: 10'),
+    phi: z.enum(PHI_KINDS).default('exp').describe("difficulty weight the verl / TRL plugins apply to the current group: exp e^(1-mIoU) (the paper's), power, log, none"),
+    phiPower: z.number().positive().default(1).describe('exponent of phi power'),
+  })
+  .describe('stage export: trainer-ready data, reward and difficulty plugins and launch recipes for verl, EasyR1, TRL, LLaMA-Factory and VLM-R1');
+export type ExportConfig = z.infer<typeof ExportConfig>;
+
 export const PipelineConfig = z
   .strictObject({
     name: z
@@ -390,6 +425,7 @@ export const PipelineConfig = z
     audit: AuditConfig.default(AuditConfig.parse({})),
     shards: ShardConfig.default(ShardConfig.parse({})),
     train: TrainConfig.optional(),
+    export: ExportConfig.optional(),
   })
   .superRefine((c, ctx) => {
     // A training pipeline either builds its corpus (source) or reads another run's (train.from), never both.

@@ -119,12 +119,35 @@ describe('the demo pipeline', () => {
     expect(ev.match(/<table class="univg-eval">/g)).toHaveLength(4);
   });
 
+  it('exports all five trainer formats with plugins, recipes, dataset cards and manifests; DuckDB reads them', async () => {
+    const summary = JSON.parse(readFileSync(join(clean, 'export', '_export.json'), 'utf8'));
+    expect(summary.formats.map((f: { format: string }) => f.format)).toEqual(['verl', 'easyr1', 'trl', 'llamafactory', 'vlm-r1']);
+    const manifest = (f: string) => JSON.parse(readFileSync(join(clean, 'export', f, '_manifest.json'), 'utf8'));
+    for (const f of summary.formats as Array<{ format: string; pool: string; rows: number }>) {
+      const dir = join(clean, 'export', f.format);
+      expect(f.rows, f.format).toBeGreaterThan(0);
+      expect(manifest(f.format).rows).toBe(f.rows);
+      expect(readFileSync(join(dir, 'README.md'), 'utf8')).toMatch(/^---\nlicense: /);
+      expect(readdirSync(join(dir, 'recipes')).length).toBeGreaterThan(0);
+      if (f.format !== 'llamafactory') expect(readdirSync(join(dir, 'plugins'))).toContain('univg_reward.py');
+    }
+    // LLaMA-Factory takes the SFT pool; the others the scored RL pool, whose rows carry their difficulty.
+    expect(summary.formats.find((f: { format: string }) => f.format === 'llamafactory').pool).toBe('sft');
+    expect(manifest('verl').lineage.inputs[0].path).toBe('../../train/scored');
+    const duck = await (await DuckDBInstance.create(':memory:')).connect();
+    const r = await duck.runAndReadAll(`SELECT count(*) AS n, count(extra_info.difficulty) AS scored FROM read_parquet('${join(clean, 'export', 'verl', 'data', '*.parquet')}')`);
+    const [row] = r.getRowObjectsJS() as Array<{ n: bigint; scored: bigint }>;
+    expect(Number(row!.n)).toBe(manifest('verl').rows);
+    expect(Number(row!.scored)).toBe(Number(row!.n));
+    duck.closeSync();
+  });
+
   it('status shows every stage done', () => {
     const r = cli(['status', clean, '--json']);
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'report']);
-    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(9).fill('done'));
+    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'export', 'report']);
+    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(10).fill('done'));
   });
 
   it('killed at several points and resumed, ends byte-identical to the uninterrupted run', async () => {
