@@ -132,6 +132,11 @@ describe('a teacher endpoint that is down', () => {
     expect(gen).toMatchObject({ status: 'pending', tasksDone: 0 });
     expect(gen.failed.total).toBeGreaterThan(0);
     expect(Object.keys(gen.failed.byReason)).toEqual(['teacher_unavailable']);
+    // The table a person reads says the same: the generate row with its failed count, and a note why.
+    const table = (await cli(['status', 'runs/p'], cwd)).stdout;
+    expect(table).toMatch(new RegExp(`^generate\\s+pending\\s+0/2\\s+\\S+\\s+${gen.failed.total}\\s+0\\s*$`, 'm'));
+    expect(table, table).toMatch(new RegExp(`^generate: ${gen.failed.total} of \\d+ candidates failed in tasks? [\\d, ]+ \\(not done; rerun to retry them\\): teacher_unavailable ${gen.failed.total} \\(.*ECONNREFUSED`, 'm'));
+    expect(table).toContain(`http://127.0.0.1:${port}/v1`);
 
     const s = await sim(port);
     const up = await cli(['run', 'p.yaml', '--quiet'], cwd);
@@ -193,6 +198,44 @@ describe('a teacher endpoint that is down', () => {
     expect(s.stats().requests).toBeLessThanOrEqual(4);
     expect(parts(join(cwd, 'runs', 'p', 'candidates'))).toEqual([]);
     await s.close();
+  }, 200_000);
+});
+
+describe('an endpoint that refuses the request itself', () => {
+  // A real HTTP server answering every call as a provider does for a bad key, a forbidden model or a wrong
+  // path: nothing to retry, so the run stops at once with the provider's words and exit 2.
+  it.each([
+    [401, 'Incorrect API key provided: sk-univ*****************XYZ.'],
+    [403, 'You are not allowed to sample from this model'],
+    [404, 'The model `univg-sim` does not exist or you do not have access to it.'],
+  ])('HTTP %i: exit 2 at once, the provider\'s message and the endpoint, no retries, no key', async (code, message) => {
+    const port = await freePort();
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message, type: 'invalid_request_error', code: null } }));
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const cwd = project(`refused${code}`, port);
+      await cli(['run', 'p.yaml', '--stages', 'ingest', '--quiet'], cwd);
+      const key = 'sk-univgtest-0123456789abcdefXYZ';
+      const r = await cli(['run', 'p.yaml'], cwd, { OPENAI_API_KEY: key }, 120_000);
+      expect(r.status).toBe(2);
+      const line = lastLine(r.stderr);
+      expect(line).toMatch(/^univg: /);
+      expect(line).toContain(`HTTP ${code}`);
+      expect(line).toContain(message.slice(0, 30));
+      expect(line).toContain(`http://127.0.0.1:${port}/v1`);
+      expect(r.stderr + r.stdout).not.toContain(key);
+      // No retries: at most what was in flight when the first answer came (concurrency 4).
+      expect(requests).toBeLessThanOrEqual(4);
+      expect(parts(join(cwd, 'runs', 'p', 'candidates'))).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   }, 200_000);
 });
 
