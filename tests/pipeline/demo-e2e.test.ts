@@ -2,7 +2,7 @@
  * The main job end to end, through the CLI as a user runs it: the demo pipeline (synthetic suite,
  * simulated teacher over HTTP, real Parquet, DuckDB, report), killed and resumed, split over processes.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,8 +35,24 @@ function pipeline(name: string, samples = 36, train = false): string {
   return file;
 }
 
-function cli(args: string[]) {
-  return spawnSync(process.execPath, [BIN, ...args], { cwd: work, encoding: 'utf8', timeout: 240_000 });
+/**
+ * The CLI in a child process, awaited (spawnSync would block this test worker for minutes, and vitest's
+ * worker-to-runner messages time out behind it on a loaded machine).
+ */
+function cli(args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: work, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 240_000);
+    p.on('error', reject);
+    p.on('close', (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
 /** Every file of the final outputs (corpus and verdicts), by relative path. */
@@ -50,8 +66,8 @@ function finalOutputs(runDir: string): Record<string, string> {
 
 const clean = join(work, 'clean');
 
-beforeAll(() => {
-  const r = cli(['run', pipeline('clean', 36, true), '--run-dir', clean, '--quiet']);
+beforeAll(async () => {
+  const r = await cli(['run', pipeline('clean', 36, true), '--run-dir', clean, '--quiet']);
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
 }, 240_000);
@@ -142,8 +158,8 @@ describe('the demo pipeline', () => {
     duck.closeSync();
   });
 
-  it('status shows every stage done', () => {
-    const r = cli(['status', clean, '--json']);
+  it('status shows every stage done', async () => {
+    const r = await cli(['status', clean, '--json']);
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
     expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'export', 'report']);
@@ -164,7 +180,7 @@ describe('the demo pipeline', () => {
         if (existsSync(join(dir, d, '_manifest.json'))) expect(readdirSync(join(dir, d)).filter((f) => f.endsWith('.parquet')).length).toBe(4);
       }
     }
-    const r = cli(['run', file, '--run-dir', dir, '--json']);
+    const r = await cli(['run', file, '--run-dir', dir, '--json']);
     expect(r.status).toBe(0);
     expect(finalOutputs(dir)).toEqual(finalOutputs(clean));
     // That no paid-for completion is requested again after a kill is proven at the generate level
@@ -174,7 +190,7 @@ describe('the demo pipeline', () => {
   it('a stage run as 4 separate task processes gives the same files as one process', async () => {
     const dir = join(work, 'tasks');
     const file = pipeline('tasks');
-    expect(cli(['run', file, '--run-dir', dir, '--stages', 'ingest', '--quiet']).status).toBe(0);
+    expect((await cli(['run', file, '--run-dir', dir, '--stages', 'ingest', '--quiet'])).status).toBe(0);
     const procs = [0, 1, 2, 3].map((i) => new Promise<number>((resolve) => {
       const c = spawn(process.execPath, [BIN, 'run', file, '--run-dir', dir, '--task', `${i}/4`, '--quiet'], { cwd: work, stdio: 'ignore' });
       c.once('exit', (code) => resolve(code ?? -1));
@@ -183,26 +199,26 @@ describe('the demo pipeline', () => {
     expect(finalOutputs(dir)).toEqual(finalOutputs(clean));
   }, 300_000);
 
-  it('re-verifying with a changed check makes no teacher call; a change that leaves requests the same redoes nothing', () => {
+  it('re-verifying with a changed check makes no teacher call; a change that leaves requests the same redoes nothing', async () => {
     const dir = join(work, 'reverify');
     const file = pipeline('reverify');
-    expect(cli(['run', file, '--run-dir', dir, '--quiet']).status).toBe(0);
+    expect((await cli(['run', file, '--run-dir', dir, '--quiet'])).status).toBe(0);
     // Limits and concurrency do not change what is asked: nothing is stale, nothing reruns.
     const doc = parse(readFileSync(file, 'utf8'));
     doc.teacher.concurrency = 2;
     doc.teacher.maxRetries = 9;
     writeFileSync(file, stringify(doc));
-    const same = cli(['run', file, '--run-dir', dir, '--json']);
+    const same = await cli(['run', file, '--run-dir', dir, '--json']);
     expect(same.status).toBe(0);
     expect(same.stdout).toMatch(/"event":"stage_skipped"/);
     expect(same.stdout).not.toMatch(/"event":"stage_start"/);
     // A stricter check is stale until forced; forcing verify re-verifies cached candidates without the teacher.
     doc.verify = { iouThreshold: 0.9 };
     writeFileSync(file, stringify(doc));
-    const stale = cli(['run', file, '--run-dir', dir]);
+    const stale = await cli(['run', file, '--run-dir', dir]);
     expect(stale.status).toBe(2);
     expect(stale.stderr).toMatch(/stale: verify/);
-    const forced = cli(['run', file, '--run-dir', dir, '--force', 'verify', '--json']);
+    const forced = await cli(['run', file, '--run-dir', dir, '--force', 'verify', '--json']);
     expect(forced.status).toBe(0);
     expect(forced.stdout).toMatch(/"stage":"verify"/);
     const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
@@ -210,9 +226,9 @@ describe('the demo pipeline', () => {
     // Four CLI runs: 56 s at load average 11 on the shared two cores, past the 60 s default.
   }, 300_000);
 
-  it('--dry-run estimates tokens and cost without sending a request', () => {
+  it('--dry-run estimates tokens and cost without sending a request', async () => {
     const file = pipeline('dry');
-    const r = cli(['run', file, '--run-dir', join(work, 'dry'), '--dry-run', '--json', '--quiet']);
+    const r = await cli(['run', file, '--run-dir', join(work, 'dry'), '--dry-run', '--json', '--quiet']);
     expect(r.status).toBe(0);
     const est = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
     expect(est.event).toBe('estimate');
@@ -225,23 +241,23 @@ describe('the demo pipeline', () => {
     expect(est.costUsd).toBeGreaterThan(0);
   });
 
-  it('config errors and missing inputs give one clear line and exit code 2', () => {
+  it('config errors and missing inputs give one clear line and exit code 2', async () => {
     const bad = join(work, 'bad.yaml');
     writeFileSync(bad, 'name: bad\nsource:\n  format: synthetic\n  samples: zero\n');
-    const r1 = cli(['run', bad]);
+    const r1 = await cli(['run', bad]);
     expect(r1.status).toBe(2);
     expect(r1.stderr.trim().split('\n')).toHaveLength(1);
     expect(r1.stderr).toMatch(/bad\.yaml:4.*source\.samples/);
-    const r2 = cli(['run', join(work, 'missing.yaml')]);
+    const r2 = await cli(['run', join(work, 'missing.yaml')]);
     expect(r2.status).toBe(2);
     expect(r2.stderr).toMatch(/pipeline file not found/);
     const missingInput = join(work, 'missing-input.yaml');
     writeFileSync(missingInput, 'name: mi\nsource: { format: migbench, input: /nonexistent/x.json, imageRoot: /nonexistent }\n');
-    const r3 = cli(['run', missingInput, '--run-dir', join(work, 'mi')]);
+    const r3 = await cli(['run', missingInput, '--run-dir', join(work, 'mi')]);
     expect(r3.status).toBe(2);
     expect(r3.stderr.trim().split('\n')).toHaveLength(1);
     expect(r3.stderr).not.toMatch(/\n\s+at /);
-    const r4 = cli(['run', pipeline('x'), '--task', '9/4']);
+    const r4 = await cli(['run', pipeline('x'), '--task', '9/4']);
     expect(r4.status).toBe(2);
   });
 });
