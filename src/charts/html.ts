@@ -4,11 +4,20 @@
  * unless they are a `SafeHtml` produced by this module; forgetting to escape is then impossible.
  */
 
+/**
+ * The method by which a value says how a notebook shows it: MIME type to content, as Jupyter's
+ * display_data carries it (notebooks/lib/univg.cjs's `show` reads it).
+ */
+export const MIME_BUNDLE = Symbol.for('univg.mimeBundle');
+
 /** Markup known to be safe: built by `html`, or by a renderer from escaped parts. */
 export class SafeHtml {
   constructor(readonly value: string) {}
   toString(): string {
     return this.value;
+  }
+  [MIME_BUNDLE](): Record<string, string> {
+    return { 'text/html': this.value };
   }
 }
 
