@@ -11,6 +11,7 @@ import {
   miouBuckets,
   rejectionChart,
   render,
+  rowsTable,
   sftLossChart,
   stacked,
   type ChartDef,
@@ -94,5 +95,17 @@ describe('chart definitions', () => {
     expect(c.warnings).toEqual([]);
     expect(c.svg).toContain('reward (IoU + format)');
     expect(c.svg).toContain('loss (nats per token)');
+  });
+});
+
+describe('rowsTable', () => {
+  it('writes one column per key, numbers formatted, every cell escaped', () => {
+    const t = rowsTable([{ task: '<b>x</b>', n: 1234, iou: 0.12345, box: [1, 2], none: null }]).value;
+    expect(t).toContain('<th>task</th><th>n</th><th>iou</th><th>box</th><th>none</th>');
+    expect(t).toContain('&lt;b&gt;x&lt;/b&gt;');
+    expect(t).toContain('>1,234<');
+    expect(t).toContain('>0.123<');
+    expect(t).toContain('<code>[1,2]</code>');
+    expect(rowsTable([]).value).toContain('no rows');
   });
 });
