@@ -113,6 +113,19 @@ describe('the notebooks on a fresh demo run', () => {
     for (const f of NOTEBOOKS) expect(r.stderr).toMatch(new RegExp(`${f}: \\d+ code cells ran`));
   }, 900_000);
 
+  it("runs the README's example cell", async () => {
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    const at = readme.indexOf('A cell, as you would write your own:');
+    expect(at).toBeGreaterThan(0);
+    const source = readme.slice(at).match(/```ts\n([\s\S]*?)```/)![1]!;
+    const file = join(work, 'readme.ipynb');
+    const cells = [{ cell_type: 'code', id: 'a', metadata: {}, execution_count: null, outputs: [], source }];
+    writeFileSync(file, JSON.stringify({ cells, metadata: { kernelspec: { name: 'univg-ts', display_name: 'TypeScript (univg, tslab)', language: 'typescript' } }, nbformat: 4, nbformat_minor: 5 }));
+    const r = await runNotebooks([file], runDir);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toContain('readme.ipynb: 1 code cells ran');
+  }, 300_000);
+
   it('a cell that fails (a name the API no longer exports) fails the run, naming the notebook and the cell', async () => {
     const cells = [
       { cell_type: 'markdown', id: 'a', metadata: {}, source: '# broken' },
