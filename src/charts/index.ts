@@ -6,4 +6,4 @@
 export * from './html.js';
 export * from './theme.js';
 export * from './charts.js';
-export { render, renderAll, textWidth, Chart, type ChartDef } from './render.js';
+export { render, Chart, type ChartDef } from './render.js';

@@ -66,7 +66,7 @@ const WIDTHS = [
 ];
 
 /** Width of a line of text in px, a little generous so that labels are not cut in a wider font. */
-export function textWidth(text: string, fontSize: number, bold = false): number {
+function textWidth(text: string, fontSize: number, bold = false): number {
   let w = 0;
   for (const ch of text) {
     const c = ch.codePointAt(0)!;
@@ -112,11 +112,6 @@ export async function render(def: ChartDef): Promise<Chart> {
   const errors = warnings.filter((w) => w.startsWith('error'));
   if (errors.length) throw new Error(`chart "${def.title}" could not be drawn: ${errors.join('; ')}`);
   return new Chart(finish(svg, def), def, warnings);
-}
-
-/** Draw several definitions (in order). */
-export function renderAll(defs: readonly ChartDef[]): Promise<Chart[]> {
-  return Promise.all(defs.map(render));
 }
 
 /** Round a number written with more than two decimals (Vega writes 112.49999999999999). */
