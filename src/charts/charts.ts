@@ -466,6 +466,46 @@ export function grpoCurve(key: GrpoCurve, points: readonly XY[], o: { subtitle?:
 }
 
 // ---------------------------------------------------------------------------------------------------
+// estimates
+
+/** A share with its confidence interval (p null: nothing to estimate yet). */
+export interface Estimate {
+  p: number | null;
+  lo: number;
+  hi: number;
+}
+
+/** Estimates with intervals per group, several measures side by side (the verifier's precision and recall). */
+export function intervalChart(
+  groups: ReadonlyArray<{ key: string; measures: Readonly<Record<string, Estimate>> }>,
+  o: { title: string; subtitle?: string; xTitle: string; width?: number },
+): ChartDef {
+  const values: Row[] = groups.flatMap((g) => Object.entries(g.measures).filter(([, e]) => e.p !== null).map(([measure, e]) => ({ key: g.key, measure, p: e.p, lo: e.lo, hi: e.hi })));
+  if (values.length === 0) return nothing('interval-chart', o.title, 'nothing to estimate yet', o.width);
+  const measures = [...new Set(values.map((v) => v.measure as string))];
+  return def(
+    'interval-chart',
+    o.title,
+    {
+      width: o.width ?? 360,
+      height: { step: 16 * Math.max(1, measures.length) + 8 },
+      data: { values },
+      transform: [{ calculate: `datum.key + ', ' + datum.measure + ': ' + format(datum.p, '.3f') + ' [' + format(datum.lo, '.3f') + ', ' + format(datum.hi, '.3f') + ']'`, as: 'tip' }],
+      encoding: {
+        y: { field: 'key', type: 'nominal', sort: null, title: null },
+        yOffset: { field: 'measure', type: 'nominal', sort: measures },
+        color: { field: 'measure', type: 'nominal', title: null, sort: measures, scale: { range: [PALETTE[0], PALETTE[1], PALETTE[2]] } },
+      },
+      layer: [
+        { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'lo', type: 'quantitative', title: o.xTitle, scale: { domain: [0, 1] }, axis: { format: '.0%' } }, x2: { field: 'hi' } } },
+        { mark: { type: 'point', filled: true, size: 50 }, encoding: { x: { field: 'p', type: 'quantitative' }, description: { field: 'tip' } } },
+      ],
+    },
+    o.subtitle,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------------
 // composition
 
 /** Charts one above the other in one SVG (a trainer's curves file). */

@@ -7,6 +7,7 @@ import {
   groupHistograms,
   grpoCurve,
   histogram,
+  intervalChart,
   lineChart,
   miouBuckets,
   rejectionChart,
@@ -33,6 +34,7 @@ const EVERY: Array<[ChartDef, string[]]> = [
   [miouBuckets({ 'lt0.3': [[1, 0.2]], '0.3-0.7': [[1, 0.5]], 'gt0.7': [[1, 0.3]] }), ['GRPO step', 'share of prompts']],
   [sftLossChart([[1, 5], [2, 4]], [[2, 4.5]]), ['update', 'loss (nats per token)']],
   [grpoCurve('kl', [[1, 0.001], [2, 0.002]]), ['GRPO step', 'KL (nats per token)']],
+  [intervalChart([{ key: 'task', measures: { precision: { p: 0.8, lo: 0.6, hi: 0.9 }, recall: { p: 0.7, lo: 0.5, hi: 0.85 } } }], { title: 'Verifier', xTitle: 'share of candidates' }), ['share of candidates']],
 ];
 
 describe('chart definitions', () => {
