@@ -239,6 +239,8 @@ describe('a demo run in the browser', () => {
     await page.keyboard.press('s');
     await page.waitForSelector('dialog#stats[open] table.quality');
     expect(await page.locator('dialog#stats').textContent()).toContain('3 decisions by 1 auditor on 1 samples');
+    // The chart module's interval chart, inline SVG under the page's policy (no inline style, no script).
+    expect(await page.locator('dialog#stats svg.chart.interval-chart').count()).toBe(1);
     await page.keyboard.press('Escape');
   });
 });
