@@ -29,7 +29,7 @@ export const PriceConfig = z.strictObject({
 });
 
 /** Faults the simulated teacher can inject (src/teacher/sim checks it serves exactly these). */
-export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal'] as const;
+export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal', 'batch_slow', 'batch_fail', 'batch_expire', 'line_error'] as const;
 
 export const SimulatedTeacherConfig = z
   .strictObject({
