@@ -10,12 +10,41 @@
  * and reason, and the others go on; above `teacher.maxFailureShare` of the stage's samples, the stage
  * fails the run.
  */
+import { join } from 'node:path';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
 import { ConfigError, InterruptedError, TaskIncompleteError, UnivgError, type TaskFailures } from '../errors.js';
 import { readManifest } from '../store/manifest.js';
+import { shardFileName } from '../store/names.js';
+import { BatchRunner } from '../teacher/batch.js';
 import { resolveEndpoint } from '../teacher/client.js';
-import { generateCandidates, type SampleFailure } from './generate.js';
-import type { Stage } from './stage.js';
+import type { TeacherHandle } from '../teacher/handle.js';
+import { batchRequests, generateCandidates, imagePreparerFor, type GenerateOptions, type SampleFailure } from './generate.js';
+import type { Stage, TaskContext } from './stage.js';
+
+/** Where a task's Batch API state lives: `batches/generate-00003-of-00016/state.json`, next to its input files. */
+export const BATCH_DIR = 'batches';
+export function batchStateFile(runDir: string, index: number, count: number): string {
+  return join(runDir, BATCH_DIR, shardFileName(index, count, 'generate').replace(/\.parquet$/, ''), 'state.json');
+}
+
+/** teacher.api batch: send the task's requests through the Batch API into the cache first (resuming batches a killed run left). */
+async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: ReturnType<typeof imagePreparerFor>): Promise<NonNullable<GenerateOptions['batch']>> {
+  const runner = new BatchRunner({
+    openai: teacher.client.batchSdk(),
+    cache: teacher.cache,
+    config: teacher.config,
+    cost: teacher.client.cost,
+    estimator: teacher.client.estimator,
+    stateFile: batchStateFile(ctx.runDir, ctx.task.index, ctx.task.count),
+    label: `${ctx.config.name} generate task ${ctx.task.index}/${ctx.task.count}`,
+    requests: () => batchRequests(ctx.read<GroundingSample>('ingest'), teacher.config, teacher.client, images),
+    signal: ctx.signal,
+    log: (m) => ctx.log(m),
+  });
+  const r = await runner.run();
+  ctx.tally({ batchesSubmitted: r.submitted, batchesResumed: r.resumed });
+  return { fresh: r.fresh, failures: r.failures };
+}
 
 /** Counts of a task's failures by reason, with the first message of each. */
 class FailureTally {
@@ -36,12 +65,14 @@ export const generateStage: Stage = {
   inputs: ['ingest'],
   outputs: [{ name: 'candidates', dir: 'candidates', kind: 'TeacherCandidate' }],
   mode: 'partitioned',
-  // Only what changes the requests or the rows: limits, concurrency and the cache location do not.
+  // Only what changes the requests or the rows: limits, concurrency, the cache location and api (online
+  // or batch: the same requests, the same answers) do not.
   settings: (c) => {
     const t = c.teacher;
     if (!t) return null;
-    return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ?? null };
+    return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ? { ...t.simulated, batch: undefined } : null };
   },
+  workDir: BATCH_DIR,
   failureBudget: (c) => (c.teacher ? { share: c.teacher.maxFailureShare, field: 'teacher.maxFailureShare', unit: 'samples' } : null),
   preflight(c) {
     if (!c.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
@@ -59,8 +90,11 @@ export const generateStage: Stage = {
     const quarantines: SampleFailure[] = [];
     let last = 0;
     let candidates = 0;
-    const rows = generateCandidates(ctx.read<GroundingSample>('ingest'), {
+    const images = imagePreparerFor(teacher.config, (sha) => ctx.services.images.get(sha));
+    const generate = (batch: GenerateOptions['batch']) => generateCandidates(ctx.read<GroundingSample>('ingest'), {
       config: teacher.config,
+      images,
+      ...(batch ? { batch } : {}),
       client: teacher.client,
       cache: teacher.cache,
       imageLoader: (sha) => ctx.services.images.get(sha),
@@ -88,6 +122,7 @@ export const generateStage: Stage = {
     const t = { requests: 0, spentUsd: 0, candidates: 0, fromCache: 0, replayedUsd: 0 };
     let lastHash = '';
     try {
+      const rows = generate(teacher.config.api === 'batch' ? await fillByBatch(ctx, teacher, images) : undefined);
       for await (const row of rows) {
         await flush();
         await out.write(row);

@@ -227,6 +227,15 @@ export class TeacherClient {
     return redactSecrets(text, [this.apiKey]);
   }
 
+  /**
+   * An SDK client on this endpoint and key for the Batch API's files and batches (src/teacher/batch.ts):
+   * the global fetch (the lean transport sends no multipart body and streams no download), and the SDK's
+   * own retries, since status checks and downloads are safe to repeat.
+   */
+  batchSdk(): OpenAI {
+    return new OpenAI({ baseURL: this.baseUrl, apiKey: this.apiKey, maxRetries: 4, timeout: 10 * 60_000, logLevel: 'off' });
+  }
+
   /** The base URL as it may be shown: in messages, summaries, quarantine records (never the key). */
   get endpoint(): string {
     return this.redact(this.baseUrl);

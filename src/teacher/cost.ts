@@ -24,6 +24,13 @@ export function costOf(usage: Usage, price: Price | undefined): number {
   return (usage.promptTokens * price.inputPerMTok + usage.completionTokens * price.outputPerMTok) / 1e6;
 }
 
+/** What a request sent through the Batch API costs: teacher.batch.price, else half the online price (OpenAI's batch discount). */
+export function batchPrice(config: Pick<TeacherConfig, 'price' | 'batch'>): Price | undefined {
+  if (config.batch.price) return config.batch.price;
+  if (!config.price) return undefined;
+  return { inputPerMTok: config.price.inputPerMTok / 2, outputPerMTok: config.price.outputPerMTok / 2 };
+}
+
 /**
  * Spend so far plus what requests in flight are expected to cost. A new request is admitted when its
  * estimate fits under the cap next to what is spent and reserved; when it does not fit only because of

@@ -413,17 +413,20 @@ export class BatchEngine {
     b.finalizing_at = seconds(now());
     await this.sleep(this.o.finalizingMs);
     if (this.closed) return;
-    this.finish(b, out, err, []);
+    this.finish(b, out, err, [], fault === 'batch_corrupt');
   }
 
   /** Write the output and error files and end the batch (completed, expired with `expiredLines`, or cancelled). */
-  private finish(b: SimBatch, out: string[], err: string[], expiredLines: Line[]): void {
+  private finish(b: SimBatch, out: string[], err: string[], expiredLines: Line[], corrupt = false): void {
     for (const l of expiredLines) {
       err.push(JSON.stringify({ id: `batch_req_${hashHex(b.id, l.customId).slice(0, 24)}`, custom_id: l.customId, response: null, error: { code: 'batch_expired', message: EXPIRED_MESSAGE } }));
       b.request_counts.failed++;
       this.stats.expired++;
     }
-    if (out.length) b.output_file_id = this.addFile(`${b.id}_output.jsonl`, 'batch_output', Buffer.from(`${out.join('\n')}\n`)).id;
+    let outText = `${out.join('\n')}\n`;
+    // batch_corrupt: the file ends half way through its last line, as a cut download would.
+    if (corrupt && out.length) outText = outText.slice(0, outText.length - Math.ceil(out.at(-1)!.length / 2) - 1);
+    if (out.length) b.output_file_id = this.addFile(`${b.id}_output.jsonl`, 'batch_output', Buffer.from(outText)).id;
     if (err.length) b.error_file_id = this.addFile(`${b.id}_error.jsonl`, 'batch_output', Buffer.from(`${err.join('\n')}\n`)).id;
     const t = seconds(now());
     if (cancelling(b)) {

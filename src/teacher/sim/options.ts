@@ -11,9 +11,10 @@ export const TRANSPORT_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'r
 export const CONTENT_FAULTS = ['truncate', 'malformed', 'refusal'] as const;
 /**
  * Faults decided once per created batch (Batch API): it takes `batch.slowMs` longer, fails validation
- * (an enqueued-token limit), or expires with part of its lines done.
+ * (an enqueued-token limit), expires with part of its lines done, or completes with an output file cut
+ * off in the middle of its last line (a truncated download as the client would see it).
  */
-export const BATCH_FAULTS = ['batch_slow', 'batch_fail', 'batch_expire'] as const;
+export const BATCH_FAULTS = ['batch_slow', 'batch_fail', 'batch_expire', 'batch_corrupt'] as const;
 /** Faults decided per line of a batch: the line is answered with a 500 in the error file. */
 export const LINE_FAULTS = ['line_error'] as const;
 export const FAULT_NAMES = [...TRANSPORT_FAULTS, ...CONTENT_FAULTS, ...BATCH_FAULTS, ...LINE_FAULTS] as const;

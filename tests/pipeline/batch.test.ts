@@ -1,0 +1,249 @@
+/**
+ * `teacher.api: batch` through the CLI as a user runs it: the generate stage sends its requests through
+ * the Batch API of the simulated teacher (a separate server the test starts, so a killed run's batches
+ * outlive it, as OpenAI's do) with the real openai client, and the corpus is the one an online run
+ * makes. The server's own counters prove what was paid for: batches created, lines run, lines answered
+ * twice. Runs killed with SIGKILL after submission, expired batches, line errors, a truncated output
+ * file and the spend cap each end in a clear state and a rerun that asks only for what is missing.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DuckDBInstance } from '@duckdb/node-api';
+import { afterAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import type { BatchStateFile } from '../../src/teacher/batch.js';
+import { startSimTeacher, type SimTeacher } from '../../src/teacher/sim/index.js';
+import { cli, freePort } from './cli-run.js';
+const work = mkdtempSync(join(tmpdir(), 'univg-batch-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const PRICE = { inputPerMTok: 0.4, outputPerMTok: 1.2 };
+
+/** A fresh working directory with a pipeline whose teacher is the endpoint at `port`; one task, so one batch per round. */
+function project(name: string, port: number, teacher: Record<string, unknown> = {}): string {
+  const cwd = join(work, name);
+  mkdirSync(cwd, { recursive: true });
+  const doc = {
+    name: 'p',
+    seed: 7,
+    source: { format: 'synthetic', samples: 16, seed: 7, testFraction: 0.2 },
+    teacher: { model: 'univg-sim', baseUrl: `http://127.0.0.1:${port}/v1`, candidates: 3, concurrency: 4, timeoutMs: 20_000, price: PRICE, ...teacher },
+    shards: { tasks: 1, embedImages: true },
+  };
+  writeFileSync(join(cwd, 'p.yaml'), stringify(doc));
+  return cwd;
+}
+const batchTeacher = (batch: Record<string, unknown> = {}, more: Record<string, unknown> = {}) => ({ api: 'batch', batch: { pollMs: 20, maxPollMs: 200, ...batch }, ...more });
+
+const sims: SimTeacher[] = [];
+afterAll(async () => Promise.all(sims.splice(0).map((s) => s.close())));
+async function sim(port: number, faults: Record<string, number> = {}, batch: Record<string, number> = {}): Promise<SimTeacher> {
+  const s = await startSimTeacher({ port, seed: 5, convention: 'qwen2vl', faults, batch: { validatingMs: 30, lineMs: 1, finalizingMs: 30, ...batch } });
+  sims.push(s);
+  return s;
+}
+
+const stateFile = (cwd: string) => join(cwd, 'runs', 'p', 'batches', 'generate-00000-of-00001', 'state.json');
+const readState = (cwd: string): BatchStateFile | null => (existsSync(stateFile(cwd)) ? (JSON.parse(readFileSync(stateFile(cwd), 'utf8')) as BatchStateFile) : null);
+const lastLine = (s: string) => s.trim().split('\n').at(-1) ?? '';
+
+/**
+ * What a run produced: the downstream stage files byte for byte, and every candidate's answer. Cost is
+ * kept apart: a batch answer costs half (the point of the mode), so it is compared on its own.
+ */
+async function outputs(runDir: string): Promise<{ files: Record<string, string>; candidates: Record<string, unknown>[]; cost: number[] }> {
+  const files: Record<string, string> = {};
+  for (const d of ['samples', 'verdicts', 'corpus/sft', 'corpus/rl']) {
+    for (const f of readdirSync(join(runDir, d)).sort()) files[`${d}/${f}`] = readFileSync(join(runDir, d, f)).toString('base64');
+  }
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  const rows = (await con.runAndReadAll(`select sampleId, candidateIndex, requestHash, completion, finishReason, error, promptTokens, completionTokens, costUsd from read_parquet('${runDir}/candidates/*.parquet') order by sampleId, candidateIndex`)).getRowObjects();
+  con.closeSync();
+  return { files, candidates: rows.map(({ costUsd: _c, ...r }) => r), cost: rows.map((r) => Number(r.costUsd)) };
+}
+
+/** An online run against a fresh simulated teacher: what every batch run must end with. */
+let reference: Awaited<ReturnType<typeof outputs>> | null = null;
+async function referenceOutputs() {
+  if (reference) return reference;
+  const port = await freePort();
+  const s = await sim(port);
+  const cwd = project('online', port);
+  const r = await cli(['run', 'p.yaml', '--quiet'], cwd);
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  expect(s.stats().batch.created).toBe(0);
+  await s.close();
+  reference = await outputs(join(cwd, 'runs', 'p'));
+  return reference;
+}
+
+/** The same corpus as the online run, every answer at half the online price. */
+async function expectSameAsOnline(cwd: string): Promise<void> {
+  const ref = await referenceOutputs();
+  const got = await outputs(join(cwd, 'runs', 'p'));
+  expect(got.files).toEqual(ref.files);
+  expect(got.candidates).toEqual(ref.candidates);
+  got.cost.forEach((c, i) => expect(c).toBeCloseTo(ref.cost[i]! / 2, 12));
+}
+
+describe('teacher.api: batch', () => {
+  it('sends every request in one batch through the openai client and ends with the online run\'s corpus at half the price', async () => {
+    const port = await freePort();
+    const s = await sim(port);
+    const cwd = project('batch', port, batchTeacher());
+    const r = await cli(['run', 'p.yaml'], cwd);
+    expect(r.status, r.stderr).toBe(0);
+    const st = s.stats();
+    // No chat completion went online: every answer came through the Batch API, in one batch.
+    expect(st.byModel['univg-sim'] ?? 0).toBe(0);
+    expect(st.batch.created).toBe(1);
+    expect(st.batch.paidTwice).toBe(0);
+    const state = readState(cwd)!;
+    expect(state.batches).toHaveLength(1);
+    expect(state.batches[0]).toMatchObject({ status: 'completed', ingested: true, lineErrors: 0, corruptLines: 0 });
+    expect(state.batches[0]!.answered).toBe(st.batch.lines);
+    // Input files hold every image again: gone once their answers are in the cache.
+    expect(readdirSync(join(cwd, 'runs', 'p', 'batches', 'generate-00000-of-00001'))).toEqual(['state.json']);
+    expect(r.stderr).toMatch(new RegExp(`batch ${state.batches[0]!.batchId}: completed, ${st.batch.lines}/${st.batch.lines} done`));
+    expect(r.stderr).toMatch(new RegExp(`generate: ${st.batch.lines} requests sent, \\$[\\d.]+ spent by this run, 0 of \\d+ candidates replayed`));
+    await expectSameAsOnline(cwd);
+
+    // A rerun finds everything in the cache: no batch, no request.
+    const again = await cli(['run', 'p.yaml', '--force', 'generate', '--quiet'], cwd);
+    expect(again.status, again.stderr).toBe(0);
+    expect(s.stats().batch.created).toBe(1);
+    await s.close();
+  }, 300_000);
+
+  it('SIGKILLed after its batch was submitted, a rerun polls that batch and submits none: one batch paid, the same corpus', async () => {
+    const port = await freePort();
+    // A batch that validates for a while, so the run is certainly killed while it waits on it.
+    const s = await sim(port, {}, { validatingMs: 1500 });
+    const cwd = project('killed', port, batchTeacher());
+    const first = await cli(['run', 'p.yaml', '--quiet'], cwd, { killWhen: () => (readState(cwd)?.batches[0]?.batchId ?? null) !== null });
+    expect(first.signal).toBe('SIGKILL');
+    const recorded = readState(cwd)!.batches[0]!;
+    expect(recorded.ingested).toBe(false);
+    expect(s.stats().batch.created).toBe(1);
+
+    const second = await cli(['run', 'p.yaml'], cwd);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stderr).toContain('batch: resuming 1 batch recorded in state.json (polled, not submitted again)');
+    const st = s.stats();
+    expect(st.batch.created).toBe(1);
+    expect(st.batch.files).toBe(1);
+    expect(st.batch.paidTwice).toBe(0);
+    expect(st.byModel['univg-sim'] ?? 0).toBe(0);
+    const state = readState(cwd)!;
+    expect(state.batches).toHaveLength(1);
+    expect(state.batches[0]).toMatchObject({ batchId: recorded.batchId, status: 'completed', ingested: true });
+    await expectSameAsOnline(cwd);
+    await s.close();
+  }, 300_000);
+
+  it('an expired batch keeps the lines it answered and a follow-up batch carries only the rest; still unanswered, the run fails and a rerun asks for exactly those', async () => {
+    const port = await freePort();
+    const expiring = await sim(port, { batch_expire: 1 });
+    const cwd = project('expired', port, batchTeacher({ maxRetries: 1 }));
+    const first = await cli(['run', 'p.yaml'], cwd);
+    expect(first.status).toBe(1);
+    const st = expiring.stats().batch;
+    expect(st.created).toBe(2);
+    expect(st.byStatus.expired).toBe(2);
+    expect(st.paidTwice).toBe(0);
+    const [a, b] = readState(cwd)!.batches;
+    // The follow-up carried exactly the lines the first batch did not answer.
+    expect(a!.answered).toBeGreaterThan(0);
+    expect(b!.lines).toBe(a!.lines - a!.answered);
+    expect(b!.round).toBe(1);
+    const missing = b!.lines - b!.answered;
+    expect(missing).toBeGreaterThan(0);
+    const m = /generate: (\d+) of (\d+) candidates failed \(timeout \d+ \(timeout \(batch_expired\) in batch (batch_\w+): .*\)\)/.exec(lastLine(first.stderr));
+    expect(m, lastLine(first.stderr)).not.toBeNull();
+    expect(Number(m![1])).toBe(3 * missing);
+    expect(m![3]).toBe(b!.batchId);
+    expect(existsSync(join(cwd, 'runs', 'p', 'candidates', 'part-00000-of-00001.parquet'))).toBe(false);
+    await expiring.close();
+
+    const fine = await sim(port);
+    const second = await cli(['run', 'p.yaml', '--quiet'], cwd);
+    expect(second.status, second.stderr).toBe(0);
+    expect(fine.stats().batch.created).toBe(1);
+    expect(fine.stats().batch.lines).toBe(missing);
+    expect(fine.stats().byModel['univg-sim'] ?? 0).toBe(0);
+    await fine.close();
+    const ref = await referenceOutputs();
+    const got = await outputs(join(cwd, 'runs', 'p'));
+    expect(got.files).toEqual(ref.files);
+    expect(got.candidates).toEqual(ref.candidates);
+  }, 300_000);
+
+  it('lines answered with an error are retried in follow-up batches; a retried line is never paid twice', async () => {
+    const port = await freePort();
+    const s = await sim(port, { line_error: 0.4 });
+    const cwd = project('line-errors', port, batchTeacher({ maxRetries: 6 }));
+    const r = await cli(['run', 'p.yaml', '--quiet'], cwd);
+    expect(r.status, r.stderr).toBe(0);
+    const st = s.stats().batch;
+    const batches = readState(cwd)!.batches;
+    expect(st.errored).toBeGreaterThan(0);
+    expect(batches.length).toBeGreaterThan(1);
+    // Each follow-up carries exactly the previous batch's errors.
+    for (let i = 1; i < batches.length; i++) expect(batches[i]!.lines).toBe(batches[i - 1]!.lineErrors);
+    expect(st.paidTwice).toBe(0);
+    await expectSameAsOnline(cwd);
+    await s.close();
+  }, 300_000);
+
+  it('line errors left after the follow-ups are failed candidates by the usual rules: the run exits 1 naming the reason and the batch', async () => {
+    const port = await freePort();
+    const s = await sim(port, { line_error: 0.4 });
+    const cwd = project('line-errors-fail', port, batchTeacher({ maxRetries: 0 }));
+    const r = await cli(['run', 'p.yaml'], cwd);
+    expect(r.status).toBe(1);
+    const errored = s.stats().batch.errored;
+    expect(errored).toBeGreaterThan(0);
+    const batchId = readState(cwd)!.batches[0]!.batchId!;
+    const line = lastLine(r.stderr);
+    expect(line).toContain(`generate: ${3 * errored} of `);
+    expect(line).toContain(`server_error (HTTP 500) in batch ${batchId}`);
+    await s.close();
+  }, 300_000);
+
+  it('a truncated output file is an error naming the batch and its file; the answers it held are kept and a rerun asks only for the cut line', async () => {
+    const port = await freePort();
+    const cutting = await sim(port, { batch_corrupt: 1 });
+    const cwd = project('corrupt', port, batchTeacher({ maxRetries: 0 }));
+    const first = await cli(['run', 'p.yaml'], cwd);
+    expect(first.status).toBe(1);
+    const rec = readState(cwd)!.batches[0]!;
+    expect(rec.corruptLines).toBe(1);
+    expect(rec.answered).toBe(rec.lines - 1);
+    expect(first.stderr).toContain(`batch ${rec.batchId}: line ${rec.lines} of output file ${rec.outputFileId} is not JSON`);
+    expect(lastLine(first.stderr)).toContain(`the output file ${rec.outputFileId} of batch ${rec.batchId} is truncated or corrupt`);
+    await cutting.close();
+
+    const fine = await sim(port);
+    const second = await cli(['run', 'p.yaml', '--quiet'], cwd);
+    expect(second.status, second.stderr).toBe(0);
+    expect(fine.stats().batch.created).toBe(1);
+    expect(fine.stats().batch.lines).toBe(1);
+    await fine.close();
+    await expectSameAsOnline(cwd);
+  }, 300_000);
+
+  it('the spend cap applies before a batch is submitted: over the cap, nothing is uploaded', async () => {
+    const port = await freePort();
+    const s = await sim(port);
+    const cwd = project('capped', port, batchTeacher({}, { maxCostUsd: 0.000001 }));
+    const r = await cli(['run', 'p.yaml'], cwd);
+    expect(r.status).not.toBe(0);
+    expect(lastLine(r.stderr)).toContain('cost cap reached');
+    expect(s.stats().batch.files).toBe(0);
+    expect(s.stats().batch.created).toBe(0);
+    await s.close();
+  }, 300_000);
+});
