@@ -10,21 +10,39 @@
  * and reason, and the others go on; above `teacher.maxFailureShare` of the stage's samples, the stage
  * fails the run.
  */
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
 import { ConfigError, InterruptedError, TaskIncompleteError, UnivgError, type TaskFailures } from '../errors.js';
 import { readManifest } from '../store/manifest.js';
 import { shardFileName } from '../store/names.js';
-import { BatchRunner } from '../teacher/batch.js';
+import { BatchRunner, readBatchState, type BatchRecord } from '../teacher/batch.js';
+import { costOf } from '../teacher/cost.js';
 import { resolveEndpoint } from '../teacher/client.js';
 import type { TeacherHandle } from '../teacher/handle.js';
 import { batchRequests, generateCandidates, imagePreparerFor, type GenerateOptions, type SampleFailure } from './generate.js';
 import type { Stage, TaskContext } from './stage.js';
 
-/** Where a task's Batch API state lives: `batches/generate-00003-of-00016/state.json`, next to its input files. */
+/**
+ * Where a task's Batch API state lives: `batches/generate-00003-of-00016/state.json`, next to its input
+ * files. Not the stage's workDir on purpose: `--force generate` must not forget batches still running
+ * (their answers are paid for); a forced rerun polls them and finds their answers in the cache.
+ */
 export const BATCH_DIR = 'batches';
 export function batchStateFile(runDir: string, index: number, count: number): string {
   return join(runDir, BATCH_DIR, shardFileName(index, count, 'generate').replace(/\.parquet$/, ''), 'state.json');
+}
+
+/** Every generate task's recorded batches, by task directory name (`generate-00003-of-00016`), for `univg status`. */
+export async function readRunBatches(runDir: string): Promise<Array<{ task: string; batches: BatchRecord[] }>> {
+  const dir = join(runDir, BATCH_DIR);
+  if (!existsSync(dir)) return [];
+  const out: Array<{ task: string; batches: BatchRecord[] }> = [];
+  for (const task of readdirSync(dir).sort()) {
+    const file = join(dir, task, 'state.json');
+    if (existsSync(file)) out.push({ task, batches: (await readBatchState(file)).batches });
+  }
+  return out;
 }
 
 /** teacher.api batch: send the task's requests through the Batch API into the cache first (resuming batches a killed run left). */
@@ -42,7 +60,8 @@ async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: Ret
     log: (m) => ctx.log(m),
   });
   const r = await runner.run();
-  ctx.tally({ batchesSubmitted: r.submitted, batchesResumed: r.resumed });
+  const online = costOf({ promptTokens: r.tokens.prompt, completionTokens: r.tokens.completion }, teacher.config.price);
+  ctx.tally({ batchesSubmitted: r.submitted, batchesResumed: r.resumed, batchUsd: r.costUsd, batchOnlineUsd: online });
   return { fresh: r.fresh, failures: r.failures };
 }
 
@@ -72,7 +91,6 @@ export const generateStage: Stage = {
     if (!t) return null;
     return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ? { ...t.simulated, batch: undefined } : null };
   },
-  workDir: BATCH_DIR,
   failureBudget: (c) => (c.teacher ? { share: c.teacher.maxFailureShare, field: 'teacher.maxFailureShare', unit: 'samples' } : null),
   preflight(c) {
     if (!c.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
@@ -163,8 +181,10 @@ const usd = (x: number) => `$${x.toFixed(x === 0 || x >= 1 ? 2 : 4)}`;
 export function generateSummary(t: Readonly<Record<string, number>>): string {
   const n = (k: string) => t[k] ?? 0;
   const cached = n('fromCache');
+  const batches = n('batchesSubmitted') + n('batchesResumed');
   return (
     `${n('requests')} request${n('requests') === 1 ? '' : 's'} sent, ${usd(n('spentUsd'))} spent by this run, ` +
-    `${cached} of ${n('candidates')} candidates replayed from the cache${cached > 0 ? ` (${usd(n('replayedUsd'))} not paid again)` : ''}`
+    `${cached} of ${n('candidates')} candidates replayed from the cache${cached > 0 ? ` (${usd(n('replayedUsd'))} not paid again)` : ''}` +
+    (batches > 0 ? `; Batch API: ${n('batchesSubmitted')} batch${n('batchesSubmitted') === 1 ? '' : 'es'} submitted, ${n('batchesResumed')} resumed, ${usd(n('batchUsd'))} at the batch price (${usd(n('batchOnlineUsd'))} online)` : '')
   );
 }

@@ -69,6 +69,8 @@ export interface BatchRecord {
   answered: number;
   lineErrors: number;
   corruptLines: number;
+  /** Tokens of the answers ingested and what they cost at the batch price. */
+  tokens: { prompt: number; completion: number };
   costUsd: number;
 }
 
@@ -106,6 +108,9 @@ export interface BatchRunResult {
   /** Batches submitted by this process, and batches it found in flight and polled instead. */
   submitted: number;
   resumed: number;
+  /** Tokens answered by batches this process ingested (for the online-price comparison) and what they cost. */
+  tokens: { prompt: number; completion: number };
+  costUsd: number;
 }
 
 export async function readBatchState(file: string): Promise<BatchStateFile> {
@@ -153,6 +158,7 @@ export class BatchRunner {
   private readonly dir: string;
   private readonly failures = new Map<string, Error>();
   private readonly fresh = new Set<string>();
+  private readonly ingested = { prompt: 0, completion: 0, costUsd: 0 };
   /** Cost reserved under the cap for batches this process submitted, by batch input. */
   private readonly reserved = new Map<string, number>();
   private readonly api: OpenAI;
@@ -194,7 +200,8 @@ export class BatchRunner {
       if (made === 0) break;
       submitted += made;
     }
-    return { fresh: this.fresh, failures: this.failures, submitted, resumed };
+    const { prompt, completion, costUsd } = this.ingested;
+    return { fresh: this.fresh, failures: this.failures, submitted, resumed, tokens: { prompt, completion }, costUsd };
   }
 
   /** Bring every recorded batch that is not ingested to an end and ingest it. */
@@ -308,6 +315,7 @@ export class BatchRunner {
     const price = batchPrice(this.o.config);
     const seen = new Set<string>();
     let cost = 0;
+    rec.tokens = { prompt: 0, completion: 0 };
     const handle = async (fileId: string, line: string, n: number) => {
       let r: { custom_id?: unknown; response?: { status_code?: unknown; body?: unknown } | null; error?: { code?: unknown; message?: unknown } | null };
       try {
@@ -337,6 +345,8 @@ export class BatchRunner {
         this.fresh.add(hash);
         this.failures.delete(hash);
         cost += value.costUsd;
+        rec.tokens.prompt += usage.promptTokens;
+        rec.tokens.completion += usage.completionTokens;
         rec.answered++;
         return;
       }
@@ -367,6 +377,9 @@ export class BatchRunner {
     this.o.cost.settle(est, cost);
     rec.costUsd = cost;
     rec.ingested = true;
+    this.ingested.prompt += rec.tokens.prompt;
+    this.ingested.completion += rec.tokens.completion;
+    this.ingested.costUsd += cost;
     await this.save();
     // The input holds every image of the batch again; the answers are in the cache now.
     await Promise.all([rm(join(this.dir, rec.input), { force: true }), rm(join(this.dir, `${rec.input}.meta`), { force: true })]);
@@ -420,7 +433,7 @@ export class BatchRunner {
           const name = `${stamp}-${String(made.length).padStart(3, '0')}.jsonl`;
           await mkdir(this.dir, { recursive: true });
           cur = {
-            rec: { input: name, lines: 0, bytes: 0, round, inputFileId: null, batchId: null, status: 'uploading', counts: { total: 0, completed: 0, failed: 0 }, createdAt: new Date().toISOString(), checkedAt: null, outputFileId: null, errorFileId: null, errors: null, ingested: false, answered: 0, lineErrors: 0, corruptLines: 0, costUsd: 0 },
+            rec: { input: name, lines: 0, bytes: 0, round, inputFileId: null, batchId: null, status: 'uploading', counts: { total: 0, completed: 0, failed: 0 }, createdAt: new Date().toISOString(), checkedAt: null, outputFileId: null, errorFileId: null, errors: null, ingested: false, answered: 0, lineErrors: 0, corruptLines: 0, tokens: { prompt: 0, completion: 0 }, costUsd: 0 },
             fh: await open(join(this.dir, name), 'w'),
             meta: await open(join(this.dir, `${name}.meta`), 'w'),
             est: 0,

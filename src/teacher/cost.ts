@@ -109,6 +109,8 @@ export interface RunEstimate {
   promptTokens: number;
   completionTokens: number;
   costUsd: number | null;
+  /** The same tokens at the Batch API's price (teacher.batch.price, default half), whichever api the config picks. */
+  batchCostUsd: number | null;
   minutes: number;
   bottleneck: 'rpm' | 'tpm' | 'concurrency';
   assumptions: { completionTokensPerChoice: number; latencyMs: number; imageTokenMode: string };
@@ -165,6 +167,7 @@ export function estimateRun(samples: readonly GroundingSample[], config: Teacher
     promptTokens,
     completionTokens,
     costUsd: config.price ? costOf({ promptTokens, completionTokens }, config.price) : null,
+    batchCostUsd: batchPrice(config) ? costOf({ promptTokens, completionTokens }, batchPrice(config)) : null,
     minutes,
     bottleneck,
     assumptions: { completionTokensPerChoice: perChoice, latencyMs, imageTokenMode: config.imageTokenMode },

@@ -108,13 +108,40 @@ describe('teacher.api: batch', () => {
     // Input files hold every image again: gone once their answers are in the cache.
     expect(readdirSync(join(cwd, 'runs', 'p', 'batches', 'generate-00000-of-00001'))).toEqual(['state.json']);
     expect(r.stderr).toMatch(new RegExp(`batch ${state.batches[0]!.batchId}: completed, ${st.batch.lines}/${st.batch.lines} done`));
-    expect(r.stderr).toMatch(new RegExp(`generate: ${st.batch.lines} requests sent, \\$[\\d.]+ spent by this run, 0 of \\d+ candidates replayed`));
+    const summary = new RegExp(`generate: ${st.batch.lines} requests sent, \\$([\\d.]+) spent by this run, 0 of \\d+ candidates replayed from the cache; Batch API: 1 batch submitted, 0 resumed, \\$([\\d.]+) at the batch price \\(\\$([\\d.]+) online\\)`).exec(r.stderr);
+    expect(summary, r.stderr).not.toBeNull();
+    expect(summary![2]).toBe(summary![1]);
+    expect(Number(summary![3])).toBeCloseTo(2 * Number(summary![2]), 3);
     await expectSameAsOnline(cwd);
 
-    // A rerun finds everything in the cache: no batch, no request.
+    // `univg status`: each batch's state, counts and age, and its cost at both prices from the one price table.
+    const status = await cli(['status', 'runs/p'], cwd);
+    expect(status.status, status.stderr).toBe(0);
+    const row = status.stdout.split('\n').find((l) => l.includes(state.batches[0]!.batchId!));
+    expect(row).toMatch(new RegExp(`^generate-00000-of-00001 +batch_\\w+ +completed +${st.batch.lines} +${st.batch.lines} +0 +\\d+[smh]`));
+    const online = (await referenceOutputs()).cost.reduce((a, c) => a + c, 0);
+    const paid = (await outputs(join(cwd, 'runs', 'p'))).cost.reduce((a, c) => a + c, 0);
+    const totals = /batch answers cost \$([\d.]+); the same tokens online: \$([\d.]+)/.exec(status.stdout);
+    expect(totals, status.stdout).not.toBeNull();
+    expect(Number(totals![1])).toBeCloseTo(paid, 4);
+    expect(Number(totals![2])).toBeCloseTo(online, 4);
+
+    // A rerun finds everything it needs in its cache: no batch, no request.
     const again = await cli(['run', 'p.yaml', '--force', 'generate', '--quiet'], cwd);
     expect(again.status, again.stderr).toBe(0);
     expect(s.stats().batch.created).toBe(1);
+
+    // --dry-run prices the same requests both ways, marking the api the pipeline uses.
+    rmSync(join(cwd, 'cache'), { recursive: true, force: true });
+    const dry = await cli(['run', 'p.yaml', '--dry-run', '--run-dir', 'runs/dry'], cwd);
+    expect(dry.status, dry.stderr).toBe(0);
+    const m = /cost +\$([\d.]+) online, \$([\d.]+) with the Batch API <- teacher.api/.exec(dry.stdout);
+    expect(m, dry.stdout).not.toBeNull();
+    const est = JSON.parse((await cli(['run', 'p.yaml', '--dry-run', '--run-dir', 'runs/dry', '--json', '--quiet'], cwd)).stdout.trim().split('\n').at(-1)!);
+    expect(est.event).toBe('estimate');
+    expect(est.costUsd).toBeGreaterThan(0);
+    expect(est.batchCostUsd).toBeCloseTo(est.costUsd / 2, 12);
+
     await s.close();
   }, 300_000);
 
@@ -128,6 +155,9 @@ describe('teacher.api: batch', () => {
     const recorded = readState(cwd)!.batches[0]!;
     expect(recorded.ingested).toBe(false);
     expect(s.stats().batch.created).toBe(1);
+    // What a user sees meanwhile: the batch, its state as last checked, its lines.
+    const status = await cli(['status', 'runs/p'], cwd);
+    expect(status.stdout).toMatch(new RegExp(`^generate-00000-of-00001 +${recorded.batchId} +${recorded.status} +${recorded.lines} +0 +0 `, 'm'));
 
     const second = await cli(['run', 'p.yaml'], cwd);
     expect(second.status, second.stderr).toBe(0);
