@@ -215,9 +215,9 @@ export class BatchRunner {
   }
 
   /**
-   * A record left between upload and create by a killed process: its input was never made a batch
-   * (the id is recorded before the create call returns only if the process lived), so look for a batch
-   * made of that file first, then create one.
+   * A record left between upload and create by a killed process: the create call may have reached the
+   * API without its answer being recorded, so look for a batch made of that input file first; create
+   * one only when there is none.
    */
   private async finishSubmission(rec: BatchRecord): Promise<void> {
     if (rec.inputFileId !== null) {
@@ -238,12 +238,13 @@ export class BatchRunner {
     rec.status = 'uploading';
     const f = await this.api.files.create({ file: createReadStream(join(this.dir, rec.input)), purpose: 'batch' });
     rec.inputFileId = f.id;
-    await this.save();
   }
 
   private async create(rec: BatchRecord): Promise<void> {
     if (rec.inputFileId === null) await this.upload(rec);
+    // Said before the call: a record found 'creating' may have a batch the process never heard of.
     rec.status = 'creating';
+    await this.save();
     const batch = await this.api.batches.create({
       input_file_id: rec.inputFileId!,
       endpoint: '/v1/chat/completions',

@@ -243,6 +243,24 @@ describe('teacher.api: batch', () => {
     await s.close();
   }, 300_000);
 
+  it('teacher.batch.retryOnline: requests no batch answered are asked online, at the online price', async () => {
+    const port = await freePort();
+    const s = await sim(port, { line_error: 1 });
+    const cwd = project('retry-online', port, batchTeacher({ maxRetries: 0, retryOnline: true }));
+    const r = await cli(['run', 'p.yaml', '--quiet'], cwd);
+    expect(r.status, r.stderr).toBe(0);
+    const st = s.stats();
+    expect(st.batch.created).toBe(1);
+    expect(st.batch.errored).toBe(st.batch.lines);
+    expect(st.byModel['univg-sim']).toBe(st.batch.lines);
+    const ref = await referenceOutputs();
+    const got = await outputs(join(cwd, 'runs', 'p'));
+    expect(got.files).toEqual(ref.files);
+    expect(got.candidates).toEqual(ref.candidates);
+    expect(got.cost).toEqual(ref.cost);
+    await s.close();
+  }, 300_000);
+
   it('a truncated output file is an error naming the batch and its file; the answers it held are kept and a rerun asks only for the cut line', async () => {
     const port = await freePort();
     const cutting = await sim(port, { batch_corrupt: 1 });
