@@ -54,7 +54,8 @@ export interface BatchRecord {
   round: number;
   inputFileId: string | null;
   batchId: string | null;
-  status: BatchState | 'uploading' | 'creating';
+  /** `lost`: the endpoint does not know the batch (404): nothing of it can be had, its requests are asked again. */
+  status: BatchState | 'uploading' | 'creating' | 'lost';
   counts: { total: number; completed: number; failed: number };
   createdAt: string;
   /** Last time the batch was asked its status. */
@@ -261,7 +262,18 @@ export class BatchRunner {
     let wait = pollMs;
     for (;;) {
       if (this.o.signal?.aborted) throw new InterruptedError('interrupted while batches run; their ids are recorded, re-run to pick them up');
-      const batch = await this.api.batches.retrieve(rec.batchId!);
+      let batch: Awaited<ReturnType<OpenAI['batches']['retrieve']>>;
+      try {
+        batch = await this.api.batches.retrieve(rec.batchId!);
+      } catch (err) {
+        if ((err as { status?: unknown }).status !== 404) throw err;
+        // Another account or project, or a server that forgot it (a simulated teacher that was restarted).
+        rec.status = 'lost';
+        rec.errors = `the endpoint does not know batch ${rec.batchId} (HTTP 404)`;
+        await this.save();
+        this.o.log?.(`batch ${rec.batchId}: unknown to the endpoint (HTTP 404); its requests will be asked again`);
+        return;
+      }
       const changed = batch.status !== rec.status || batch.request_counts?.completed !== rec.counts.completed;
       rec.status = batch.status;
       rec.checkedAt = new Date().toISOString();
@@ -366,12 +378,12 @@ export class BatchRunner {
     for (const [hash] of meta) {
       if (seen.has(hash) || this.o.cache.has(hash)) continue;
       const why =
-        rec.status === 'failed'
-          ? `batch ${id} failed: ${rec.errors ?? 'no reason given'}`
+        rec.status === 'failed' || rec.status === 'lost'
+          ? `batch ${id} ${rec.status}: ${rec.errors ?? 'no reason given'}`
           : rec.corruptLines > 0
             ? `batch_output: the output file ${rec.outputFileId} of batch ${id} is truncated or corrupt (${rec.corruptLines} line${rec.corruptLines === 1 ? '' : 's'} unreadable); this request's answer was in it or missing`
             : `batch ${id} ended ${rec.status} without answering this request`;
-      this.failures.set(hash, new TeacherRequestError(why, rec.status === 'failed' ? 'server_error' : rec.corruptLines > 0 ? 'malformed' : 'timeout', 1, null));
+      this.failures.set(hash, new TeacherRequestError(why, rec.status === 'failed' || rec.status === 'lost' ? 'server_error' : rec.corruptLines > 0 ? 'malformed' : 'timeout', 1, null));
     }
     const est = this.reserved.get(rec.input) ?? 0;
     this.reserved.delete(rec.input);

@@ -114,6 +114,27 @@ describe('BatchRunner', () => {
     await opts.cache.close();
   });
 
+  it('a recorded batch the endpoint does not know (HTTP 404, e.g. a restarted simulated teacher) is recorded as lost and its requests asked again', async () => {
+    const gone = await sim({ batch_slow: 1 });
+    const reqs = requests(2);
+    const first = await runner(gone, reqs);
+    // Stopped once its batch is recorded (the slow batch is still running), as a killed run would be.
+    const stopped = new AbortController();
+    const own = new BatchRunner({ ...first.opts, signal: stopped.signal, onState: (st) => st.batches[0]?.batchId && stopped.abort() });
+    await expect(own.run()).rejects.toThrow(/interrupted while batches run/);
+    await gone.close();
+
+    const fresh = await sim();
+    const again = new BatchRunner({ ...first.opts, openai: new OpenAI({ baseURL: fresh.url, apiKey: 'sk-test-batch-runner', maxRetries: 0 }) });
+    const r = await again.run();
+    expect(r.fresh.size).toBe(2);
+    const state = (await readBatchState(first.opts.stateFile)).batches;
+    expect(state[0]).toMatchObject({ status: 'lost', ingested: true, errors: `the endpoint does not know batch ${state[0]!.batchId} (HTTP 404)` });
+    expect(state.at(-1)).toMatchObject({ status: 'completed', answered: 2, round: 0 });
+    expect(fresh.stats().batch.created).toBe(1);
+    await first.opts.cache.close();
+  });
+
   it('a process that died after creating a batch but before recording its id: the next one finds the batch by its input file and creates none', async () => {
     const s = await sim();
     const reqs = requests(3);
