@@ -58,6 +58,7 @@ async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: Ret
     requests: () => batchRequests(ctx.read<GroundingSample>('ingest'), teacher.config, teacher.client, images),
     signal: ctx.signal,
     log: (m) => ctx.log(m),
+    onAnswer: (usage) => teacher.client.countBatchAnswer(usage),
   });
   const r = await runner.run();
   const online = costOf({ promptTokens: r.tokens.prompt, completionTokens: r.tokens.completion }, teacher.config.price);

@@ -99,6 +99,8 @@ export interface BatchRunOptions {
   log?: (message: string) => void;
   /** Test hook: called with the state after each write. */
   onState?: (s: BatchStateFile) => void;
+  /** Called for every answer written into the cache (the teacher client counts it). */
+  onAnswer?: (usage: { promptTokens: number; completionTokens: number }) => void;
 }
 
 export interface BatchRunResult {
@@ -355,6 +357,7 @@ export class BatchRunner {
         const value: CachedResponse = { format: 1, requestModel: m.requestModel, promptVersion: m.promptVersion, params: m.params, response: body, usage, costUsd: costOf(usage, price), latencyMs: 0, attempts: 1, createdAt: new Date().toISOString() };
         await this.o.cache.put(hash, value);
         this.o.estimator.observe(m.rawPromptTokens, usage, m.choices);
+        this.o.onAnswer?.(usage);
         this.fresh.add(hash);
         this.failures.delete(hash);
         cost += value.costUsd;

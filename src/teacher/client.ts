@@ -365,6 +365,14 @@ export class TeacherClient {
     }
   }
 
+  /** A request the Batch API answered (src/teacher/batch.ts): counted with the online ones, so run.json and `univg status` say what was asked. */
+  countBatchAnswer(usage: { promptTokens: number; completionTokens: number }): void {
+    this.c.requests++;
+    this.c.answered++;
+    this.c.promptTokens += usage.promptTokens;
+    this.c.completionTokens += usage.completionTokens;
+  }
+
   /**
    * Throws what every new request would meet at once (a fatal refusal, a breaker that gave up), so a
    * caller can skip building a request body (reading and encoding images) that could never be sent.

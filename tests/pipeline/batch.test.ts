@@ -119,6 +119,7 @@ describe('teacher.api: batch', () => {
     expect(status.status, status.stderr).toBe(0);
     const row = status.stdout.split('\n').find((l) => l.includes(state.batches[0]!.batchId!));
     expect(row).toMatch(new RegExp(`^generate-00000-of-00001 +batch_\\w+ +completed +${st.batch.lines} +${st.batch.lines} +0 +\\d+[smh]`));
+    expect(status.stdout).toMatch(new RegExp(`teacher cost: \\$[\\d.]+ spent by the last run \\(${st.batch.lines} requests\\)`));
     const online = (await referenceOutputs()).cost.reduce((a, c) => a + c, 0);
     const paid = (await outputs(join(cwd, 'runs', 'p'))).cost.reduce((a, c) => a + c, 0);
     const totals = /batch answers cost \$([\d.]+); the same tokens online: \$([\d.]+)/.exec(status.stdout);
