@@ -248,6 +248,8 @@ export class BatchRunner {
     // Said before the call: a record found 'creating' may have a batch the process never heard of.
     rec.status = 'creating';
     await this.save();
+    // The server has the input: the local copy (every image of the batch again) is not needed any more.
+    await rm(join(this.dir, rec.input), { force: true });
     const batch = await this.api.batches.create({
       input_file_id: rec.inputFileId!,
       endpoint: '/v1/chat/completions',
@@ -397,31 +399,43 @@ export class BatchRunner {
     this.ingested.completion += rec.tokens.completion;
     this.ingested.costUsd += cost;
     await this.save();
-    // The input holds every image of the batch again; the answers are in the cache now.
-    await Promise.all([rm(join(this.dir, rec.input), { force: true }), rm(join(this.dir, `${rec.input}.meta`), { force: true })]);
+    await rm(join(this.dir, `${rec.input}.meta`), { force: true });
     if (rec.corruptLines > 0) this.o.log?.(`batch ${id}: output file ${rec.outputFileId} had ${rec.corruptLines} unreadable line${rec.corruptLines === 1 ? '' : 's'}; ${rec.answered} answers kept`);
   }
 
   /**
-   * Write the requests no batch has answered into input files (split at the API's limits), reserve
-   * their cost under the cap, upload them and create their batches. Returns the batches made.
+   * Write the requests no batch has answered into input files (split at the API's limits) and submit
+   * each as soon as it is written: its cost reserved under the cap, recorded, uploaded, its local copy
+   * deleted (it holds every image again; the server has it now), its batch created. So the disk holds
+   * one input file at a time however large the task. Returns the batches made.
    */
   private async submitMissing(round: number): Promise<number> {
     const { maxRequestsPerBatch, maxBytesPerBatch } = this.o.config.batch;
     const price = batchPrice(this.o.config);
     const stamp = `r${String(this.state.batches.length).padStart(4, '0')}`;
-    const made: BatchRecord[] = [];
-    let cur: { rec: BatchRecord; fh: FileHandle; meta: FileHandle; est: number } | null = null;
+    type Writing = { rec: BatchRecord; fh: FileHandle; meta: FileHandle; est: number };
+    let made = 0;
+    let lines = 0;
+    let cur: Writing | null = null;
     const queued = new Set<string>();
-    const close = async () => {
-      if (!cur) return;
-      await cur.fh.sync();
-      await cur.fh.close();
-      await cur.meta.sync();
-      await cur.meta.close();
-      this.reserved.set(cur.rec.input, cur.est);
-      made.push(cur.rec);
+    const submit = async () => {
+      const w = cur;
+      if (!w) return;
       cur = null;
+      await Promise.all([w.fh.sync(), w.meta.sync()]);
+      await Promise.all([w.fh.close(), w.meta.close()]);
+      // The spend cap applies before anything is uploaded.
+      if (!(await this.o.cost.admit(w.est, this.o.signal))) {
+        await Promise.all([rm(join(this.dir, w.rec.input), { force: true }), rm(join(this.dir, `${w.rec.input}.meta`), { force: true })]);
+        throw new CostCapError(this.o.cost.spentUsd, this.o.cost.capUsd!);
+      }
+      this.reserved.set(w.rec.input, w.est);
+      // Recorded before the upload: a process killed from here on finds it and finishes it.
+      this.state.batches.push(w.rec);
+      await this.save();
+      await this.create(w.rec);
+      made++;
+      lines += w.rec.lines;
     };
     try {
       for await (const req of this.o.requests()) {
@@ -443,10 +457,10 @@ export class BatchRunner {
           this.failures.set(req.hash, new TeacherRequestError(`client_error: the request is ${line.length} bytes, more than a batch input file may hold (${maxBytesPerBatch})`, 'client_error', 0, null));
           continue;
         }
-        const c = cur as { rec: BatchRecord; fh: FileHandle; meta: FileHandle; est: number } | null;
-        if (c && (c.rec.lines >= maxRequestsPerBatch || c.rec.bytes + line.length > maxBytesPerBatch)) await close();
+        const c = cur as Writing | null;
+        if (c && (c.rec.lines >= maxRequestsPerBatch || c.rec.bytes + line.length > maxBytesPerBatch)) await submit();
         if (!cur) {
-          const name = `${stamp}-${String(made.length).padStart(3, '0')}.jsonl`;
+          const name = `${stamp}-${String(made).padStart(3, '0')}.jsonl`;
           await mkdir(this.dir, { recursive: true });
           cur = {
             rec: { input: name, lines: 0, bytes: 0, round, inputFileId: null, batchId: null, status: 'uploading', counts: { total: 0, completed: 0, failed: 0 }, createdAt: new Date().toISOString(), checkedAt: null, outputFileId: null, errorFileId: null, errors: null, ingested: false, answered: 0, lineErrors: 0, corruptLines: 0, tokens: { prompt: 0, completion: 0 }, costUsd: 0 },
@@ -455,7 +469,7 @@ export class BatchRunner {
             est: 0,
           };
         }
-        const w = cur as { rec: BatchRecord; fh: FileHandle; meta: FileHandle; est: number };
+        const w = cur as Writing;
         await w.fh.write(line);
         await w.meta.write(`${JSON.stringify(meta)}\n`);
         w.rec.lines++;
@@ -464,27 +478,14 @@ export class BatchRunner {
         w.est += costOf({ promptTokens: promptEst, completionTokens: this.o.estimator.completion(req.choices) }, price);
         queued.add(req.hash);
       }
-      await close();
+      await submit();
     } catch (err) {
-      const c = cur as { fh: FileHandle; meta: FileHandle } | null;
-      if (c) {
-        await c.fh.close();
-        await c.meta.close();
-      }
+      const c = cur as Writing | null;
+      if (c) await Promise.all([c.fh.close(), c.meta.close()]);
       throw err;
+    } finally {
+      if (made > 0) this.o.log?.(`batch: submitted ${made} batch${made === 1 ? '' : 'es'} of ${lines} requests (${round === 0 ? 'first round' : `follow-up ${round}`})`);
     }
-    if (made.length === 0) return 0;
-    // The spend cap applies before anything is submitted: every batch of the round fits, or none goes.
-    const est = made.reduce((s, r) => s + (this.reserved.get(r.input) ?? 0), 0);
-    if (!(await this.o.cost.admit(est, this.o.signal))) {
-      for (const r of made) this.reserved.delete(r.input);
-      throw new CostCapError(this.o.cost.spentUsd, this.o.cost.capUsd!);
-    }
-    // Recorded before the upload: a process killed from here on finds these and finishes them.
-    this.state.batches.push(...made);
-    await this.save();
-    for (const rec of made) await this.create(rec);
-    this.o.log?.(`batch: submitted ${made.length} batch${made.length === 1 ? '' : 'es'} of ${made.reduce((s, r) => s + r.lines, 0)} requests (${round === 0 ? 'first round' : `follow-up ${round}`})`);
-    return made.length;
+    return made;
   }
 }

@@ -4,9 +4,9 @@
  * validation, and a process that died between creating a batch and recording its id (the batch is found
  * by its input file, not created again).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import OpenAI from 'openai';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TeacherConfig } from '../../src/schema/config.js';
@@ -69,8 +69,14 @@ describe('BatchRunner', () => {
     const reqs = requests(7);
     const lineBytes = Buffer.byteLength(`${JSON.stringify({ custom_id: reqs[0]!.hash, method: 'POST', url: '/v1/chat/completions', body: await reqs[0]!.body() })}\n`);
     // Three lines fit under the line limit but only two under the byte limit.
-    const { run, opts } = await runner(s, reqs, { maxRequestsPerBatch: 3, maxBytesPerBatch: Math.floor(lineBytes * 2.5) });
+    const { opts } = await runner(s, reqs, { maxRequestsPerBatch: 3, maxBytesPerBatch: Math.floor(lineBytes * 2.5) });
+    // Each input file is submitted (and its local copy deleted) before the next is written: one on disk at a time.
+    let most = 0;
+    const dir = dirname(opts.stateFile);
+    const run = new BatchRunner({ ...opts, onState: () => (most = Math.max(most, readdirSync(dir).filter((f) => f.endsWith('.jsonl')).length)) });
     const r = await run.run();
+    expect(most).toBe(1);
+    expect(readdirSync(dir)).toEqual(['state.json']);
     const state = await readBatchState(opts.stateFile);
     expect(state.batches.map((b) => b.lines)).toEqual([2, 2, 2, 1]);
     for (const b of state.batches) expect(b.bytes).toBeLessThanOrEqual(Math.floor(lineBytes * 2.5));
