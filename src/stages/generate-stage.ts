@@ -20,8 +20,9 @@ import { BatchRunner, readBatchState, type BatchRecord } from '../teacher/batch.
 import { costOf } from '../teacher/cost.js';
 import { resolveEndpoint } from '../teacher/client.js';
 import type { TeacherHandle } from '../teacher/handle.js';
+import type { ImagePreparer } from '../teacher/images.js';
 import { batchRequests, generateCandidates, imagePreparerFor, type GenerateOptions, type SampleFailure } from './generate.js';
-import type { Stage, TaskContext } from './stage.js';
+import type { Stage, TaskContext, TaskSetupContext } from './stage.js';
 
 /**
  * Where a task's Batch API state lives: `batches/generate-00003-of-00016/state.json`, next to its input
@@ -45,9 +46,9 @@ export async function readRunBatches(runDir: string): Promise<Array<{ task: stri
   return out;
 }
 
-/** teacher.api batch: send the task's requests through the Batch API into the cache first (resuming batches a killed run left). */
-async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: ReturnType<typeof imagePreparerFor>): Promise<NonNullable<GenerateOptions['batch']>> {
-  const runner = new BatchRunner({
+/** The batch runner of one task. */
+function batchRunner(ctx: TaskSetupContext, teacher: TeacherHandle, images: ImagePreparer): BatchRunner {
+  return new BatchRunner({
     openai: teacher.client.batchSdk(),
     cache: teacher.cache,
     config: teacher.config,
@@ -60,6 +61,41 @@ async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: Ret
     log: (m) => ctx.log(m),
     onAnswer: (usage) => teacher.client.countBatchAnswer(usage),
   });
+}
+
+/** Runners whose first round beforeTasks submitted, by state file, per process (teacher handle): their task picks them up, reservations and all. */
+const submittedAhead = new WeakMap<TeacherHandle, Map<string, BatchRunner>>();
+
+/**
+ * teacher.api batch, before the tasks run: submit every task's first round, so their batches run side
+ * by side (a task waits up to 24 h for its own). A failure stops the submitting; each task then meets it
+ * again when it runs, with the usual failure handling.
+ */
+async function submitAhead(tasks: TaskSetupContext[]): Promise<void> {
+  const first = tasks[0];
+  if (!first?.config.teacher || first.config.teacher.api !== 'batch' || tasks.length < 2) return;
+  const teacher = await first.services.teacher();
+  const images = imagePreparerFor(teacher.config, (sha) => first.services.images.get(sha));
+  const started = new Map<string, BatchRunner>();
+  submittedAhead.set(teacher, started);
+  for (const ctx of tasks) {
+    const runner = batchRunner(ctx, teacher, images);
+    started.set(batchStateFile(ctx.runDir, ctx.task.index, ctx.task.count), runner);
+    try {
+      await runner.submitAhead();
+    } catch (err) {
+      if (err instanceof InterruptedError || !(err instanceof UnivgError)) throw err;
+      ctx.log(`batch: stopped submitting ahead at task ${ctx.task.index}/${ctx.task.count} (${err.message}); each task tries again when it runs`);
+      return;
+    }
+  }
+}
+
+/** teacher.api batch: send the task's requests through the Batch API into the cache first (resuming batches a killed run left). */
+async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: ImagePreparer): Promise<NonNullable<GenerateOptions['batch']>> {
+  const file = batchStateFile(ctx.runDir, ctx.task.index, ctx.task.count);
+  const runner = submittedAhead.get(teacher)?.get(file) ?? batchRunner(ctx, teacher, images);
+  submittedAhead.get(teacher)?.delete(file);
   const r = await runner.run();
   const online = costOf({ promptTokens: r.tokens.prompt, completionTokens: r.tokens.completion }, teacher.config.price);
   ctx.tally({ batchesSubmitted: r.submitted, batchesResumed: r.resumed, batchUsd: r.costUsd, batchOnlineUsd: online });
@@ -92,6 +128,7 @@ export const generateStage: Stage = {
     if (!t) return null;
     return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ? { ...t.simulated, batch: undefined } : null };
   },
+  beforeTasks: submitAhead,
   failureBudget: (c) => (c.teacher ? { share: c.teacher.maxFailureShare, field: 'teacher.maxFailureShare', unit: 'samples' } : null),
   preflight(c) {
     if (!c.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });

@@ -165,6 +165,8 @@ export class BatchRunner {
   /** Cost reserved under the cap for batches this process submitted, by batch input. */
   private readonly reserved = new Map<string, number>();
   private readonly api: OpenAI;
+  /** Batches submitted by submitAhead (counted as submitted by run()). */
+  private ahead = 0;
 
   constructor(private readonly o: BatchRunOptions) {
     this.dir = dirname(o.stateFile);
@@ -178,8 +180,25 @@ export class BatchRunner {
   }
 
   async run(): Promise<BatchRunResult> {
+    return this.guard(() => this.rounds());
+  }
+
+  /**
+   * Submit the first round without waiting for it, unless batches are already in flight (then they are
+   * the first round); `run()` later polls them. Returns the batches made.
+   */
+  async submitAhead(): Promise<number> {
+    return this.guard(async () => {
+      this.state = await readBatchState(this.o.stateFile);
+      if (this.state.batches.some((b) => !b.ingested)) return 0;
+      this.ahead = await this.submitMissing(0);
+      return this.ahead;
+    });
+  }
+
+  private async guard<T>(work: () => Promise<T>): Promise<T> {
     try {
-      return await this.rounds();
+      return await work();
     } catch (err) {
       if (err instanceof UnivgError) throw err;
       if (this.o.signal?.aborted) throw new InterruptedError('interrupted while batches run; their ids are recorded, re-run to pick them up');
@@ -192,11 +211,12 @@ export class BatchRunner {
   private async rounds(): Promise<BatchRunResult> {
     this.state = await readBatchState(this.o.stateFile);
     const open = this.state.batches.filter((b) => !b.ingested);
-    const resumed = open.filter((b) => b.batchId !== null).length;
-    if (open.length) this.o.log?.(`batch: resuming ${open.length} batch${open.length === 1 ? '' : 'es'} recorded in ${basename(this.o.stateFile)} (polled, not submitted again)`);
-    let submitted = 0;
+    const resumed = open.filter((b) => b.batchId !== null).length - this.ahead;
+    if (resumed > 0) this.o.log?.(`batch: resuming ${resumed} batch${resumed === 1 ? '' : 'es'} recorded in ${basename(this.o.stateFile)} (polled, not submitted again)`);
+    let submitted = this.ahead;
     const b = this.o.config.batch;
-    for (let round = 0; ; round++) {
+    // Batches found in flight (submitted ahead, or by a killed run) are the first round.
+    for (let round = open.length > 0 ? 1 : 0; ; round++) {
       await this.settle();
       if (round > b.maxRetries) break;
       const made = await this.submitMissing(round);

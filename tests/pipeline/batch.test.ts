@@ -20,8 +20,8 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const PRICE = { inputPerMTok: 0.4, outputPerMTok: 1.2 };
 
-/** A fresh working directory with a pipeline whose teacher is the endpoint at `port`; one task, so one batch per round. */
-function project(name: string, port: number, teacher: Record<string, unknown> = {}): string {
+/** A fresh working directory with a pipeline whose teacher is the endpoint at `port`; one task (one batch per round) unless said. */
+function project(name: string, port: number, teacher: Record<string, unknown> = {}, tasks = 1): string {
   const cwd = join(work, name);
   mkdirSync(cwd, { recursive: true });
   const doc = {
@@ -29,7 +29,7 @@ function project(name: string, port: number, teacher: Record<string, unknown> = 
     seed: 7,
     source: { format: 'synthetic', samples: 16, seed: 7, testFraction: 0.2 },
     teacher: { model: 'univg-sim', baseUrl: `http://127.0.0.1:${port}/v1`, candidates: 3, concurrency: 4, timeoutMs: 20_000, price: PRICE, ...teacher },
-    shards: { tasks: 1, embedImages: true },
+    shards: { tasks, embedImages: true },
   };
   writeFileSync(join(cwd, 'p.yaml'), stringify(doc));
   return cwd;
@@ -143,6 +143,27 @@ describe('teacher.api: batch', () => {
     expect(est.costUsd).toBeGreaterThan(0);
     expect(est.batchCostUsd).toBeCloseTo(est.costUsd / 2, 12);
 
+    await s.close();
+  }, 300_000);
+
+  it('with several tasks, every task\'s batch is submitted before any is waited on, so they run side by side', async () => {
+    const port = await freePort();
+    const s = await sim(port);
+    const cwd = project('tasks', port, batchTeacher(), 3);
+    const r = await cli(['run', 'p.yaml'], cwd);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stderr.split('\n');
+    const submitted = lines.flatMap((l, i) => (/generate: batch: submitted 1 batch of \d+ requests \(first round\)/.test(l) ? [i] : []));
+    const polled = lines.findIndex((l) => /generate: batch batch_\w+: /.test(l));
+    expect(submitted).toHaveLength(3);
+    expect(polled).toBeGreaterThan(submitted.at(-1)!);
+    expect(r.stderr).toContain('Batch API: 3 batches submitted, 0 resumed');
+    const st = s.stats();
+    expect(st.batch.created).toBe(3);
+    expect(st.batch.paidTwice).toBe(0);
+    expect(st.byModel['univg-sim'] ?? 0).toBe(0);
+    // Sharded otherwise, the same candidates as the online run.
+    expect((await outputs(join(cwd, 'runs', 'p'))).candidates).toEqual((await referenceOutputs()).candidates);
     await s.close();
   }, 300_000);
 

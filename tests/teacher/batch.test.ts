@@ -136,7 +136,7 @@ describe('BatchRunner', () => {
     expect(r.fresh.size).toBe(2);
     const state = (await readBatchState(first.opts.stateFile)).batches;
     expect(state[0]).toMatchObject({ status: 'lost', ingested: true, errors: `the endpoint does not know batch ${state[0]!.batchId} (HTTP 404)` });
-    expect(state.at(-1)).toMatchObject({ status: 'completed', answered: 2, round: 0 });
+    expect(state.at(-1)).toMatchObject({ status: 'completed', answered: 2, round: 1 });
     expect(fresh.stats().batch.created).toBe(1);
     await first.opts.cache.close();
   });
