@@ -305,6 +305,30 @@ describe('teacher.api: batch', () => {
     await expectSameAsOnline(cwd);
   }, 300_000);
 
+  it('a sample whose image cannot be encoded is quarantined with its id, as online; its requests never go into a batch', async () => {
+    const port = await freePort();
+    const s = await sim(port);
+    const cwd = project('badimage', port, batchTeacher());
+    const run = join(cwd, 'runs', 'p');
+    expect((await cli(['run', 'p.yaml', '--stages', 'ingest', '--quiet'], cwd)).status).toBe(0);
+    // Bit rot in the run's image store after ingest: one image's bytes no longer decode.
+    const images = join(run, 'images');
+    const first = readdirSync(images).filter((d) => !d.startsWith('.')).sort()[0]!;
+    const file = join(images, first, readdirSync(join(images, first))[0]!);
+    writeFileSync(file, readFileSync(file).subarray(0, 100));
+    const r = await cli(['run', 'p.yaml'], cwd);
+    expect(r.status).toBe(1);
+    expect(lastLine(r.stderr)).toMatch(/generate: (\d+) of (\d+) samples \([\d.]+%\) were quarantined, above teacher\.maxFailureShare \(1\.0%\): image_unreadable \1/);
+    const q = readFileSync(join(run, 'quarantine', 'generate-00000-of-00001.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { recordId: string; reason: string });
+    expect(q.length).toBeGreaterThan(0);
+    expect(q.every((x) => x.reason === 'image_unreadable')).toBe(true);
+    const total = JSON.parse(readFileSync(join(run, 'samples', '_manifest.json'), 'utf8')).rows as number;
+    // One request per sample (n mode): the batch carried every sample but the quarantined ones.
+    expect(s.stats().batch.lines).toBe(total - q.length);
+    expect(s.stats().batch.created).toBe(1);
+    await s.close();
+  }, 300_000);
+
   it('the spend cap applies before a batch is submitted: over the cap, nothing is uploaded', async () => {
     const port = await freePort();
     const s = await sim(port);
