@@ -196,6 +196,21 @@ describe('teacher.api: batch', () => {
     await s.close();
   }, 300_000);
 
+  it('Ctrl-C while a batch runs: exit 130, the batch stays recorded, and the next run picks it up', async () => {
+    const port = await freePort();
+    const s = await sim(port, {}, { validatingMs: 1500 });
+    const cwd = project('sigint', port, batchTeacher());
+    const first = await cli(['run', 'p.yaml', '--quiet'], cwd, { killWhen: () => (readState(cwd)?.batches[0]?.batchId ?? null) !== null, killSignal: 'SIGINT' });
+    expect(first.status).toBe(130);
+    expect(readState(cwd)!.batches[0]).toMatchObject({ ingested: false });
+    const second = await cli(['run', 'p.yaml'], cwd);
+    expect(second.status, second.stderr).toBe(0);
+    expect(second.stderr).toContain('batch: resuming 1 batch recorded in state.json');
+    expect(s.stats().batch.created).toBe(1);
+    await expectSameAsOnline(cwd);
+    await s.close();
+  }, 300_000);
+
   it('an expired batch keeps the lines it answered and a follow-up batch carries only the rest; still unanswered, the run fails and a rerun asks for exactly those', async () => {
     const port = await freePort();
     const expiring = await sim(port, { batch_expire: 1 });

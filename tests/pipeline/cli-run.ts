@@ -17,8 +17,9 @@ export interface CliOptions {
   env?: Record<string, string>;
   /** SIGKILL after this long (default 180 s). */
   timeoutMs?: number;
-  /** Checked every 20 ms: SIGKILL the run once it returns true. */
+  /** Checked every 20 ms: send `killSignal` (default SIGKILL) to the run once it returns true. */
   killWhen?: () => boolean;
+  killSignal?: NodeJS.Signals;
 }
 
 /** `univg <args>` in `cwd` (so runs/ and cache/ land there). */
@@ -30,7 +31,12 @@ export function cli(args: string[], cwd: string, opts: CliOptions = {}): Promise
     child.stdout.on('data', (d) => (stdout += d));
     child.stderr.on('data', (d) => (stderr += d));
     const killWhen = opts.killWhen;
-    const watch = killWhen ? setInterval(() => killWhen() && child.kill('SIGKILL'), 20) : null;
+    let sent = false;
+    const watch = killWhen
+      ? setInterval(() => {
+          if (!sent && killWhen()) sent = child.kill(opts.killSignal ?? 'SIGKILL');
+        }, 20)
+      : null;
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 180_000);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
