@@ -138,6 +138,7 @@ describe('teacher.api: batch', () => {
     expect(dry.status, dry.stderr).toBe(0);
     const m = /cost +\$([\d.]+) online, \$([\d.]+) with the Batch API <- teacher.api/.exec(dry.stdout);
     expect(m, dry.stdout).not.toBeNull();
+    expect(dry.stdout).toMatch(/time +up to 24 h \(the Batch API's completion window; online: [\d.]+ min\)/);
     const est = JSON.parse((await cli(['run', 'p.yaml', '--dry-run', '--run-dir', 'runs/dry', '--json', '--quiet'], cwd)).stdout.trim().split('\n').at(-1)!);
     expect(est.event).toBe('estimate');
     expect(est.costUsd).toBeGreaterThan(0);

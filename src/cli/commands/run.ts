@@ -109,7 +109,7 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
             `  requests ${est.requests} (${est.cachedRequests} already in the cache)\n` +
             `  tokens   ${est.promptTokens} prompt + ${est.completionTokens} completion\n` +
             `  cost     ${cost}\n` +
-            `  time     ${est.minutes.toFixed(1)} min (limited by ${est.bottleneck})\n` +
+            (teacher.api === 'batch' ? `  time     up to 24 h (the Batch API's completion window; online: ${est.minutes.toFixed(1)} min)\n` : `  time     ${est.minutes.toFixed(1)} min (limited by ${est.bottleneck})\n`) +
             `  assumes  ${est.assumptions.completionTokensPerChoice} completion tokens per choice, ${est.assumptions.latencyMs} ms per request\n`,
         );
       }
