@@ -22,7 +22,7 @@ import { canonicalJson, hashOf, sha256Hex } from './canonical.js';
 import type { Reporter } from './progress.js';
 import { RunDir, type StageState } from './run-dir.js';
 import { createServices, type Services } from './services.js';
-import type { RowSink, Stage, StageOutput, TaskContext, TaskRef } from '../stages/stage.js';
+import type { RowSink, Stage, StageOutput, TaskContext, TaskRef, TaskSetupContext } from '../stages/stage.js';
 import { writeRunJson } from './run-json.js';
 import { lockRun } from './lock.js';
 
@@ -340,36 +340,42 @@ class TaskOutputs {
   }
 }
 
-function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: TaskRef, config: PipelineConfig, services: Services, signal: AbortSignal, reporter: Reporter, outputs: TaskOutputs, totals: Record<string, number>): TaskContext {
-  const outputOf = (stageName: string, output?: string): StageOutput => {
-    const s = stages.find((x) => x.name === stageName);
-    if (!s || !stage.inputs.includes(stageName)) throw new UnivgError('stage', `stage ${stage.name} does not declare input ${stageName}`);
-    const o = output ? s.outputs.find((x) => x.name === output) : s.outputs[0];
-    if (!o) throw new UnivgError('stage', `stage ${stageName} has no output ${output ?? '(any)'}`);
-    return o;
-  };
-  const progress = reporter.task(stage.name, task);
+function setupContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: TaskRef, config: PipelineConfig, services: Services, signal: AbortSignal, reporter: Reporter, totals: Record<string, number>): TaskSetupContext {
   return {
     runDir: run.root,
     config,
     task,
     signal,
     services,
-    progress,
     read: <T>(stageName: string, output?: string) => {
-      const o = outputOf(stageName, output);
+      const o = inputOutput(stage, stages, stageName, output);
       return readRows(o.kind, run.partPath(o, task.index, config.shards.tasks)) as AsyncIterable<T>;
     },
-    readAll: <T>(stageName: string, output?: string) => {
-      const o = outputOf(stageName, output);
-      return readRows(o.kind, run.outputDir(o)) as AsyncIterable<T>;
-    },
-    output: <T>(name: string) => outputs.sink(name) as RowSink<T>,
-    quarantine: (record: Omit<QuarantineRecord, 'stage'>) => outputs.quarantine({ stage: stage.name, ...record }),
     log: (m: string) => reporter.log(`${stage.name}: ${m}`),
     tally: (counts) => {
       for (const [k, v] of Object.entries(counts)) totals[k] = (totals[k] ?? 0) + v;
     },
+  };
+}
+
+function inputOutput(stage: Stage, stages: readonly Stage[], stageName: string, output?: string): StageOutput {
+  const s = stages.find((x) => x.name === stageName);
+  if (!s || !stage.inputs.includes(stageName)) throw new UnivgError('stage', `stage ${stage.name} does not declare input ${stageName}`);
+  const o = output ? s.outputs.find((x) => x.name === output) : s.outputs[0];
+  if (!o) throw new UnivgError('stage', `stage ${stageName} has no output ${output ?? '(any)'}`);
+  return o;
+}
+
+function makeContext(run: RunDir, stage: Stage, stages: readonly Stage[], task: TaskRef, config: PipelineConfig, services: Services, signal: AbortSignal, reporter: Reporter, outputs: TaskOutputs, totals: Record<string, number>): TaskContext {
+  return {
+    ...setupContext(run, stage, stages, task, config, services, signal, reporter, totals),
+    progress: reporter.task(stage.name, task),
+    readAll: <T>(stageName: string, output?: string) => {
+      const o = inputOutput(stage, stages, stageName, output);
+      return readRows(o.kind, run.outputDir(o)) as AsyncIterable<T>;
+    },
+    output: <T>(name: string) => outputs.sink(name) as RowSink<T>,
+    quarantine: (record: Omit<QuarantineRecord, 'stage'>) => outputs.quarantine({ stage: stage.name, ...record }),
   };
 }
 
@@ -462,6 +468,8 @@ async function runLocked(opts: RunOptions, run: RunDir, stages: Stage[], selecte
       let tasksRun = 0;
       // Tasks whose work failed for reasons that can pass: not done; the others still run.
       const incomplete: Array<{ task: TaskRef; error: TaskIncompleteError }> = [];
+      const pending = taskList.filter((t) => whole || !run.taskDone(stage, t.index, n));
+      if (stage.beforeTasks && pending.length > 0) await stage.beforeTasks(pending.map((t) => setupContext(run, stage, stages, t, config, services, signal, reporter, totals)));
       for (const task of taskList) {
         if (!whole && run.taskDone(stage, task.index, n)) {
           reporter.taskSkipped(stage.name, task);

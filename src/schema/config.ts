@@ -32,7 +32,7 @@ export const PriceConfig = z.strictObject({
 });
 
 /** Faults the simulated teacher can inject (src/teacher/sim checks it serves exactly these). */
-export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal'] as const;
+export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal', 'batch_slow', 'batch_fail', 'batch_expire', 'batch_corrupt', 'line_error'] as const;
 
 export const SimulatedTeacherConfig = z
   .strictObject({
@@ -41,8 +41,32 @@ export const SimulatedTeacherConfig = z
     tpm: z.number().int().positive().optional(),
     latencyMs: z.number().nonnegative().default(0),
     seed: z.number().int().default(0),
+    batch: z
+      .strictObject({
+        validatingMs: z.number().nonnegative().optional(),
+        lineMs: z.number().nonnegative().optional(),
+        finalizingMs: z.number().nonnegative().optional(),
+      })
+      .optional()
+      .describe('how long the simulated Batch API takes: validating, per line, finalizing (ms)'),
   })
   .describe('start the built-in simulated teacher in-process on a free localhost port');
+
+/** How the generate stage uses the Batch API when teacher.api is batch. None of it changes an answer. */
+export const TeacherBatchConfig = z.strictObject({
+  price: PriceConfig.optional().describe("price of a request sent in a batch; default half of teacher.price (OpenAI's batch discount)"),
+  maxRequestsPerBatch: z.number().int().positive().max(50_000).default(50_000).describe('most requests in one batch input file (the API allows 50,000)'),
+  maxBytesPerBatch: z.number().int().positive().max(200_000_000).default(200_000_000).describe('largest batch input file in bytes (the API allows 200 MB); a task with more is split into several batches'),
+  pollMs: z.number().int().positive().default(10_000).describe('first wait before asking a batch its status; each wait is 1.5 times the last, up to maxPollMs'),
+  maxPollMs: z.number().int().positive().default(120_000).describe('longest wait between two status checks of a batch'),
+  maxRetries: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(2)
+    .describe('follow-up batches for requests that got no answer (a line error, an expired, cancelled or failed batch) before they count as failed'),
+  retryOnline: z.boolean().default(false).describe('ask requests still unanswered after the follow-up batches online (at the online price) instead of leaving their task undone'),
+});
 
 export const TeacherConfig = z.strictObject({
   baseUrl: z.string().optional().describe('OpenAI-compatible base URL; default $OPENAI_BASE_URL'),
@@ -50,6 +74,11 @@ export const TeacherConfig = z.strictObject({
   model: z.string().min(1),
   simulated: SimulatedTeacherConfig.optional(),
   mode: PromptMode.default('hinted'),
+  api: z
+    .enum(['online', 'batch'])
+    .default('online')
+    .describe('online: chat completions as samples stream; batch: the generate stage sends its requests through the Batch API (batch price, answers within 24 h, resumable). Same requests, same cache, same candidates; does not mark results stale'),
+  batch: TeacherBatchConfig.default(TeacherBatchConfig.parse({})),
   promptVersion: z.string().default('v1'),
   candidates: z.number().int().positive().default(3),
   convention: BoxConvention.default('qwen2vl'),
@@ -451,6 +480,7 @@ export const PipelineConfig = z
   });
 export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type TeacherConfig = z.infer<typeof TeacherConfig>;
+export type TeacherBatchConfig = z.infer<typeof TeacherBatchConfig>;
 export type VerifyConfig = z.infer<typeof VerifyConfig>;
 export type ShardConfig = z.infer<typeof ShardConfig>;
 export type SelectConfig = z.infer<typeof SelectConfig>;

@@ -5,51 +5,18 @@
  * through the real openai client over HTTP to the simulated teacher (a separate server the test starts
  * and stops), and its outputs are real Parquet read back byte for byte.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startSimTeacher, type SimTeacher } from '../../src/teacher/sim/index.js';
+import { cli, freePort } from './cli-run.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'univg.js');
 const work = mkdtempSync(join(tmpdir(), 'univg-failures-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI in `cwd` (so runs/ and cache/ land there), without blocking the test's own servers. */
-function cli(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 180_000): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ status: code, stdout, stderr });
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A fresh working directory with a pipeline whose teacher is the endpoint at `port`. */
 function project(name: string, port: number, teacher: Record<string, unknown> = {}, samples = 24): string {
@@ -116,7 +83,7 @@ describe('a teacher endpoint that is down', () => {
     const cwd = project('closed', port);
     const run = join(cwd, 'runs', 'p');
     // Before: every candidate failed, tasks were marked done, the run exited 0 after minutes (13 min here).
-    const down = await cli(['run', 'p.yaml'], cwd, {}, 120_000);
+    const down = await cli(['run', 'p.yaml'], cwd, { timeoutMs: 120_000 });
     expect(down.status).toBe(1);
     const line = lastLine(down.stderr);
     expect(line).toMatch(/^univg: /);
@@ -187,7 +154,7 @@ describe('a teacher endpoint that is down', () => {
     const s = await sim(port);
     const cwd = project('bad400', port, { candidates: 200 });
     const key = 'sk-univgtest-0123456789abcdefXYZ';
-    const r = await cli(['run', 'p.yaml'], cwd, { OPENAI_API_KEY: key });
+    const r = await cli(['run', 'p.yaml'], cwd, { env: { OPENAI_API_KEY: key } });
     expect(r.status).toBe(2);
     const line = lastLine(r.stderr);
     expect(line).toContain('HTTP 400');
