@@ -6,6 +6,7 @@
  * and stops), and its outputs are real Parquet read back byte for byte.
  */
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -189,7 +190,7 @@ describe('an endpoint that refuses the request itself', () => {
       const cwd = project(`refused${code}`, port);
       await cli(['run', 'p.yaml', '--stages', 'ingest', '--quiet'], cwd);
       const key = 'sk-univgtest-0123456789abcdefXYZ';
-      const r = await cli(['run', 'p.yaml'], cwd, { OPENAI_API_KEY: key }, 120_000);
+      const r = await cli(['run', 'p.yaml'], cwd, { env: { OPENAI_API_KEY: key }, timeoutMs: 120_000 });
       expect(r.status).toBe(2);
       const line = lastLine(r.stderr);
       expect(line).toMatch(/^univg: /);
