@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: Chromium for the report/audit page tests (Debian's, never a browser download), and
-# Redis for the queue executor's tests (they start their own redis-server on a free port).
+# System packages: Chromium for the report/audit page tests (Debian's, never a browser download),
+# Redis for the queue executor's tests (they start their own redis-server on a free port), and
+# Debian's Jupyter client (nbclient) that executes the notebooks (tests/notebooks).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+/usr/bin/python3 -c 'import nbclient, nbformat, jupyter_client' >/dev/null 2>&1 || need+=(python3-nbclient python3-nbformat python3-jupyter-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
@@ -18,6 +20,8 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 npm ci --no-audit --no-fund --loglevel=error
+# The notebooks' kernel (tslab) is its own package: its TypeScript 5.0 would shadow the project's tsc.
+npm ci --prefix notebooks --no-audit --no-fund --loglevel=error
 npm run -s typecheck
 mkdir -p .tmp
 set +e

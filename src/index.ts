@@ -10,6 +10,7 @@ export * from './teacher/sim/index.js';
 export * as synthetic from './sources/synthetic/index.js';
 export * from './runview/index.js';
 export * from './report/index.js';
+export * as charts from './charts/index.js';
 export * as audit from './audit/index.js';
 export * from './train/eval/index.js';
 export * from './stages/index.js';

@@ -5,6 +5,7 @@
  * forbids inline script and style (Content-Security-Policy), a second wall behind the first.
  */
 import { escapeHtml, fmtInt, fmtNum, html, jsonForScript, raw, type SafeHtml } from '../charts/html.js';
+import { intervalChart, type ChartDef } from '../charts/index.js';
 import type { RunProblem } from '../runview/run-files.js';
 import type { AuditLabel } from '../schema/records.js';
 import type { Estimate } from './metrics.js';
@@ -253,8 +254,16 @@ ${imagesHtml(d)}
 
 const est = (e: Estimate) => (e.p === null ? html`<span class="muted">–</span>` : html`${fmtNum(e.p, 3)} <span class="ci">[${fmtNum(e.lo, 3)}, ${fmtNum(e.hi, 3)}]</span>`);
 
-/** The verifier's precision and recall per task, and the auditors' agreement. */
-export function statsHtml(s: AuditStats): SafeHtml {
+/** Precision and recall per task with their intervals, drawn by the chart module as the report's charts are. */
+export function verifierChart(s: AuditStats): ChartDef {
+  return intervalChart(
+    s.byTask.map((t) => ({ key: human(t.key), measures: { precision: t.precision, recall: t.recall } })),
+    { title: 'Verifier against the auditors, per task', subtitle: 'point estimate and 95% interval', xTitle: 'share of candidates' },
+  );
+}
+
+/** The verifier's precision and recall per task (table, and `chart`: verifierChart drawn), and the auditors' agreement. */
+export function statsHtml(s: AuditStats, chart: SafeHtml | null = null): SafeHtml {
   const kappa = s.kappa.length
     ? html`<h3>Agreement between auditors (Cohen's kappa)</h3><table><tr><th>auditors</th><th class="num">samples both decided</th><th class="num">agree</th><th class="num">kappa</th></tr>${s.kappa.map(
         (k) => html`<tr><td>${k.a} · ${k.b}</td><td class="num">${fmtInt(k.n)}</td><td class="num">${k.observed === null ? '–' : `${(k.observed * 100).toFixed(1)}%`}</td><td class="num">${fmtNum(k.kappa, 3)}</td></tr>`,
@@ -271,6 +280,7 @@ ${s.byTask.map(
     html`<tr data-task="${t.key}"><td>${human(t.key)}</td><td class="num">${fmtInt(t.labelled)}</td><td class="num">${est(t.precision)}</td><td class="num">${est(t.recall)}</td><td class="num">${est(t.falseRejection)}</td><td class="num">${fmtInt(t.disputed)}</td><td class="num">${fmtInt(t.passTotal)} / ${fmtInt(t.failTotal)}</td></tr>`,
 )}
 <tr class="all"><td>all tasks</td><td class="num">${fmtInt(s.overall.labelled)}</td><td class="num">${est(s.overall.precision)}</td><td class="num" colspan="4"><span class="muted">per task only</span></td></tr></table>
+${chart ?? ''}
 ${kappa}`;
 }
 

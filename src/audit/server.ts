@@ -20,12 +20,13 @@ import Fastify, { type FastifyReply, type FastifyRequest } from 'fastify';
 import sharp from 'sharp';
 import { z } from 'zod';
 import { fmtInt, html } from '../charts/html.js';
+import { render } from '../charts/index.js';
 import { InputError, RecordError, UnivgError } from '../errors.js';
 import { AuditorName } from '../schema/records.js';
 import { UNIVG_VERSION } from '../store/version.js';
 import { latestDecisions } from './labels.js';
 import { parseListQuery } from './query.js';
-import { decisionsHtml, facetsHtml, listHtml, sampleHtml, shellPage, statsHtml } from './render.js';
+import { decisionsHtml, facetsHtml, listHtml, sampleHtml, shellPage, statsHtml, verifierChart } from './render.js';
 import type { AuditSession } from './session.js';
 
 export interface ServerOptions {
@@ -230,7 +231,7 @@ export async function startAuditServer(o: ServerOptions): Promise<RunningServer>
 
   app.get('/api/stats', async (_req, reply) => {
     const stats = await s.stats();
-    return reply.send({ stats, html: statsHtml(stats).value });
+    return reply.send({ stats, html: statsHtml(stats, await render(verifierChart(stats))).value });
   });
 
   app.get('/img/:sha', async (req, reply) => {

@@ -4,11 +4,20 @@
  * unless they are a `SafeHtml` produced by this module; forgetting to escape is then impossible.
  */
 
+/**
+ * The method by which a value says how a notebook shows it: MIME type to content, as Jupyter's
+ * display_data carries it (notebooks/lib/univg.cjs's `show` reads it).
+ */
+export const MIME_BUNDLE = Symbol.for('univg.mimeBundle');
+
 /** Markup known to be safe: built by `html`, or by a renderer from escaped parts. */
 export class SafeHtml {
   constructor(readonly value: string) {}
   toString(): string {
     return this.value;
+  }
+  [MIME_BUNDLE](): Record<string, string> {
+    return { 'text/html': this.value };
   }
 }
 
@@ -35,7 +44,7 @@ export function html(strings: TemplateStringsArray, ...values: HtmlValue[]): Saf
   return new SafeHtml(out);
 }
 
-/** Trust a string that this module's callers built from constants (CSS, a fixed script, SVG from svg.ts). */
+/** Trust a string that this module's callers built from constants (CSS, a fixed script, SVG from render.ts). */
 export function raw(markup: string): SafeHtml {
   return new SafeHtml(markup);
 }
@@ -82,4 +91,22 @@ export function fmtUsd(n: number): string {
 export function fmtMs(n: number | null): string {
   if (n === null || !Number.isFinite(n)) return '–';
   return n >= 10_000 ? `${(n / 1000).toFixed(1)} s` : n >= 1000 ? `${(n / 1000).toFixed(2)} s` : `${Math.round(n)} ms`;
+}
+
+/**
+ * Query rows as an HTML table (a notebook's SQL results): one column per key of the first row, integers
+ * with separators, other numbers to `digits` decimals, arrays and objects as JSON, every cell escaped.
+ */
+export function rowsTable(rows: ReadonlyArray<Record<string, unknown>>, opts: { digits?: number; caption?: string } = {}): SafeHtml {
+  if (rows.length === 0) return html`<p><em>no rows</em></p>`;
+  const cols = Object.keys(rows[0]!);
+  const cell = (v: unknown): SafeHtml => {
+    if (typeof v === 'number') return html`<td style="text-align:right">${Number.isInteger(v) ? fmtInt(v) : fmtNum(v, opts.digits ?? 3)}</td>`;
+    if (v === null || v === undefined) return html`<td>–</td>`;
+    if (typeof v === 'object') return html`<td><code>${JSON.stringify(v)}</code></td>`;
+    return html`<td>${String(v)}</td>`;
+  };
+  return html`<table>${opts.caption ? html`<caption>${opts.caption}</caption>` : ''}<thead><tr>${cols.map((c) => html`<th>${c}</th>`)}</tr></thead><tbody>${rows.map(
+    (r) => html`<tr>${cols.map((c) => cell(r[c]))}</tr>`,
+  )}</tbody></table>`;
 }

@@ -33,3 +33,4 @@ export {
 } from './pyre.js';
 export { COT_INSTRUCTION, trainingPrompt } from './prompt.js';
 export { placeThinkBoxes, type PlacedThinkBox, type PlaceOptions } from './think-boxes.js';
+export { rewriteBoxes, type BoxOwner } from './rewrite.js';

@@ -12,6 +12,11 @@ export interface ConvertContext extends SmartResizeOptions {
   width: number;
   /** Original image height in pixels. */
   height: number;
+  /**
+   * Size of the model input for qwen25vl when the trainer's resize is not a plain smart_resize of the
+   * original (EasyR1 and LLaMA-Factory shrink the image first); takes precedence over minPixels/maxPixels.
+   */
+  resized?: { width: number; height: number };
 }
 
 type Frame = 'pixels' | 'qwen2vl' | 'qwen25vl' | 'norm';
@@ -53,6 +58,11 @@ const toXywh = (b: readonly number[]): [number, number, number, number] => [b[0]
 /** Bounds of the integer grid a frame is written in (for rounding and clamping on output). */
 /** qwen25vl depends on the pixel budget, so it must be stated, never defaulted behind the user's back. */
 function resized(ctx: ConvertContext): { width: number; height: number } {
+  if (ctx.resized) {
+    const r = ctx.resized;
+    if (!(Number.isInteger(r.width) && Number.isInteger(r.height) && r.width > 0 && r.height > 0)) throw new GeometryError(`resized size must be positive integers, got ${r.width}x${r.height}`);
+    return r;
+  }
   if (ctx.minPixels === undefined || ctx.maxPixels === undefined) {
     throw new GeometryError('the qwen25vl convention needs minPixels and maxPixels (the pixel budget the model saw)');
   }

@@ -22,7 +22,7 @@ import { derivedOutdated, inputHashes } from './plan.js';
 import type { Reporter } from './progress.js';
 import type { RunDir, StageState } from './run-dir.js';
 import type { Services } from './services.js';
-import type { RowSink, Stage, StageOutput, TaskContext, TaskRef } from '../stages/stage.js';
+import type { RowSink, Stage, StageOutput, TaskContext, TaskRef, TaskSetupContext } from '../stages/stage.js';
 
 /** What a process needs to run tasks of a run: the run, its stages, its services, how to report, when to stop. */
 export interface TaskEnv {
@@ -217,46 +217,65 @@ class TaskOutputs {
   }
 }
 
-function makeContext(env: TaskEnv, stage: Stage, task: TaskRef, outputs: TaskOutputs, totals: Record<string, number>, facts: Record<string, string>): TaskContext {
+/** The output of an input stage a stage reads (it must declare that stage as an input). */
+function inputOutput(stage: Stage, stages: readonly Stage[], stageName: string, output?: string): StageOutput {
+  const s = stages.find((x) => x.name === stageName);
+  if (!s || !stage.inputs.includes(stageName)) throw new UnivgError('stage', `stage ${stage.name} does not declare input ${stageName}`);
+  const o = output ? s.outputs.find((x) => x.name === output) : s.outputs[0];
+  if (!o) throw new UnivgError('stage', `stage ${stageName} has no output ${output ?? '(any)'}`);
+  return o;
+}
+
+/** A task's inputs and the services, no outputs: what `Stage.beforeTasks` gets, and the base of a task's context. */
+function setupContext(env: TaskEnv, stage: Stage, task: TaskRef, totals: Record<string, number>): TaskSetupContext {
   const { run, stages, config, services, signal, reporter } = env;
-  const outputOf = (stageName: string, output?: string): StageOutput => {
-    const s = stages.find((x) => x.name === stageName);
-    if (!s || !stage.inputs.includes(stageName)) throw new UnivgError('stage', `stage ${stage.name} does not declare input ${stageName}`);
-    const o = output ? s.outputs.find((x) => x.name === output) : s.outputs[0];
-    if (!o) throw new UnivgError('stage', `stage ${stageName} has no output ${output ?? '(any)'}`);
-    return o;
-  };
-  const progress = reporter.task(stage.name, task);
   return {
     runDir: run.root,
     config,
     task,
     signal,
     services,
-    progress,
     read: <T>(stageName: string, output?: string) => {
-      const o = outputOf(stageName, output);
+      const o = inputOutput(stage, stages, stageName, output);
       return readRows(o.kind, run.partPath(o, task.index, config.shards.tasks)) as AsyncIterable<T>;
     },
-    readAll: <T>(stageName: string, output?: string) => {
-      const o = outputOf(stageName, output);
-      return readRows(o.kind, run.outputDir(o)) as AsyncIterable<T>;
-    },
     inputRows: async (stageName: string, output?: string) => {
-      const o = outputOf(stageName, output);
+      const o = inputOutput(stage, stages, stageName, output);
       const name = shardFileName(task.index, config.shards.tasks);
       return (await readManifest(run.outputDir(o)))?.files.find((f) => f.file === name)?.rows ?? null;
     },
-    output: <T>(name: string) => outputs.sink(name) as RowSink<T>,
-    quarantine: (record: Omit<QuarantineRecord, 'stage'>) => outputs.quarantine({ stage: stage.name, ...record }),
     log: (m: string) => reporter.log(`${stage.name}: ${m}`),
     tally: (counts) => {
       for (const [k, v] of Object.entries(counts)) totals[k] = (totals[k] ?? 0) + v;
     },
+  };
+}
+
+function makeContext(env: TaskEnv, stage: Stage, task: TaskRef, outputs: TaskOutputs, totals: Record<string, number>, facts: Record<string, string>): TaskContext {
+  const { run, stages } = env;
+  return {
+    ...setupContext(env, stage, task, totals),
+    progress: env.reporter.task(stage.name, task),
+    readAll: <T>(stageName: string, output?: string) => {
+      const o = inputOutput(stage, stages, stageName, output);
+      return readRows(o.kind, run.outputDir(o)) as AsyncIterable<T>;
+    },
+    output: <T>(name: string) => outputs.sink(name) as RowSink<T>,
+    quarantine: (record: Omit<QuarantineRecord, 'stage'>) => outputs.quarantine({ stage: stage.name, ...record }),
     fact: (name, value) => {
       facts[name] = value;
     },
   };
+}
+
+/**
+ * Call the stage's `beforeTasks` hook once, before this process runs `tasks` of it (those not done; none:
+ * no call). Its tallies join the stage's counters (`totals`). Every executor calls it: the in-process one
+ * with the tasks it is about to run, a queue worker with the task of the job it took.
+ */
+export async function prepareTasks(env: TaskEnv, stage: Stage, tasks: readonly TaskRef[], totals: Record<string, number>): Promise<void> {
+  if (!stage.beforeTasks || tasks.length === 0) return;
+  await stage.beforeTasks(tasks.map((t) => setupContext(env, stage, t, totals)));
 }
 
 /**

@@ -6,7 +6,7 @@
  */
 import { ConfigError, EXIT, InterruptedError, StageFailedError, UnivgError, type TaskIncompleteError } from '../errors.js';
 import { describeReasons, incompleteSummary, mergeFailures } from './failures.js';
-import { beginStage, executeTask, finalizeOutputs, type TaskEnv } from './execute.js';
+import { beginStage, executeTask, finalizeOutputs, prepareTasks, type TaskEnv } from './execute.js';
 import { tasksOf, type RunPlan } from './plan.js';
 import type { Reporter } from './progress.js';
 import { writeRunJson, type RunJsonUpdate } from './run-json.js';
@@ -124,6 +124,7 @@ export const localExecutor: Executor = {
         let tasksRun = 0;
         // Tasks whose work failed for reasons that can pass: not done; the others still run.
         const incomplete: Array<{ task: TaskRef; error: TaskIncompleteError }> = [];
+        await prepareTasks(env, stage, taskList.filter((t) => whole || !run.taskDone(stage, t.index, n)), totals);
         for (const task of taskList) {
           if (!whole && run.taskDone(stage, task.index, n)) {
             reporter.taskSkipped(stage.name, task);

@@ -9,6 +9,8 @@ import { DuckDBInstance } from '@duckdb/node-api';
 import { PipelineConfig } from '../schema/config.js';
 import { readManifest } from '../store/manifest.js';
 import { STANDARD_STAGES } from '../stages/index.js';
+import { readRunBatches } from '../stages/generate-stage.js';
+import { batchPrice, costOf } from '../teacher/cost.js';
 import { describeReasons, mergeFailures, readStageFailures, oneLine } from './failures.js';
 import { RunDir } from './run-dir.js';
 import { failureBudgetProblem, quarantineCounts } from './execute.js';
@@ -38,6 +40,22 @@ export interface RunCost {
   replayedUsd: number;
 }
 
+/** One batch of the Batch API a generate task recorded (teacher.api batch). */
+export interface BatchStatus {
+  task: string;
+  batchId: string | null;
+  status: string;
+  lines: number;
+  completed: number;
+  failed: number;
+  createdAt: string;
+  /** Seconds since the batch was made, when its status was last checked. */
+  ageSeconds: number;
+  /** What its answers cost at the batch price, and what the same tokens cost online (null: no teacher.price). */
+  costUsd: number | null;
+  onlineUsd: number | null;
+}
+
 export interface RunStatus {
   runDir: string;
   name: string;
@@ -48,6 +66,7 @@ export interface RunStatus {
   teacher: unknown;
   /** Who ran the tasks, when not the `univg run` process itself (a job queue: its Redis, without credentials). */
   executor: RunJsonUpdate['executor'] | null;
+  batches: BatchStatus[];
 }
 
 /** What the candidates on disk (finished parts) say about the cache: rows and cost replayed. */
@@ -96,6 +115,19 @@ export async function runStatus(dir: string): Promise<RunStatus> {
   }
   const teacher = (doc.teacher ?? null) as { requests?: number; costUsd?: number } | null;
   const rep = await replayed(run);
+  const batches: BatchStatus[] = [];
+  for (const t of await readRunBatches(dir)) {
+    for (const b of t.batches) {
+      const tokens = { promptTokens: b.tokens.prompt, completionTokens: b.tokens.completion };
+      const seen = Date.parse(b.checkedAt ?? b.createdAt);
+      batches.push({
+        task: t.task, batchId: b.batchId, status: b.status, lines: b.lines, completed: b.counts.completed, failed: b.counts.failed, createdAt: b.createdAt,
+        ageSeconds: Math.max(0, Math.round((seen - Date.parse(b.createdAt)) / 1000)),
+        costUsd: config.teacher?.price ? costOf(tokens, batchPrice(config.teacher)) : null,
+        onlineUsd: config.teacher?.price ? costOf(tokens, config.teacher.price) : null,
+      });
+    }
+  }
   return {
     runDir: dir,
     name: String(doc.name ?? ''),
@@ -105,6 +137,7 @@ export async function runStatus(dir: string): Promise<RunStatus> {
     cost: { requests: teacher?.requests ?? null, spentUsd: teacher?.costUsd ?? null, replayedCandidates: rep.rows, replayedUsd: rep.usd },
     teacher,
     executor: (doc.executor as RunJsonUpdate['executor'] | undefined) ?? null,
+    batches,
   };
 }
 
@@ -154,5 +187,22 @@ export function formatStatus(s: RunStatus): string {
         `${usd(c.replayedUsd)} saved by the cache (${c.replayedCandidates} candidate${c.replayedCandidates === 1 ? '' : 's'} on disk replayed, not paid again)`,
     );
   }
+  if (s.batches.length) lines.push('', ...formatBatches(s.batches));
   return `${lines.join('\n')}\n`;
+}
+
+function age(seconds: number): string {
+  if (seconds < 60) return `${seconds}s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)}m`;
+  return `${Math.floor(seconds / 3600)}h${String(Math.floor((seconds % 3600) / 60)).padStart(2, '0')}m`;
+}
+
+/** The Batch API's batches: state, counts, age, and their cost at the batch price next to the online price. */
+function formatBatches(batches: BatchStatus[]): string[] {
+  const body = batches.map((b) => [b.task, b.batchId ?? '(not created)', b.status, String(b.lines), String(b.completed), String(b.failed), age(b.ageSeconds), b.costUsd === null ? '-' : usd(b.costUsd), b.onlineUsd === null ? '-' : usd(b.onlineUsd)]);
+  const out = ['batches (teacher.api batch; age as of the last status check):', ...table(['task', 'batch', 'status', 'lines', 'done', 'failed', 'age', 'cost', 'online'], body)];
+  const cost = batches.reduce((a, b) => a + (b.costUsd ?? 0), 0);
+  const online = batches.reduce((a, b) => a + (b.onlineUsd ?? 0), 0);
+  if (batches.some((b) => b.costUsd !== null)) out.push(`batch answers cost ${usd(cost)}; the same tokens online: ${usd(online)} (saved ${usd(online - cost)})`);
+  return out;
 }

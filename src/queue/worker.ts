@@ -13,7 +13,7 @@ import { hostname } from 'node:os';
 import { Worker, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { ConfigError, InterruptedError, UnivgError } from '../errors.js';
-import { executeTask } from '../pipeline/execute.js';
+import { executeTask, prepareTasks, type TaskEnv } from '../pipeline/execute.js';
 import { runJsonWriter } from '../pipeline/executor.js';
 import { planRun, type RunPlan } from '../pipeline/plan.js';
 import type { Reporter } from '../pipeline/progress.js';
@@ -91,12 +91,17 @@ export async function runWorker(o: QueueWorkerOptions): Promise<void> {
     running.add(stop);
     reporter.log(`${stage.name}: task ${task.index}/${task.count} of ${data.runDir} started`);
     try {
-      const outcome = await executeTask({ run: ctx.plan.run, config: ctx.plan.config, stages: ctx.plan.stages, services: ctx.services, signal: stop.signal, reporter }, stage, task, {
+      const env: TaskEnv = { run: ctx.plan.run, config: ctx.plan.config, stages: ctx.plan.stages, services: ctx.services, signal: stop.signal, reporter };
+      // The same setup the in-process executor gives a stage's tasks (generate in batch mode), for this job's one task.
+      const setupTotals: Record<string, number> = {};
+      await prepareTasks(env, stage, [task], setupTotals);
+      const outcome = await executeTask(env, stage, task, {
         // Another worker took the job over (this one stalled past its lock): its files are the same bytes, but let it write them.
         beforeCommit: async () => {
           if (token && (await job.extendLock(token, o.lockMs)) !== 1) throw new UnivgError('queue_job_lost', `${stage.name}: task ${task.index}/${task.count}: another worker took this job over`);
         },
       });
+      for (const [k, v] of Object.entries(setupTotals)) outcome.totals[k] = (outcome.totals[k] ?? 0) + v;
       Object.assign(ctx.json.facts, outcome.facts);
       await ctx.json.write('progress');
       reporter.log(`${stage.name}: task ${task.index}/${task.count} ${outcome.kind === 'done' ? 'done' : 'not done'}`);

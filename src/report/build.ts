@@ -57,7 +57,7 @@ export async function buildReport(runDir: string, opts: ReportOptions = {}): Pro
   } finally {
     duck.close();
   }
-  const page = renderReport({
+  const page = await renderReport({
     figures,
     examples,
     teacherCounters: files.run?.teacher ?? null,

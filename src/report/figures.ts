@@ -5,7 +5,7 @@
 import { VERDICT_REASONS } from '../schema/records.js';
 import { Duck, int, num, sqlString, type Row } from '../runview/duck.js';
 import { CORPUS_TABLES, type CorpusTable, type RunFiles, type RunInfo } from '../runview/run-files.js';
-import type { Bin } from '../charts/svg.js';
+import type { Bin } from '../charts/index.js';
 import { BUCKET_ORDER, NOT_SCORED, trainingFigures, type CountBy, type TrainingFigures } from './training.js';
 
 export type { CountBy };

@@ -6,8 +6,8 @@
 import { taskLabel } from '../train/eval/metrics.js';
 import { renderEvalTable } from '../train/eval/table.js';
 import { fmtInt, fmtNum, fmtPct, html, raw, escapeHtml, type SafeHtml } from '../charts/html.js';
-import { PALETTE, barChart, histogram, lineChart, niceTicks, type Series } from '../charts/svg.js';
-import { RL_BUCKETS, type Point, type RlFigures, type RlMetric, type ScoredFigures, type SftFigures, type TrainingFigures, type EvalResults } from './training.js';
+import { GRPO_CURVES, MIOU_BUCKET_LABELS, PALETTE, barChart, grpoCurve, histogram, lineChart, miouBuckets, render, sftLossChart } from '../charts/index.js';
+import { type Point, type RlFigures, type RlMetric, type ScoredFigures, type SftFigures, type TrainingFigures, type EvalResults } from './training.js';
 
 function kpi(label: string, value: string, figure: string | null, sub?: string): SafeHtml {
   return html`<div class="kpi"><div class="label">${label}</div><div class="value"${figure ? raw(` data-figure="${escapeHtml(figure)}"`) : ''}>${value}</div>${
@@ -15,21 +15,9 @@ function kpi(label: string, value: string, figure: string | null, sub?: string):
   }</div>`;
 }
 
-function chartBox(caption: string, svg: SafeHtml, sub?: string): SafeHtml {
-  return html`<div class="chart-box"><div class="caption">${caption}${sub ? html` <span class="sub">${sub}</span>` : ''}</div>${svg}</div>`;
-}
+const chartBox = (svg: SafeHtml): SafeHtml => html`<div class="chart-box">${svg}</div>`;
 
 const missing = (text: string): SafeHtml => html`<p class="missing">${text}</p>`;
-
-/** Compact number for axis ticks: exponents for tiny learning rates, k for thousands. */
-function tick(v: number): string {
-  const a = Math.abs(v);
-  if (v === 0) return '0';
-  if (a < 0.01) return v.toExponential(0);
-  if (a >= 10_000) return `${Math.round(v / 1000)}k`;
-  if (Number.isInteger(v)) return String(v);
-  return a < 1 ? v.toFixed(2) : v.toFixed(1);
-}
 
 /** A value with three decimals, or three significant digits when that would print as 0.000. */
 function fmtSig(v: number | null): string {
@@ -37,58 +25,17 @@ function fmtSig(v: number | null): string {
   return v !== 0 && Math.abs(v) < 0.001 ? v.toExponential(2) : v.toFixed(3);
 }
 
-/** Axis domains that include zero (or the data's low end when all negative) and round up. */
-function domains(series: readonly Series[], share: boolean): { x: [number, number]; y: [number, number]; yTicks: number[] } {
-  const pts = series.flatMap((s) => s.points);
-  const xs = pts.map((p) => p[0]);
-  const ys = pts.map((p) => p[1]);
-  const xMax = Math.max(1, ...xs);
-  const xMin = Math.min(xMax - 1, ...xs, 0);
-  if (share) return { x: [xMin, xMax], y: [0, 1], yTicks: [0, 0.5, 1] };
-  const lo = Math.min(0, ...ys);
-  const hiRaw = Math.max(0, ...ys);
-  if (lo < 0) {
-    const span = Math.max(hiRaw - lo, 1e-12);
-    return { x: [xMin, xMax], y: [lo - span * 0.05, hiRaw + span * 0.05], yTicks: [lo, (lo + hiRaw) / 2, hiRaw] };
-  }
-  const ticks = niceTicks(hiRaw > 0 ? hiRaw : 1, 3);
-  return { x: [xMin, xMax], y: [0, ticks[ticks.length - 1]!], yTicks: ticks };
-}
-
-function curve(title: string, series: Series[], o: { width?: number; height?: number; yLabel?: string; share?: boolean; xLabel?: string; legend?: boolean }): SafeHtml {
-  const d = domains(series, o.share ?? false);
-  return lineChart(
-    series.filter((s) => s.points.length > 0),
-    {
-      title,
-      width: o.width ?? 300,
-      height: o.height ?? 170,
-      xDomain: d.x,
-      yDomain: d.y,
-      yTicks: d.yTicks,
-      xTicks: [d.x[0], Math.round((d.x[0] + d.x[1]) / 2), d.x[1]],
-      xLabel: o.xLabel ?? 'step',
-      ...(o.yLabel ? { yLabel: o.yLabel } : {}),
-      xFormat: (x) => fmtInt(x),
-      legend: o.legend ?? series.length > 1,
-      yFormat: o.share ? (y) => `${Math.round(y * 100)}%` : tick,
-    },
-  );
+/** A one-series curve per update (learning rate, throughput). */
+function perUpdate(title: string, name: string, points: Point[], yTitle: string, color: string): Promise<SafeHtml> {
+  return render(lineChart([{ name, points, color }], { title, xTitle: 'update', yTitle, width: 250, height: 130 }));
 }
 
 const progressNote = (steps: number, planned: number | null, finished: boolean): string =>
   finished ? `${fmtInt(steps)} of ${fmtInt(planned ?? steps)}, finished` : `${fmtInt(steps)}${planned ? ` of ${fmtInt(planned)}` : ''}, not finished (stopped or still running)`;
 
-function sftSection(s: SftFigures | null): SafeHtml {
+async function sftSection(s: SftFigures | null): Promise<SafeHtml> {
   if (!s) return html`<section id="sft"><h2>Training: SFT</h2>${missing('train-sft did not run here: no train/sft/train-log.jsonl.')}</section>`;
-  const loss = curve(
-    'SFT loss per update: training batches and the held-out rows',
-    [
-      { name: 'train loss', points: s.curves.loss, color: PALETTE[0] },
-      { name: 'held-out loss', points: s.curves.evalLoss, color: PALETTE[1] },
-    ],
-    { width: 640, height: 260, yLabel: 'cross-entropy / token', xLabel: 'update' },
-  );
+  const loss = await render(sftLossChart(s.curves.loss, s.curves.evalLoss));
   return html`<section id="sft"><h2>Training: SFT</h2>
 <p class="lead">Supervised fine-tuning on the SFT pool: cross-entropy per completion token on each update's batch, and on a held-out slice of the pool (rows picked by a hash of their id, never trained on). Every update is in <code>train/sft/train-log.jsonl</code>; the curves show at most 400 points.</p>
 <div class="kpis">${[
@@ -98,15 +45,15 @@ function sftSection(s: SftFigures | null): SafeHtml {
     kpi('Tokens / s', fmtInt(s.tokensPerSec ?? 0), null, `median per update, backend ${s.backend ?? '?'}`),
     s.params !== null ? kpi('Parameters', fmtInt(s.params), 'training.sft.params') : '',
   ]}</div>
-<div class="charts">${chartBox('Loss curve', loss)}</div>
+<div class="charts">${chartBox(loss)}</div>
 <div class="small-multiples">${[
-    chartBox('Learning rate', curve('Learning rate per update', [{ name: 'lr', points: s.curves.lr, color: PALETTE[2] }], { xLabel: 'update' })),
-    chartBox('Tokens per second', curve('Tokens per second per update', [{ name: 'tokens/s', points: s.curves.tokensPerSec, color: PALETTE[4] }], { xLabel: 'update' })),
+    chartBox(await perUpdate('Learning rate', 'learning rate', s.curves.lr, 'learning rate', PALETTE[2])),
+    chartBox(await perUpdate('Throughput', 'tokens/s', s.curves.tokensPerSec, 'tokens per second', PALETTE[4])),
   ]}</div>
 </section>`;
 }
 
-function scoredSection(s: ScoredFigures | null): SafeHtml {
+async function scoredSection(s: ScoredFigures | null): Promise<SafeHtml> {
   if (!s) return html`<section id="scoring"><h2>Training: difficulty scoring</h2>${missing('score did not run here: no train/scored/.')}</section>`;
   return html`<section id="scoring"><h2>Training: difficulty scoring</h2>
 <p class="lead">Each row of the RL pool, answered G times by the SFT model: its difficulty is the mean IoU of those answers (mIoU), its weight phi(mIoU), and its bucket the paper's Figure 3 split (&lt; 0.3, 0.3–0.7, &gt; 0.7).</p>
@@ -116,31 +63,27 @@ function scoredSection(s: ScoredFigures | null): SafeHtml {
     kpi('Mean weight', fmtNum(s.meanWeight), 'training.scored.meanWeight'),
   ]}</div>
 <div class="charts">${[
-    chartBox('Rows by mIoU bucket', barChart(s.byBucket.map((b) => ({ label: b.key, value: b.count })), { title: 'RL rows by mIoU bucket', width: 420, format: fmtInt, color: PALETTE[3] })),
-    chartBox('mIoU of the RL pool', histogram(s.histogram, { title: 'mIoU of G rollouts per RL row', width: 320, height: 170, xLabel: 'mIoU', xFormat: (x) => x.toFixed(1), labelEvery: 2 })),
+    chartBox(
+      await render(
+        barChart(
+          s.byBucket.map((b) => ({ label: MIOU_BUCKET_LABELS[b.key as keyof typeof MIOU_BUCKET_LABELS] ?? b.key, value: b.count })),
+          { title: 'RL rows by mIoU bucket', xTitle: 'RL rows', width: 300, color: PALETTE[3] },
+        ),
+      ),
+    ),
+    chartBox(await render(histogram(s.histogram, { title: 'mIoU of the RL pool', xTitle: 'mIoU of G rollouts per row', yTitle: 'RL rows', width: 300 }))),
   ]}</div>
 </section>`;
 }
 
-const RL_CHARTS: ReadonlyArray<{ key: RlMetric; caption: string; share?: boolean }> = [
-  { key: 'rewardMean', caption: 'Reward, mean over rollouts' },
-  { key: 'rewardStd', caption: 'Reward spread within a group' },
-  { key: 'accuracyMean', caption: 'Accuracy reward (IoU), mean', share: true },
-  { key: 'formatRate', caption: 'Format rate', share: true },
-  { key: 'weightMean', caption: 'Difficulty weight, mean' },
-  { key: 'kl', caption: 'KL to the SFT model' },
-  { key: 'clipFraction', caption: 'Clip fraction', share: true },
-  { key: 'completionLength', caption: 'Completion length (tokens)' },
-  { key: 'loss', caption: 'Loss' },
-];
-
-function rlSection(r: RlFigures | null): SafeHtml {
+async function rlSection(r: RlFigures | null): Promise<SafeHtml> {
   if (!r) return html`<section id="grpo"><h2>Training: GRPO</h2>${missing('train-rl did not run here: no train/rl/rl-log.jsonl.')}</section>`;
-  const bucketSeries: Series[] = RL_BUCKETS.map((b, i) => ({ name: b === 'lt0.3' ? 'mIoU < 0.3' : b === 'gt0.7' ? 'mIoU > 0.7' : 'mIoU 0.3–0.7', points: r.buckets[b], color: PALETTE[[5, 1, 2][i]!] }));
-  const charts = RL_CHARTS.map((c, i) =>
-    chartBox(c.caption, curve(`${c.caption} per GRPO step`, [{ name: c.key, points: r.curves[c.key], color: PALETTE[i % PALETTE.length] }], { share: c.share ?? false }), r.last[c.key] === null ? undefined : `last ${fmtSig(r.last[c.key])}`),
-  );
-  charts.splice(4, 0, chartBox('Prompts by mIoU bucket', curve('Share of the step\'s prompts in each mIoU bucket', bucketSeries, { share: true, width: 300 })));
+  const charts: SafeHtml[] = [];
+  for (const c of GRPO_CURVES) {
+    const last = r.last[c.key];
+    charts.push(chartBox(await render(grpoCurve(c.key, r.curves[c.key], last === null ? {} : { subtitle: `last ${fmtSig(last)}` }))));
+  }
+  charts.splice(4, 0, chartBox(await render(miouBuckets(r.buckets, { width: 250, height: 130 }))));
   return html`<section id="grpo"><h2>Training: GRPO</h2>
 <p class="lead">Difficulty-aware GRPO from the SFT checkpoint: per step, G rollouts for each prompt, rewards (IoU of the answer box + format), group-normalised advantages weighted by phi(mIoU), a KL penalty to the SFT model and the ratio clip. Every step is in <code>train/rl/rl-log.jsonl</code>.</p>
 <div class="kpis">${[
@@ -204,8 +147,8 @@ export function trainingToc(t: TrainingFigures | null): SafeHtml {
 }
 
 /** The training sections (nothing when the run has no training output). */
-export function trainingSections(t: TrainingFigures | null): SafeHtml {
+export async function trainingSections(t: TrainingFigures | null): Promise<SafeHtml> {
   if (!t) return html``;
   const from = t.from ? html`<p class="lead">Trained on the corpus of <code>${t.from}</code> (its own report: <code>${t.from}/report/index.html</code>).</p>` : '';
-  return html`${from}${sftSection(t.sft)}${t.scored ? scoredSection(t.scored) : ''}${rlSection(t.rl)}${evalSection(t.eval)}`;
+  return html`${from}${await sftSection(t.sft)}${t.scored ? await scoredSection(t.scored) : ''}${await rlSection(t.rl)}${evalSection(t.eval)}`;
 }

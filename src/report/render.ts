@@ -11,7 +11,7 @@ import { reasonLabel } from './figures.js';
 import { escapeHtml, fmtInt, fmtMs, fmtNum, fmtPct, fmtUsd, html, jsonForScript, raw, type HtmlValue, type SafeHtml } from '../charts/html.js';
 import { TABLES, type CorpusTable } from '../runview/run-files.js';
 import { CSS, FILTER_SCRIPT } from './style.js';
-import { PALETTE, barChart, histogram, lineChart } from '../charts/svg.js';
+import { PALETTE, barChart, funnelChart, groupHistograms, histogram, lineChart, rejectionChart, render } from '../charts/index.js';
 import { trainingSections, trainingToc } from './render-training.js';
 import { NOT_SCORED } from './training.js';
 
@@ -58,8 +58,9 @@ function table(cols: readonly Col[], rows: readonly (readonly HtmlValue[])[], op
   return html`<table${opts.id ? raw(` id="${escapeHtml(opts.id)}"`) : ''}><thead><tr>${head}</tr></thead><tbody>${body}</tbody></table>`;
 }
 
-function chartBox(caption: string, svg: SafeHtml, sub?: string): SafeHtml {
-  return html`<div class="chart-box"><div class="caption">${caption}${sub ? html` <span class="sub">${sub}</span>` : ''}</div>${svg}</div>`;
+/** A chart as the page shows it (its title and units are in the SVG). */
+function chartBox(svg: SafeHtml): SafeHtml {
+  return html`<div class="chart-box">${svg}</div>`;
 }
 
 function missing(text: string): SafeHtml {
@@ -158,26 +159,28 @@ ${n.length ? html`<ul class="notes">${n.map((x) => html`<li>${x}</li>`)}</ul>` :
 </section>`;
 }
 
-function funnelSection(f: ReportFigures): SafeHtml {
+async function funnelSection(f: ReportFigures): Promise<SafeHtml> {
   if (f.funnel.length === 0) return html`<section id="funnel"><h2>Funnel</h2>${missing('Nothing to count: no stage output in this run.')}</section>`;
-  const maxOf = (unit: string) => Math.max(1, ...f.funnel.filter((s) => s.unit === unit).map((s) => s.count));
   const base: Record<string, number | null> = {
     samples: f.funnel.find((s) => s.unit === 'samples')?.count ?? null,
     candidates: f.funnel.find((s) => s.unit === 'candidates')?.count ?? null,
     rows: f.funnel.find((s) => s.key === 'kept')?.count ?? null,
   };
-  const rows = f.funnel.map((s, i) => {
-    const width = ((s.count / maxOf(s.unit)) * 100).toFixed(2);
+  const shareOf = (s: ReportFigures['funnel'][number]) => {
     const b = base[s.unit];
-    return html`<div class="step">${s.label} <span class="unit">${s.unit}</span></div>
-<div class="track"><div class="bar ${s.unit}" style="width: ${width}%"></div></div>
-<div class="count" data-figure="${`funnel[${i}].count`}" data-step="${s.key}">${fmtInt(s.count)}</div>
-<div class="pct">${b ? fmtPct(s.count / b) : ''}</div>`;
-  });
+    return b ? s.count / b : null;
+  };
+  const chart = await render(funnelChart(f.funnel.map((s) => ({ label: s.label, unit: s.unit, count: s.count, share: shareOf(s) }))));
+  const rows = f.funnel.map((s, i) => [
+    s.label,
+    html`<span class="unit">${s.unit}</span>`,
+    html`<span data-figure="${`funnel[${i}].count`}" data-step="${s.key}">${fmtInt(s.count)}</span>`,
+    fmtPct(shareOf(s)),
+  ]);
   return html`<section id="funnel"><h2>Funnel</h2>
 <p class="lead">From samples in to training rows out. Candidate steps after parsing are cumulative: each counts candidates that passed every check up to it, in the order the verifier runs them. Percentages are of the first step in the same unit (RL and SFT rows: of kept samples).</p>
-<div class="funnel"><div class="head">Step</div><div class="head"></div><div class="head" style="text-align:right">Count</div><div class="head" style="text-align:right">Share</div>
-${rows}</div>
+<div class="charts">${chartBox(chart)}
+${table([{ label: 'Step' }, { label: 'Unit' }, { label: 'Count', num: true }, { label: 'Share', num: true }], rows, { id: 'funnel-table' })}</div>
 </section>`;
 }
 
@@ -213,53 +216,47 @@ function qualityTable(rows: readonly QualityRow[], keyLabel: string, figurePrefi
   );
 }
 
-function iouMultiples(list: readonly IouHistogram[], colorOf: (i: number) => string): SafeHtml {
-  return html`<div class="small-multiples">${list.map((h, i) => {
-    const n = h.bins.reduce((s, b) => s + b.count, 0) + h.noBox;
-    return chartBox(
-      h.key,
-      histogram(h.bins, { title: `IoU of candidates, ${h.key}`, width: 290, height: 150, xLabel: 'IoU with ground truth', color: colorOf(i), xFormat: (x) => x.toFixed(1), labelEvery: 2 }),
-      `n=${fmtInt(n)}${h.noBox ? `, no box: ${fmtInt(h.noBox)}` : ''}`,
-    );
-  })}</div>`;
-}
-
-function qualityGroup(title: string, keyLabel: string, rows: readonly QualityRow[], hists: readonly IouHistogram[], curves: { key: string; shares: number[] }[], thresholds: readonly number[], prefix: string): SafeHtml {
+async function qualityGroup(title: string, keyLabel: string, rows: readonly QualityRow[], hists: readonly IouHistogram[], curves: { key: string; shares: number[] }[], thresholds: readonly number[], prefix: string): Promise<SafeHtml> {
   const colorOf = (i: number) => PALETTE[i % PALETTE.length]!;
-  const bars = barChart(
-    rows.map((r, i) => ({ label: r.key, value: r.passRate ?? 0, note: `(${fmtInt(r.passed)} of ${fmtInt(r.candidates)})`, color: colorOf(i) })),
-    { title: `Pass rate by ${keyLabel.toLowerCase()}`, max: 1, format: (x) => fmtPct(x), width: 520 },
+  const by = keyLabel.toLowerCase();
+  const bars = await render(
+    barChart(
+      rows.map((r, i) => ({ label: r.key, value: r.passRate ?? 0, note: `(${fmtInt(r.passed)} of ${fmtInt(r.candidates)})`, color: colorOf(i) })),
+      { title: `Pass rate by ${by}`, xTitle: 'pass rate (% of candidates)', format: 'pct', max: 1, width: 360 },
+    ),
   );
-  const curve = lineChart(
-    curves.map((c, i) => ({ name: c.key, points: thresholds.map((t, j) => [t, c.shares[j] ?? 0] as const), color: colorOf(i) })),
-    {
-      title: `Share of candidates at or above an IoU threshold, by ${keyLabel.toLowerCase()}`,
-      width: 560,
-      height: 220,
-      xDomain: [0, 1],
-      yDomain: [0, 1],
-      xTicks: [0, 0.3, 0.5, 0.7, 1],
-      yTicks: [0, 0.25, 0.5, 0.75, 1],
-      xLabel: 'IoU threshold',
-      yLabel: 'share ≥ threshold',
-      xFormat: (x) => String(x),
-      yFormat: (y) => `${Math.round(y * 100)}%`,
-    },
+  const curve = await render(
+    lineChart(
+      curves.map((c, i) => ({ name: c.key, points: thresholds.map((t, j) => [t, c.shares[j] ?? 0] as const), color: colorOf(i) })),
+      {
+        title: 'Accuracy at IoU threshold',
+        subtitle: 'Acc@t: no box counts as a miss',
+        xTitle: 'IoU threshold',
+        yTitle: 'candidates with IoU ≥ threshold',
+        xFormat: 'num',
+        share: true,
+        xDomain: [0, 1],
+        width: 360,
+        height: 180,
+      },
+    ),
+  );
+  const iou = await render(
+    groupHistograms(hists, { title: `IoU with the ground truth, by ${by}`, xTitle: 'IoU of the answer box', yTitle: 'candidates', colors: rows.map((_, i) => colorOf(i)) }),
   );
   return html`<h3>${title}</h3>
 ${qualityTable(rows, keyLabel, prefix)}
-<div class="charts">${chartBox(`Pass rate by ${keyLabel.toLowerCase()}`, bars)}${chartBox('Accuracy at IoU threshold', curve, '(Acc@t: no box counts as a miss)')}</div>
-<div class="caption" style="font-weight:600;font-size:13px;margin-top:10px">IoU distribution by ${keyLabel.toLowerCase()}</div>
-${iouMultiples(hists, colorOf)}`;
+<div class="charts">${chartBox(bars)}${chartBox(curve)}</div>
+${chartBox(iou)}`;
 }
 
-function qualitySection(f: ReportFigures): SafeHtml {
+async function qualitySection(f: ReportFigures): Promise<SafeHtml> {
   const q = f.quality;
   if (!q) return html`<section id="quality"><h2>Quality by task and difficulty</h2>${missing('verify was not run: no verdicts/ in this run.')}</section>`;
   return html`<section id="quality"><h2>Quality by task and difficulty</h2>
 <p class="lead">Every candidate the verifier judged. Pass rate counts candidates that passed every check; IoU compares the answer box (converted to original-image pixels) with the ground truth; "kept" samples have at least one passing candidate.</p>
-${qualityGroup('By task', 'Task', q.byTask, q.iou.byTask, q.accCurve.byTask, q.accCurve.thresholds, 'quality.byTask')}
-${qualityGroup('By difficulty', 'Difficulty', q.byDifficulty, q.iou.byDifficulty, q.accCurve.byDifficulty, q.accCurve.thresholds, 'quality.byDifficulty')}
+${await qualityGroup('By task', 'Task', q.byTask, q.iou.byTask, q.accCurve.byTask, q.accCurve.thresholds, 'quality.byTask')}
+${await qualityGroup('By difficulty', 'Difficulty', q.byDifficulty, q.iou.byDifficulty, q.accCurve.byDifficulty, q.accCurve.thresholds, 'quality.byDifficulty')}
 </section>`;
 }
 
@@ -276,21 +273,26 @@ function flatten(obj: Record<string, unknown>, prefix = '', depth = 0): Array<[s
   return out;
 }
 
-function teacherSection(m: ReportModel): SafeHtml {
+async function teacherSection(m: ReportModel): Promise<SafeHtml> {
   const t = m.figures.teacher;
   if (!t) return html`<section id="teacher"><h2>Teacher</h2>${missing('generate was not run: no candidates/ in this run, so no teacher requests, tokens or cost.')}</section>`;
-  const latency = histogram(t.latencyHistogram, {
-    title: 'Latency of requests made this run',
-    width: 560,
-    height: 170,
-    xLabel: 'latency (log-spaced buckets)',
-    color: PALETTE[1],
-    xFormat: (x) => (x >= 1000 ? `${x / 1000}s` : `${x}ms`),
-    labelEvery: 2,
-  });
-  const attempts = barChart(
-    t.attempts.byCount.map((a) => ({ label: a.key === '0' ? '0 (cache hit)' : plural(Number(a.key), 'attempt'), value: a.count })),
-    { title: 'Attempts per candidate', width: 420, format: fmtInt, color: PALETTE[4] },
+  const latency = await render(
+    histogram(t.latencyHistogram, {
+      title: 'Latency of requests made this run',
+      xTitle: 'latency, upper edge of the bucket (ms)',
+      yTitle: 'requests',
+      scale: 'ordinal',
+      format: 'ms',
+      color: PALETTE[1],
+      width: 420,
+      subtitle: 'log-spaced buckets; cache hits excluded',
+    }),
+  );
+  const attempts = await render(
+    barChart(
+      t.attempts.byCount.map((a) => ({ label: a.key === '0' ? '0 (cache hit)' : plural(Number(a.key), 'attempt'), value: a.count })),
+      { title: 'Attempts per candidate', subtitle: 'retries after 429s, 5xx and timeouts included', xTitle: 'candidates', width: 300, color: PALETTE[4] },
+    ),
   );
   const counters = m.teacherCounters ? flatten(m.teacherCounters) : [];
   return html`<section id="teacher"><h2>Teacher</h2>
@@ -314,11 +316,11 @@ ${table(
   [[fmtMs(t.latencyMs.p50), fmtMs(t.latencyMs.p90), fmtMs(t.latencyMs.p99), fmtMs(t.latencyMs.mean), fmtMs(t.latencyMs.max), fmtInt(t.latencyMs.count)]],
   { figure: (_i, j) => ['teacher.latencyMs.p50', 'teacher.latencyMs.p90', 'teacher.latencyMs.p99', 'teacher.latencyMs.mean', 'teacher.latencyMs.max', 'teacher.latencyMs.count'][j] ?? null },
 )}
-${chartBox('Latency histogram', latency)}
+${chartBox(latency)}
 </div>
 <div>
 <h3>Attempts</h3>
-${chartBox('Attempts per candidate', attempts)}
+${chartBox(attempts)}
 <h3>Finish reasons</h3>
 ${table([{ label: 'finish_reason' }, { label: 'Candidates', num: true }], countRows(t.finishReasons))}
 <h3>Models</h3>
@@ -426,13 +428,10 @@ ${completionText(e)}
 </article>`;
 }
 
-function rejectionSection(m: ReportModel): SafeHtml {
+async function rejectionSection(m: ReportModel): Promise<SafeHtml> {
   const r = m.figures.rejections;
   if (!r) return html`<section id="rejections"><h2>Rejections</h2>${missing('verify was not run: no verdicts/ in this run.')}</section>`;
-  const bars = barChart(
-    r.byReason.map((x) => ({ label: x.reason, value: x.count, note: x.only ? `(${fmtInt(x.only)} only this)` : '' })),
-    { title: 'Rejected candidates by reason', width: 620, format: fmtInt, color: PALETTE[5] },
-  );
+  const bars = await render(rejectionChart(r.byReason.map((x) => ({ reason: x.reason, count: x.count, only: x.only }))));
   const groups = [...m.examples.entries()].map(([g, list]) => {
     const fig = r.byReason.find((x) => x.reason === g);
     const title = g === PASSED ? html`<code>passed</code> a few that passed every check` : html`<code>${g}</code> ${plural(fig?.count ?? 0, 'candidate')}`;
@@ -440,7 +439,7 @@ function rejectionSection(m: ReportModel): SafeHtml {
   });
   return html`<section id="rejections"><h2>Rejections</h2>
 <p class="lead">${fmtInt(r.failed)} candidates failed at least one check. A candidate can fail several; "only this" counts those for which it was the only reason.</p>
-<div class="charts">${chartBox('Rejected candidates by reason', bars)}
+<div class="charts">${chartBox(bars)}
 ${table(
   [{ label: 'Reason' }, { label: 'Check' }, { label: 'Candidates', num: true }, { label: 'Only this', num: true }, { label: 'Of rejected', num: true }],
   r.byReason.map((x) => [html`<code>${x.reason}</code>`, reasonLabel(x.reason), fmtInt(x.count), fmtInt(x.only), fmtPct(x.shareOfFailed)]),
@@ -453,16 +452,18 @@ ${filterBox('examples', 'Filter examples: id, task, reason, text…')}
 </section>`;
 }
 
-function quarantineSection(f: ReportFigures): SafeHtml {
+async function quarantineSection(f: ReportFigures): Promise<SafeHtml> {
   const q = f.quarantine;
   if (!q) return html`<section id="quarantine"><h2>Quarantine</h2><p class="lead">No quarantine files in this run (nothing was quarantined, or ingest did not run here).</p></section>`;
-  const bars = barChart(
-    q.byReason.map((x) => ({ label: `${x.stage}: ${x.reason}`, value: x.count })),
-    { title: 'Quarantined records by reason', width: 560, format: fmtInt, color: PALETTE[5] },
+  const bars = await render(
+    barChart(
+      q.byReason.map((x) => ({ label: `${x.stage}: ${x.reason}`, value: x.count })),
+      { title: 'Quarantined records by reason', xTitle: 'input records', yTitle: 'stage: reason', width: 420, color: PALETTE[5] },
+    ),
   );
   return html`<section id="quarantine"><h2>Quarantine</h2>
 <p class="lead">${fmtInt(q.total)} input records were set aside with a reason, from ${f.quarantineFiles.map((x, i) => html`${i ? ', ' : ''}<code>${x}</code>`)}.</p>
-${chartBox('Quarantined records by reason', bars)}
+${chartBox(bars)}
 ${filterBox('quarantine-table', 'Filter: stage, reason, id…')}
 ${table(
   [{ label: 'Stage' }, { label: 'Reason' }, { label: 'Records', num: true }, { label: 'Example ids', wrap: true }],
@@ -472,27 +473,23 @@ ${table(
 </section>`;
 }
 
-function corpusSection(f: ReportFigures): SafeHtml {
+async function corpusSection(f: ReportFigures): Promise<SafeHtml> {
   const { sft, rl } = f.corpus;
   if (!sft && !rl) return html`<section id="corpus"><h2>Corpus</h2>${missing('select was not run: no corpus/sft/ or corpus/rl/ in this run.')}</section>`;
   const parts: SafeHtml[] = [];
-  if (sft)
-    parts.push(
-      chartBox(
-        'SFT rows by task',
-        barChart(sft.byTask.map((x) => ({ label: x.key, value: x.count })), { title: 'SFT rows by task', width: 440, format: fmtInt, color: PALETTE[2] }),
-        `${fmtInt(sft.rows)} rows, mean IoU ${fmtNum(sft.meanIou)}`,
-      ),
-    );
+  const rows = (title: string, subtitle: string, list: readonly CountBy[], color: string) =>
+    render(barChart(list.map((x) => ({ label: x.key, value: x.count })), { title, subtitle, xTitle: 'rows', width: 300, color }));
+  if (sft) parts.push(chartBox(await rows('SFT rows by task', `${fmtInt(sft.rows)} rows, mean IoU ${fmtNum(sft.meanIou)}`, sft.byTask, PALETTE[2])));
   if (rl) {
-    parts.push(
-      chartBox('RL rows by task', barChart(rl.byTask.map((x) => ({ label: x.key, value: x.count })), { title: 'RL rows by task', width: 440, format: fmtInt, color: PALETTE[0] }), `${fmtInt(rl.rows)} rows`),
-    );
+    parts.push(chartBox(await rows('RL rows by task', `${fmtInt(rl.rows)} rows`, rl.byTask, PALETTE[0])));
     parts.push(
       chartBox(
-        'RL rows by difficulty bucket',
-        barChart(rl.byBucket.map((x) => ({ label: x.key, value: x.count })), { title: 'RL rows by mIoU bucket', width: 440, format: fmtInt, color: PALETTE[3] }),
-        f.training?.scored ? `buckets from the scored pool (Scoring section); ${NOT_SCORED}: rows scoring did not reach` : `${NOT_SCORED} until the score stage runs`,
+        await rows(
+          'RL rows by mIoU bucket',
+          f.training?.scored ? `buckets of the scored pool; ${NOT_SCORED}: rows scoring did not reach` : `${NOT_SCORED} until the score stage runs`,
+          rl.byBucket,
+          PALETTE[3],
+        ),
       ),
     );
   }
@@ -506,7 +503,7 @@ function corpusSection(f: ReportFigures): SafeHtml {
 const SCRIPT_HASH = `sha256-${createHash('sha256').update(FILTER_SCRIPT).digest('base64')}`;
 
 /** The whole page. Deterministic: equal model, equal bytes. */
-export function renderReport(m: ReportModel): string {
+export async function renderReport(m: ReportModel): Promise<string> {
   // A training-only run (train.from) has no corpus of its own: its corpus sections would only say "absent".
   const corpus = hasCorpus(m.figures);
   const csp = `default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src '${SCRIPT_HASH}'; base-uri 'none'; form-action 'none'`;
@@ -526,8 +523,8 @@ ${header(m)}
 <nav class="toc"><a href="#overview">Overview</a>${corpus ? raw('<a href="#funnel">Funnel</a><a href="#quality">Quality</a><a href="#teacher">Teacher</a><a href="#rejections">Rejections</a><a href="#quarantine">Quarantine</a><a href="#corpus">Corpus</a>') : ''}${trainingToc(m.figures.training)}</nav>
 <main>
 ${overview(m)}
-${corpus ? [funnelSection(m.figures), qualitySection(m.figures), teacherSection(m), rejectionSection(m), quarantineSection(m.figures), corpusSection(m.figures)] : ''}
-${trainingSections(m.figures.training)}
+${corpus ? [await funnelSection(m.figures), await qualitySection(m.figures), await teacherSection(m), await rejectionSection(m), await quarantineSection(m.figures), await corpusSection(m.figures)] : ''}
+${await trainingSections(m.figures.training)}
 </main>
 <footer class="page">Generated by ${m.generator} from the shards of this run (figures computed with DuckDB; every number is also in <code>report/figures.json</code>, and embedded in this page's source as the JSON of <code>&lt;script id="univg-figures"&gt;</code>).</footer>
 <script type="application/json" id="univg-figures">${raw(jsonForScript(m.figures))}</script>

@@ -14,7 +14,8 @@ import { isNotFound } from '../store/fsutil.js';
 import type { EvalMetrics } from '../train/eval/metrics.js';
 import { Duck, int, num, sqlString } from '../runview/duck.js';
 import { parquetSource } from '../runview/views.js';
-import type { Bin } from '../charts/svg.js';
+import type { Bin } from '../charts/index.js';
+import { MIOU_BUCKET_NAMES } from '../schema/config.js';
 
 /** A count per key (a task, a bucket, a reason), in a fixed order. */
 export interface CountBy {
@@ -104,7 +105,7 @@ export interface SftFigures {
 /** The per-step metrics of GRPO shown as curves, in display order. */
 export const RL_METRICS = ['rewardMean', 'rewardStd', 'accuracyMean', 'formatRate', 'weightMean', 'kl', 'clipFraction', 'completionLength', 'loss'] as const;
 export type RlMetric = (typeof RL_METRICS)[number];
-export const RL_BUCKETS = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
+export const RL_BUCKETS = MIOU_BUCKET_NAMES;
 
 export interface RlFigures {
   steps: number;

@@ -15,9 +15,12 @@ export const SyntheticSourceConfig = z.strictObject({
   testFraction: z.number().min(0).max(1).default(0.2).describe('fraction of samples in the test split'),
 });
 
+/** Source files univg reads: the paper's two, and the files `univg export` writes (read back for round trips). */
+export const SOURCE_FORMATS = ['mgrounding', 'migbench', 'vlm-r1', 'llamafactory'] as const;
+
 export const FileSourceConfig = z.strictObject({
-  format: z.enum(['mgrounding', 'migbench']).describe('source format'),
-  input: z.string().min(1).describe('path of the source JSON file (a top-level array)'),
+  format: z.enum(SOURCE_FORMATS).describe('source format'),
+  input: z.string().min(1).describe('path of the source file (a top-level JSON array; JSON lines for vlm-r1)'),
   imageRoot: z.string().min(1).describe('directory image paths are resolved against; nothing outside it is read'),
 });
 
@@ -29,7 +32,7 @@ export const PriceConfig = z.strictObject({
 });
 
 /** Faults the simulated teacher can inject (src/teacher/sim checks it serves exactly these). */
-export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal'] as const;
+export const SIM_FAULTS = ['rate_limit', 'server_error', 'unavailable', 'slow', 'hang', 'reset', 'truncate', 'malformed', 'refusal', 'batch_slow', 'batch_fail', 'batch_expire', 'batch_corrupt', 'line_error'] as const;
 
 export const SimulatedTeacherConfig = z
   .strictObject({
@@ -38,8 +41,32 @@ export const SimulatedTeacherConfig = z
     tpm: z.number().int().positive().optional(),
     latencyMs: z.number().nonnegative().default(0),
     seed: z.number().int().default(0),
+    batch: z
+      .strictObject({
+        validatingMs: z.number().nonnegative().optional(),
+        lineMs: z.number().nonnegative().optional(),
+        finalizingMs: z.number().nonnegative().optional(),
+      })
+      .optional()
+      .describe('how long the simulated Batch API takes: validating, per line, finalizing (ms)'),
   })
   .describe('start the built-in simulated teacher in-process on a free localhost port');
+
+/** How the generate stage uses the Batch API when teacher.api is batch. None of it changes an answer. */
+export const TeacherBatchConfig = z.strictObject({
+  price: PriceConfig.optional().describe("price of a request sent in a batch; default half of teacher.price (OpenAI's batch discount)"),
+  maxRequestsPerBatch: z.number().int().positive().max(50_000).default(50_000).describe('most requests in one batch input file (the API allows 50,000)'),
+  maxBytesPerBatch: z.number().int().positive().max(200_000_000).default(200_000_000).describe('largest batch input file in bytes (the API allows 200 MB); a task with more is split into several batches'),
+  pollMs: z.number().int().positive().default(10_000).describe('first wait before asking a batch its status; each wait is 1.5 times the last, up to maxPollMs'),
+  maxPollMs: z.number().int().positive().default(120_000).describe('longest wait between two status checks of a batch'),
+  maxRetries: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(2)
+    .describe('follow-up batches for requests that got no answer (a line error, an expired, cancelled or failed batch) before they count as failed'),
+  retryOnline: z.boolean().default(false).describe('ask requests still unanswered after the follow-up batches online (at the online price) instead of leaving their task undone'),
+});
 
 export const TeacherConfig = z.strictObject({
   baseUrl: z.string().optional().describe('OpenAI-compatible base URL; default $OPENAI_BASE_URL'),
@@ -47,6 +74,11 @@ export const TeacherConfig = z.strictObject({
   model: z.string().min(1),
   simulated: SimulatedTeacherConfig.optional(),
   mode: PromptMode.default('hinted'),
+  api: z
+    .enum(['online', 'batch'])
+    .default('online')
+    .describe('online: chat completions as samples stream; batch: the generate stage sends its requests through the Batch API (batch price, answers within 24 h, resumable). Same requests, same cache, same candidates; does not mark results stale'),
+  batch: TeacherBatchConfig.default(TeacherBatchConfig.parse({})),
   promptVersion: z.string().default('v1'),
   candidates: z.number().int().positive().default(3),
   convention: BoxConvention.default('qwen2vl'),
@@ -262,6 +294,8 @@ export const TrainVisionConfig = z
 export const MIOU_BUCKET_NAMES = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
 /** Friendlier names of those buckets: hard = lt0.3, medium = 0.3-0.7, easy = gt0.7. */
 export const MIOU_BUCKET_ALIASES = ['hard', 'medium', 'easy'] as const;
+/** A selection of mIoU buckets, by name or alias (score and export filter the same way). */
+const MiouKeep = z.array(z.enum([...MIOU_BUCKET_ALIASES, ...MIOU_BUCKET_NAMES])).min(1).optional();
 /** Orders of a scored pool (kept equal to src/train/score/pool.ts POOL_ORDERS by a test). */
 export const SCORE_ORDERS = ['input', 'hardest-first', 'easiest-first'] as const;
 
@@ -292,11 +326,7 @@ export const TrainScoreConfig = z
     phiPower: z.number().positive().default(1).describe('exponent of phi power'),
     limit: posInt().optional().describe('score only the first N rows in input order; the rest are not written'),
     seed: z.number().int().optional().describe('sampling seed; the same seed gives the same bytes (default: the pipeline seed)'),
-    keep: z
-      .array(z.enum([...MIOU_BUCKET_ALIASES, ...MIOU_BUCKET_NAMES]))
-      .min(1)
-      .optional()
-      .describe('keep only rows in these mIoU buckets; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7 (default: all)'),
+    keep: MiouKeep.describe('keep only rows in these mIoU buckets; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7 (default: all)'),
     minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this'),
     maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this (drops what the model already solves)'),
     order: z.enum(SCORE_ORDERS).default('input').describe('row order of the scored pool (a curriculum)'),
@@ -368,6 +398,40 @@ export const TrainConfig = z
   })
   .describe('training stages: each runs when its section is present (train-vision, train-sft, score, train-rl, eval); backend and workers do not mark results stale');
 
+/** Trainers `univg export` writes for (src/export/, one module each). */
+export const EXPORT_FORMATS = ['verl', 'easyr1', 'trl', 'llamafactory', 'vlm-r1'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+/** Model families whose box convention an export writes: Qwen2-VL 0-1000, Qwen2.5-VL pixels of the model input. */
+export const MODEL_FAMILIES = ['qwen2vl', 'qwen25vl'] as const;
+export type ModelFamily = (typeof MODEL_FAMILIES)[number];
+
+/** What shapes an export (the `export` pipeline section and the `univg export` flags). */
+export const ExportConfig = z
+  .strictObject({
+    formats: z.array(z.enum(EXPORT_FORMATS)).min(1).describe(`trainers to write for: ${EXPORT_FORMATS.join(', ')}`),
+    modelFamily: z
+      .enum(MODEL_FAMILIES)
+      .describe('model family the trainer fine-tunes; decides the box convention (qwen2vl: 0-1000; qwen25vl: pixels of the resized input). Required: never guessed'),
+    pool: z
+      .enum(['sft', 'rl'])
+      .optional()
+      .describe('corpus pool to export; unset: rl for verl, easyr1, trl and vlm-r1, sft for llamafactory'),
+    minPixels: posInt().optional().describe("pixel budget of the trainer's image resize (Qwen2.5-VL boxes depend on it); unset: each trainer's own"),
+    maxPixels: posInt().optional().describe("pixel budget of the trainer's image resize; unset: each trainer's own"),
+    keep: MiouKeep.describe('keep only rows whose mIoU bucket (from univg score) is listed; hard = lt0.3, medium = 0.3-0.7, easy = gt0.7'),
+    minMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU >= this (needs scored rows)'),
+    maxMiou: z.number().min(0).max(1).optional().describe('keep rows with mIoU <= this (needs scored rows)'),
+    order: z
+      .enum(SCORE_ORDERS)
+      .default('input')
+      .describe('row order: input, or a curriculum over mIoU bands (one shard per band, in order; needs scored rows)'),
+    bands: posInt().max(1000).optional().describe('mIoU bands of a curriculum order; unset: 10'),
+    phi: z.enum(PHI_KINDS).default('exp').describe("difficulty weight the verl / TRL plugins apply to the current group: exp e^(1-mIoU) (the paper's), power, log, none"),
+    phiPower: z.number().positive().default(1).describe('exponent of phi power'),
+  })
+  .describe('stage export: trainer-ready data, reward and difficulty plugins and launch recipes for verl, EasyR1, TRL, LLaMA-Factory and VLM-R1');
+export type ExportConfig = z.infer<typeof ExportConfig>;
+
 export const PipelineConfig = z
   .strictObject({
     name: z
@@ -390,6 +454,7 @@ export const PipelineConfig = z
     audit: AuditConfig.default(AuditConfig.parse({})),
     shards: ShardConfig.default(ShardConfig.parse({})),
     train: TrainConfig.optional(),
+    export: ExportConfig.optional(),
   })
   .superRefine((c, ctx) => {
     // A training pipeline either builds its corpus (source) or reads another run's (train.from), never both.
@@ -415,6 +480,7 @@ export const PipelineConfig = z
   });
 export type PipelineConfig = z.infer<typeof PipelineConfig>;
 export type TeacherConfig = z.infer<typeof TeacherConfig>;
+export type TeacherBatchConfig = z.infer<typeof TeacherBatchConfig>;
 export type VerifyConfig = z.infer<typeof VerifyConfig>;
 export type ShardConfig = z.infer<typeof ShardConfig>;
 export type SelectConfig = z.infer<typeof SelectConfig>;

@@ -227,6 +227,145 @@ export const AuditLabel = z.object({
   undoes: z.string().nullable().describe('id of the decision this one undoes, or null'),
 });
 export type AuditLabel = z.infer<typeof AuditLabel>;
+// ---------------------------------------------------------------------------------------------------
+// Export rows
+
+/*
+ * The rows `univg export` writes for external trainers, declared once like every record: their Arrow
+ * schemas, the Hugging Face `features` metadata and the JSON Schemas in `schemas/` derive from these.
+ * Column names are the trainers' own (snake_case where they read them), not ours; what each trainer
+ * reads and why is in reference/trainer-formats.md and the README's export section.
+ *
+ * Every ground-truth box travels with its image's width and height and the convention it is written
+ * in (`GroundTruth`, stored as a JSON string: the one form verl, EasyR1, TRL and VLM-R1 all pass to a
+ * reward function untouched).
+ */
+
+/** A chat message as verl, TRL and LLaMA-Factory read it (struct field order: content, role). */
+export const ChatMessage = z.object({
+  content: z.string(),
+  role: z.enum(['system', 'user', 'assistant']),
+});
+export type ChatMessage = z.infer<typeof ChatMessage>;
+
+const box4 = z.tuple([z.number(), z.number(), z.number(), z.number()]);
+
+/** What every exported reward plugin reads: the answer box in the model's frame, and how it got there. */
+export const GroundTruth = z.strictObject({
+  bbox: box4.describe('ground-truth box in `convention`: the frame the model answers in and the reward compares in'),
+  convention: BoxConvention.describe('convention of bbox (qwen2vl: 0-1000 integers; qwen25vl: pixels of the model input)'),
+  image_w: z.number().int().positive().describe('width of the target image, original pixels'),
+  image_h: z.number().int().positive().describe('height of the target image, original pixels'),
+  input_w: z.number().int().positive().nullable().describe('width of the model input the trainer resizes the target image to (qwen25vl), else null'),
+  input_h: z.number().int().positive().nullable(),
+  bbox_px: box4.describe('the same box in original pixels of the target image (the canonical box)'),
+  target_image: z.number().int().nonnegative().describe('index of the target image among the row\'s images'),
+});
+export type GroundTruth = z.infer<typeof GroundTruth>;
+
+/** Beside every exported ground truth: the task, the target image's size and the box convention. */
+const besideTruth = {
+  task: z.string(),
+  image_w: z.number().int().positive().describe('width of the target image, original pixels'),
+  image_h: z.number().int().positive().describe('height of the target image, original pixels'),
+  convention: BoxConvention.describe('convention of the ground-truth box'),
+};
+
+/** Difficulty signals from `univg score` (null when the row was not scored). */
+const difficulty = {
+  difficulty: z.number().nullable().describe('mIoU of G rollouts of the scoring model (high = easy)'),
+  weight: z.number().nullable().describe('phi(mIoU) the scoring run computed'),
+  bucket: z.string().nullable().describe('mIoU bucket: lt0.3 | 0.3-0.7 | gt0.7'),
+};
+
+/** verl's RLHF row (reference/trainer-formats.md §1.1 and §7). */
+export const VerlRow = z.object({
+  data_source: z.string().describe('chooses the reward function (data.reward_fn_key)'),
+  prompt: z.array(ChatMessage).describe('one user message; one <image> per image, in order'),
+  images: z.array(HfImage).min(1),
+  ability: z.string(),
+  reward_model: z.object({
+    ground_truth: z.string().describe('GroundTruth as JSON'),
+    style: z.string(),
+  }),
+  extra_info: z.object({
+    index: z.number().int().nonnegative(),
+    split: z.string(),
+    image_w: z.number().int().positive(),
+    image_h: z.number().int().positive(),
+    ...difficulty,
+    source_id: z.string().describe('univg sample id'),
+    convention: BoxConvention.describe('convention of the box in ground_truth'),
+    task: z.string(),
+    target_image: z.number().int().nonnegative(),
+  }),
+});
+export type VerlRow = z.infer<typeof VerlRow>;
+
+/** EasyR1's row: a plain-string prompt split at <image>; the reward sees only `answer` (§2). */
+export const EasyR1Row = z.object({
+  id: z.string(),
+  problem: z.string().describe('prompt_key: the question with one <image> per image'),
+  answer: z.string().describe('answer_key: GroundTruth as JSON (all the reward function is given)'),
+  images: z.array(HfImage).min(1),
+  ...besideTruth,
+  ...difficulty,
+});
+export type EasyR1Row = z.infer<typeof EasyR1Row>;
+
+/** TRL GRPOTrainer's row: a conversational prompt without <image> tokens; other columns reach the reward functions (§3). */
+export const TrlGrpoRow = z.object({
+  id: z.string(),
+  prompt: z.array(ChatMessage).describe('conversational prompt; TRL inserts one image block per image before the text'),
+  images: z.array(HfImage).min(1),
+  solution: z.string().describe('GroundTruth as JSON'),
+  ...besideTruth,
+  ...difficulty,
+});
+export type TrlGrpoRow = z.infer<typeof TrlGrpoRow>;
+
+/** TRL SFTTrainer's conversational prompt-completion row (§3.5). */
+export const TrlSftRow = z.object({
+  id: z.string(),
+  prompt: z.array(ChatMessage),
+  completion: z.array(ChatMessage).describe('the chain of thought, boxes in the model family\'s convention'),
+  images: z.array(HfImage).min(1),
+  solution: z.string().describe('GroundTruth as JSON'),
+  ...besideTruth,
+});
+export type TrlSftRow = z.infer<typeof TrlSftRow>;
+
+/** What univg keeps beside a JSON row of LLaMA-Factory or VLM-R1 (trainers ignore it; `univg ingest` reads it). */
+export const UnivgRowInfo = z.object({
+  id: z.string(),
+  task: z.string(),
+  source: z.string(),
+  ...GroundTruth.shape,
+  ...difficulty,
+});
+
+/** LLaMA-Factory sharegpt row with a messages column and image paths relative to the dataset dir (§4). */
+export const LlamaFactoryRow = z.object({
+  messages: z.array(ChatMessage).describe('user turn with one <image> per image, assistant turn with the chain of thought'),
+  images: z.array(z.string()).min(1).describe('paths relative to media_dir (the export directory)'),
+  univg: UnivgRowInfo,
+});
+export type LlamaFactoryRow = z.infer<typeof LlamaFactoryRow>;
+
+/** VLM-R1's JSONL row (grpo_jsonl.py): image path(s) relative to --image_folders, GT as a pixel box (§5). */
+export const VlmR1Row = z.object({
+  id: z.string(),
+  image: z.array(z.string()).min(1).describe('paths relative to the image folder'),
+  conversations: z.array(z.object({ from: z.enum(['human', 'gpt']), value: z.string() })).length(2),
+  univg_gt: z.string().describe('GroundTruth as JSON (reaches the reward functions as a dataset column)'),
+  image_w: z.number().int().positive(),
+  image_h: z.number().int().positive(),
+  convention: BoxConvention.describe('convention of the gpt answer box: pixels of the original image'),
+  task: z.string(),
+  source: z.string(),
+  ...difficulty,
+});
+export type VlmR1Row = z.infer<typeof VlmR1Row>;
 
 /** Every record kind, by the name used for its schema file. */
 export const RECORDS = {
@@ -238,5 +377,11 @@ export const RECORDS = {
   Prediction,
   QuarantineRecord,
   AuditLabel,
+  VerlRow,
+  EasyR1Row,
+  TrlGrpoRow,
+  TrlSftRow,
+  LlamaFactoryRow,
+  VlmR1Row,
 } as const;
 export type RecordKind = keyof typeof RECORDS;

@@ -8,9 +8,14 @@ import { ImageCatalog, type ImageCatalogOptions } from './images.js';
 import { quarantine } from './reasons.js';
 import { mgroundingRecordId, planMGrounding } from './formats/mgrounding.js';
 import { planMigBench } from './formats/migbench.js';
+import { llamafactoryRecordId, planLlamaFactory } from './formats/llamafactory.js';
+import { planVlmR1, vlmr1RecordId } from './formats/vlmr1.js';
+import { readJsonLines } from './json-lines.js';
 import type { IngestEvent, RecordContext, RecordPlan } from './formats/common.js';
 
-export const SOURCE_FORMATS = ['mgrounding', 'migbench'] as const;
+import { SOURCE_FORMATS } from '../schema/config.js';
+
+export { SOURCE_FORMATS };
 export type SourceFormat = (typeof SOURCE_FORMATS)[number];
 
 export interface IngestOptions extends ImageCatalogOptions {
@@ -34,12 +39,17 @@ interface FormatSpec {
   plan(raw: unknown, ctx: RecordContext): RecordPlan;
   /** Id used to detect duplicate records, or null when the format has no id of its own. */
   recordId(raw: unknown): string | null;
+  /** JSON lines instead of one top-level array. */
+  lines?: boolean;
 }
 
 const FORMATS: Record<SourceFormat, FormatSpec> = {
   mgrounding: { plan: planMGrounding, recordId: mgroundingRecordId },
   // MIG-Bench ids are derived from the row and cannot repeat; derived files may carry their own.
   migbench: { plan: planMigBench, recordId: (raw) => (raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : null) },
+  // Trainer files univg export writes (and the same formats from elsewhere, when they state what univg needs).
+  'vlm-r1': { plan: planVlmR1, recordId: vlmr1RecordId, lines: true },
+  llamafactory: { plan: planLlamaFactory, recordId: llamafactoryRecordId },
 };
 
 /** MGrounding-630k training JSON -> samples (one per grounded turn) and quarantine records. */
@@ -63,12 +73,14 @@ export async function* ingestSource(format: SourceFormat, opts: IngestOptions): 
   const seen = new Set<string>();
   const queue: Promise<Settled>[] = [];
 
-  const reader = readJsonArray(opts.input, {
-    file,
-    pythonNonFinite: true,
-    hash: opts.hashInput ?? false,
-    ...(opts.readerStats ? { stats: opts.readerStats } : {}),
-  });
+  const reader = spec.lines
+    ? readJsonLines(opts.input, { hash: opts.hashInput ?? false, ...(opts.readerStats ? { stats: opts.readerStats } : {}) })
+    : readJsonArray(opts.input, {
+        file,
+        pythonNonFinite: true,
+        hash: opts.hashInput ?? false,
+        ...(opts.readerStats ? { stats: opts.readerStats } : {}),
+      });
   for await (const item of reader) {
     const ctx: RecordContext = { row: item.index, file };
     let settled: Promise<Settled>;

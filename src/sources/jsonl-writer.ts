@@ -1,6 +1,7 @@
 /**
- * A JSON-lines file written under a hidden temp name and renamed into place only by `commit()`, so a
- * crashed or failed run never leaves a quarantine file that looks complete. Streams (bounded memory).
+ * A JSON-lines file (or, with `array`, one JSON array with an element per line) written under a hidden
+ * temp name and renamed into place only by `commit()`, so a crashed or failed run never leaves a file
+ * that looks complete. Streams (bounded memory).
  */
 import { randomBytes } from 'node:crypto';
 import { open, rename, rm, type FileHandle } from 'node:fs/promises';
@@ -13,13 +14,16 @@ export class JsonlWriter {
   private lines = 0;
   readonly tempPath: string;
 
+  private array = false;
+
   private constructor(readonly path: string) {
     this.tempPath = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   }
 
-  static async create(path: string): Promise<JsonlWriter> {
+  static async create(path: string, opts: { array?: boolean } = {}): Promise<JsonlWriter> {
     const w = new JsonlWriter(path);
     w.fh = await open(w.tempPath, 'wx');
+    w.array = opts.array ?? false;
     return w;
   }
 
@@ -29,7 +33,8 @@ export class JsonlWriter {
 
   /** Append one record; flushed in blocks of ~1 MiB. */
   async write(record: unknown): Promise<void> {
-    const line = `${JSON.stringify(record)}\n`;
+    const json = JSON.stringify(record);
+    const line = this.array ? `${this.lines === 0 ? '[\n' : ',\n'}${json}` : `${json}\n`;
     this.buffered.push(line);
     this.bufferedBytes += line.length;
     this.lines++;
@@ -46,6 +51,7 @@ export class JsonlWriter {
 
   /** Flush, fsync, and rename to the final name. */
   async commit(): Promise<void> {
+    if (this.array) this.buffered.push(this.lines === 0 ? '[]\n' : '\n]\n');
     await this.flush();
     const fh = this.fh!;
     this.fh = null;

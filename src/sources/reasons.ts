@@ -20,6 +20,8 @@ export const INGEST_REASONS = [
   'box_degenerate', // x1 == x2 or y1 == y2 (zero area)
   'box_out_of_range', // outside the convention's grid (0-1000 for qwen2vl, 0-1 for norm)
   'image_ordinal_unknown', // the text names an image that does not exist ("the fifth image" of 3)
+  'box_disagrees', // an exported row whose answer box and stored pixel box are further apart than the answer's grid step
+  'convention_unknown', // a record whose box convention is not stated (a trainer file not written by univg export)
 ] as const;
 export type IngestReason = (typeof INGEST_REASONS)[number];
 

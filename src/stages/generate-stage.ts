@@ -10,11 +10,96 @@
  * and reason, and the others go on; above `teacher.maxFailureShare` of the stage's samples, the stage
  * fails the run.
  */
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
 import { ConfigError, InterruptedError, TaskIncompleteError, UnivgError, type TaskFailures } from '../errors.js';
+import { shardFileName } from '../store/names.js';
+import { BatchRunner, readBatchState, type BatchRecord } from '../teacher/batch.js';
+import { costOf } from '../teacher/cost.js';
 import { resolveEndpoint } from '../teacher/client.js';
-import { generateCandidates, type SampleFailure } from './generate.js';
-import type { Stage } from './stage.js';
+import type { TeacherHandle } from '../teacher/handle.js';
+import type { ImagePreparer } from '../teacher/images.js';
+import { batchRequests, generateCandidates, imagePreparerFor, type GenerateOptions, type SampleFailure } from './generate.js';
+import type { Stage, TaskContext, TaskSetupContext } from './stage.js';
+
+/**
+ * Where a task's Batch API state lives: `batches/generate-00003-of-00016/state.json`, next to its input
+ * files. Not the stage's workDir on purpose: `--force generate` must not forget batches still running
+ * (their answers are paid for); a forced rerun polls them and finds their answers in the cache.
+ */
+export const BATCH_DIR = 'batches';
+export function batchStateFile(runDir: string, index: number, count: number): string {
+  return join(runDir, BATCH_DIR, shardFileName(index, count, 'generate').replace(/\.parquet$/, ''), 'state.json');
+}
+
+/** Every generate task's recorded batches, by task directory name (`generate-00003-of-00016`), for `univg status`. */
+export async function readRunBatches(runDir: string): Promise<Array<{ task: string; batches: BatchRecord[] }>> {
+  const dir = join(runDir, BATCH_DIR);
+  if (!existsSync(dir)) return [];
+  const out: Array<{ task: string; batches: BatchRecord[] }> = [];
+  for (const task of readdirSync(dir).sort()) {
+    const file = join(dir, task, 'state.json');
+    if (existsSync(file)) out.push({ task, batches: (await readBatchState(file)).batches });
+  }
+  return out;
+}
+
+/** The batch runner of one task. */
+function batchRunner(ctx: TaskSetupContext, teacher: TeacherHandle, images: ImagePreparer): BatchRunner {
+  return new BatchRunner({
+    openai: teacher.client.batchSdk(),
+    cache: teacher.cache,
+    config: teacher.config,
+    cost: teacher.client.cost,
+    estimator: teacher.client.estimator,
+    stateFile: batchStateFile(ctx.runDir, ctx.task.index, ctx.task.count),
+    label: `${ctx.config.name} generate task ${ctx.task.index}/${ctx.task.count}`,
+    requests: () => batchRequests(ctx.read<GroundingSample>('ingest'), teacher.config, teacher.client, images),
+    signal: ctx.signal,
+    log: (m) => ctx.log(m),
+    onAnswer: (usage) => teacher.client.countBatchAnswer(usage),
+  });
+}
+
+/** Runners whose first round beforeTasks submitted, by state file, per process (teacher handle): their task picks them up, reservations and all. */
+const submittedAhead = new WeakMap<TeacherHandle, Map<string, BatchRunner>>();
+
+/**
+ * teacher.api batch, before the tasks run: submit every task's first round, so their batches run side
+ * by side (a task waits up to 24 h for its own). A failure stops the submitting; each task then meets it
+ * again when it runs, with the usual failure handling.
+ */
+async function submitAhead(tasks: TaskSetupContext[]): Promise<void> {
+  const first = tasks[0];
+  if (!first?.config.teacher || first.config.teacher.api !== 'batch' || tasks.length < 2) return;
+  const teacher = await first.services.teacher();
+  const images = imagePreparerFor(teacher.config, (sha) => first.services.images.get(sha));
+  const started = new Map<string, BatchRunner>();
+  submittedAhead.set(teacher, started);
+  for (const ctx of tasks) {
+    const runner = batchRunner(ctx, teacher, images);
+    started.set(batchStateFile(ctx.runDir, ctx.task.index, ctx.task.count), runner);
+    try {
+      await runner.submitAhead();
+    } catch (err) {
+      if (err instanceof InterruptedError || !(err instanceof UnivgError)) throw err;
+      ctx.log(`batch: stopped submitting ahead at task ${ctx.task.index}/${ctx.task.count} (${err.message}); each task tries again when it runs`);
+      return;
+    }
+  }
+}
+
+/** teacher.api batch: send the task's requests through the Batch API into the cache first (resuming batches a killed run left). */
+async function fillByBatch(ctx: TaskContext, teacher: TeacherHandle, images: ImagePreparer): Promise<NonNullable<GenerateOptions['batch']>> {
+  const file = batchStateFile(ctx.runDir, ctx.task.index, ctx.task.count);
+  const runner = submittedAhead.get(teacher)?.get(file) ?? batchRunner(ctx, teacher, images);
+  submittedAhead.get(teacher)?.delete(file);
+  const r = await runner.run();
+  const online = costOf({ promptTokens: r.tokens.prompt, completionTokens: r.tokens.completion }, teacher.config.price);
+  ctx.tally({ batchesSubmitted: r.submitted, batchesResumed: r.resumed, batchUsd: r.costUsd, batchOnlineUsd: online });
+  return { fresh: r.fresh, failures: r.failures };
+}
 
 /** Counts of a task's failures by reason, with the first message of each. */
 class FailureTally {
@@ -35,12 +120,14 @@ export const generateStage: Stage = {
   inputs: ['ingest'],
   outputs: [{ name: 'candidates', dir: 'candidates', kind: 'TeacherCandidate' }],
   mode: 'partitioned',
-  // Only what changes the requests or the rows: limits, concurrency and the cache location do not.
+  // Only what changes the requests or the rows: limits, concurrency, the cache location and api (online
+  // or batch: the same requests, the same answers) do not.
   settings: (c) => {
     const t = c.teacher;
     if (!t) return null;
-    return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ?? null };
+    return { model: t.model, mode: t.mode, promptVersion: t.promptVersion, candidates: t.candidates, convention: t.convention, temperature: t.temperature, maxTokens: t.maxTokens, minPixels: t.minPixels, maxPixels: t.maxPixels, nMode: t.nMode, seed: t.seed ?? null, simulated: t.simulated ? { ...t.simulated, batch: undefined } : null };
   },
+  beforeTasks: submitAhead,
   failureBudget: (c) => (c.teacher ? { share: c.teacher.maxFailureShare, field: 'teacher.maxFailureShare', unit: 'samples' } : null),
   preflight(c) {
     if (!c.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
@@ -57,8 +144,11 @@ export const generateStage: Stage = {
     const quarantines: SampleFailure[] = [];
     let last = 0;
     let candidates = 0;
-    const rows = generateCandidates(ctx.read<GroundingSample>('ingest'), {
+    const images = imagePreparerFor(teacher.config, (sha) => ctx.services.images.get(sha));
+    const generate = (batch: GenerateOptions['batch']) => generateCandidates(ctx.read<GroundingSample>('ingest'), {
       config: teacher.config,
+      images,
+      ...(batch ? { batch } : {}),
       client: teacher.client,
       cache: teacher.cache,
       imageLoader: (sha) => ctx.services.images.get(sha),
@@ -86,6 +176,7 @@ export const generateStage: Stage = {
     const t = { requests: 0, spentUsd: 0, candidates: 0, fromCache: 0, replayedUsd: 0 };
     let lastHash = '';
     try {
+      const rows = generate(teacher.config.api === 'batch' ? await fillByBatch(ctx, teacher, images) : undefined);
       for await (const row of rows) {
         await flush();
         await out.write(row);
@@ -126,8 +217,10 @@ const usd = (x: number) => `$${x.toFixed(x === 0 || x >= 1 ? 2 : 4)}`;
 export function generateSummary(t: Readonly<Record<string, number>>): string {
   const n = (k: string) => t[k] ?? 0;
   const cached = n('fromCache');
+  const batches = n('batchesSubmitted') + n('batchesResumed');
   return (
     `${n('requests')} request${n('requests') === 1 ? '' : 's'} sent, ${usd(n('spentUsd'))} spent by this run, ` +
-    `${cached} of ${n('candidates')} candidates replayed from the cache${cached > 0 ? ` (${usd(n('replayedUsd'))} not paid again)` : ''}`
+    `${cached} of ${n('candidates')} candidates replayed from the cache${cached > 0 ? ` (${usd(n('replayedUsd'))} not paid again)` : ''}` +
+    (batches > 0 ? `; Batch API: ${n('batchesSubmitted')} batch${n('batchesSubmitted') === 1 ? '' : 'es'} submitted, ${n('batchesResumed')} resumed, ${usd(n('batchUsd'))} at the batch price (${usd(n('batchOnlineUsd'))} online)` : '')
   );
 }

@@ -16,6 +16,7 @@ import { setMaxListeners } from 'node:events';
 import { GeometryError, InputError, InterruptedError, RecordError, UnivgError } from '../errors.js';
 import type { TeacherConfig } from '../schema/config.js';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
+import type { BatchRequest } from '../teacher/batch.js';
 import type { CachedResponse, ResponseCache } from '../teacher/cache.js';
 import { cachedCall } from '../teacher/cached-call.js';
 import { choiceText, type ChatChoice, type TeacherClient } from '../teacher/client.js';
@@ -53,6 +54,12 @@ export interface GenerateOptions {
   onFailure?: (f: SampleFailure) => void;
   /** Emit error rows for failed samples (default true); false: failed samples give no rows. */
   failedRows?: boolean;
+  /**
+   * Batch mode: the Batch API has filled the cache. `fresh`: answers it brought in this run (their rows
+   * are this run's spend, not replays); `failures`: why a request still has no answer. A request not in
+   * the cache fails with that reason instead of being sent online (unless teacher.batch.retryOnline).
+   */
+  batch?: { fresh: ReadonlySet<string>; failures: ReadonlyMap<string, Error> };
 }
 
 /**
@@ -171,10 +178,41 @@ export function rowsFromResponse(b: RowBase, value: CachedResponse, run: { cache
   return rows;
 }
 
+/** One request of a sample as the cache and the Batch API see it; its body is built (images read and encoded) only when called. */
+function requestOf(sample: GroundingSample, plan: RequestPlan, config: TeacherConfig, client: TeacherClient, images: ImagePreparer): BatchRequest {
+  return {
+    hash: plan.hash,
+    requestModel: config.model,
+    promptVersion: plan.promptVersion,
+    params: plan.canonical.params,
+    body: async () => chatBody(plan, await Promise.all(sample.images.map((im) => images.prepare(im)))),
+    rawPromptTokens: client.estimator.rawPrompt(plan.promptText, plan.seenSizes),
+    choices: plan.n,
+  };
+}
+
+/** Every request of these samples, in order, for the Batch API: the same requests and keys online mode sends. A sample that cannot be planned is left to the online path's rows. */
+export async function* batchRequests(samples: AsyncIterable<GroundingSample>, config: TeacherConfig, client: TeacherClient, images: ImagePreparer): AsyncGenerator<BatchRequest> {
+  for await (const sample of samples) {
+    let plans: RequestPlan[];
+    try {
+      plans = planRequests(sample, config);
+    } catch (err) {
+      if (isRowError(err)) continue;
+      throw err;
+    }
+    for (const plan of plans) yield requestOf(sample, plan, config, client, images);
+  }
+}
+
+export function imagePreparerFor(config: TeacherConfig, loader: ImageLoader): ImagePreparer {
+  return new ImagePreparer({ loader, minPixels: config.minPixels, maxPixels: config.maxPixels, maxBytes: config.imageCacheBytes });
+}
+
 export async function* generateCandidates(samples: AsyncIterable<GroundingSample> | Iterable<GroundingSample>, opts: GenerateOptions): AsyncGenerator<TeacherCandidate, void, undefined> {
   const { config, client, cache } = opts;
   checkPromptVersion(config.mode, config.promptVersion);
-  const images = opts.images ?? new ImagePreparer({ loader: opts.imageLoader, minPixels: config.minPixels, maxPixels: config.maxPixels, maxBytes: config.imageCacheBytes });
+  const images = opts.images ?? imagePreparerFor(config, opts.imageLoader);
   const window = opts.window ?? Math.max(16, config.concurrency * 4);
   // Our own stop signal: aborted by the caller's signal or when the consumer stops iterating.
   const stop = new AbortController();
@@ -191,22 +229,16 @@ export async function* generateCandidates(samples: AsyncIterable<GroundingSample
     failure: { sampleId: sample.id, ...failureOf(err), message, candidates: rows.length },
   });
 
+  const batch = opts.batch;
+  const miss = batch && !config.batch.retryOnline ? (hash: string) => () => batch.failures.get(hash) ?? new TeacherRequestError('timeout: no batch answered this request', 'timeout', 0, null) : null;
+
   const processPlan = async (sample: GroundingSample, plan: RequestPlan): Promise<Outcome> => {
     const b: RowBase = { sample, plan, config };
     try {
-      const r = await cachedCall({
-        client,
-        cache,
-        hash: plan.hash,
-        requestModel: config.model,
-        promptVersion: plan.promptVersion,
-        params: plan.canonical.params,
-        body: async () => chatBody(plan, await Promise.all(sample.images.map((im) => images.prepare(im)))),
-        rawPromptTokens: client.estimator.rawPrompt(plan.promptText, plan.seenSizes),
-        choices: plan.n,
-        signal,
-      });
-      return { rows: rowsFromResponse(b, r.value, { cached: r.cached, attempts: r.attempts }), failure: null };
+      const r = await cachedCall({ client, cache, ...requestOf(sample, plan, config, client, images), signal, ...(miss ? { miss: miss(plan.hash) } : {}) });
+      // An answer a batch of this run brought into the cache was paid for by this run.
+      const fresh = batch?.fresh.has(plan.hash) ?? false;
+      return { rows: rowsFromResponse(b, r.value, { cached: r.cached && !fresh, attempts: fresh ? r.value.attempts : r.attempts }), failure: null };
     } catch (err) {
       if (err instanceof TeacherRequestError) return failed(sample, errorRows(b, err.message, err.attempts), err, err.message);
       // A bad image of this sample (thrown while building the body, before any request): rows, not a stop.

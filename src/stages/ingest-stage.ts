@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { ConfigError, InputError } from '../errors.js';
 import { sourceOf, type PipelineConfig } from '../schema/config.js';
 import type { GroundingSample } from '../schema/records.js';
-import { ingestSource, resolveUnderRoot } from '../sources/index.js';
+import { ingestSource, resolveUnderRoot, type SourceFormat } from '../sources/index.js';
 import { generateSuite } from '../sources/synthetic/index.js';
 import { SYNTH_TASKS, type SynthTask } from '../sources/synthetic/vocabulary.js';
 import type { Stage, TaskContext } from './stage.js';
@@ -23,7 +23,7 @@ function statOrNull(p: string): Stats | null {
 /** Where the synthetic suite is rendered inside the run (its JSON and images are the source files). */
 export const SYNTHETIC_DIR = 'source';
 
-async function sourceFiles(ctx: TaskContext): Promise<{ format: 'mgrounding' | 'migbench'; input: string; imageRoot: string }> {
+async function sourceFiles(ctx: TaskContext): Promise<{ format: SourceFormat; input: string; imageRoot: string }> {
   const src = sourceOf(ctx.config);
   if (src.format !== 'synthetic') return { format: src.format, input: resolve(src.input), imageRoot: resolve(src.imageRoot) };
   const out = join(ctx.runDir, SYNTHETIC_DIR);

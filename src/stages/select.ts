@@ -4,9 +4,10 @@
  */
 import { createHash } from 'node:crypto';
 import { formatBox, trainingPrompt } from '../completion/index.js';
-import { convertBox, teacherBoxToPixels } from '../geometry/convert.js';
+import { convertBox } from '../geometry/convert.js';
 import type { SelectConfig } from '../schema/config.js';
 import type { BoxConvention, GroundingSample, HfImage, RlRow, SftRow, TeacherCandidate, Verdict } from '../schema/records.js';
+import { rewriteBoxes } from '../completion/rewrite.js';
 
 const agreementRank = (v: boolean | null) => (v === true ? 0 : v === null ? 1 : 2);
 
@@ -33,23 +34,7 @@ export function assignPool(sampleId: string, seed: number, rlFraction: number): 
   return u < rlFraction ? 'rl' : 'sft';
 }
 
-const BOX_IN_TEXT = /\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)\s*,\s*\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)/g;
-
-/**
- * Rewrite every `(x1,y1),(x2,y2)` box of a completion from the teacher's convention to the training one,
- * reading each as a box of the target image. Exact between relative conventions (qwen2vl, norm); for
- * resized-pixel conventions boxes about other images would be rescaled with the target's size, so such
- * pairs should share a convention (documented in the README).
- */
-export function rewriteBoxes(text: string, from: BoxConvention, to: BoxConvention, sample: GroundingSample, seen: { width: number; height: number } | undefined): string {
-  if (from === to) return text;
-  const t = sample.targetImage;
-  const img = sample.images[t]!;
-  return text.replace(BOX_IN_TEXT, (_m, a, b, c, d) => {
-    const px = teacherBoxToPixels([Number(a), Number(b), Number(c), Number(d)], from, sample, seen, t);
-    return formatBox(convertBox(px, 'pixels', to, { width: img.width, height: img.height }), to);
-  });
-}
+export { rewriteBoxes };
 
 /** Ground-truth answer text in a convention, e.g. `(120,45),(560,980)`. */
 export function answerText(sample: GroundingSample, convention: BoxConvention): string {

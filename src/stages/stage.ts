@@ -68,6 +68,9 @@ export interface TaskContext {
   fact(name: 'tfjsBackend', value: string): void;
 }
 
+/** What `Stage.beforeTasks` gets per task: its inputs and the services, no outputs. */
+export type TaskSetupContext = Pick<TaskContext, 'runDir' | 'config' | 'task' | 'signal' | 'services' | 'read' | 'inputRows' | 'log' | 'tally'>;
+
 export interface Stage {
   name: string;
   description: string;
@@ -85,6 +88,14 @@ export interface Stage {
   /** The part of the config that shapes this stage's output: hashed to detect stale results. */
   settings(config: PipelineConfig): unknown;
   runTask(ctx: TaskContext): Promise<void>;
+  /**
+   * Called once per process before the tasks of this stage it is about to run (those not done), one
+   * context per task: a stage whose tasks wait on something slow elsewhere (generate's Batch API batches,
+   * answered within 24 h) starts it for every task here, so they wait side by side instead of one after
+   * another. Best effort: what fails here is met again, and reported, by the task itself. A queue worker
+   * calls it once per job it takes, with that job's one task.
+   */
+  beforeTasks?(tasks: TaskSetupContext[]): Promise<void>;
   /**
    * Why this pipeline leaves the stage out (e.g. "no train.rl section"), or null to run it. Absent: always
    * runs. A stage whose input stage is left out is left out too.

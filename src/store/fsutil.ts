@@ -1,7 +1,7 @@
 /** Small file-system helpers shared by the store: atomic writes and streaming checksums. */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { access, open, rename, rm } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 import { tempFileName } from './names.js';
 
@@ -54,4 +54,15 @@ export async function sha256File(path: string): Promise<{ sha256: string; bytes:
 
 export function isNotFound(err: unknown): boolean {
   return (err as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** Whether something exists at `path` (a permission error is an error, not "absent"). */
+export async function pathExists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
 }

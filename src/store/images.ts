@@ -5,10 +5,10 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { access, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { InputError, ShardError } from '../errors.js';
-import { isNotFound } from './fsutil.js';
+import { isNotFound, pathExists as exists } from './fsutil.js';
 import { tempFileName } from './names.js';
 
 const SHA = /^[0-9a-f]{64}$/;
@@ -23,16 +23,6 @@ function normExt(ext: string | undefined): string {
 
 function checkSha(sha: string): void {
   if (!SHA.test(sha)) throw new InputError(`not a sha256 (64 lowercase hex characters): ${JSON.stringify(sha)}`);
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch (err) {
-    if (isNotFound(err)) return false;
-    throw err;
-  }
 }
 
 export interface StoredImage {

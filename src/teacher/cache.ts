@@ -109,7 +109,11 @@ export class ResponseCache {
   private count = 0;
   private segments: Segment[] = [];
   private segByName = new Map<string, number>();
-  private writer: { seg: number; fd: number; idxFd: number; offset: number; unsynced: number; timer: NodeJS.Timeout | null } | null = null;
+  private writer: { seg: number; fd: number; idxFd: number; offset: number; unsynced: number; timer: NodeJS.Timeout | null; syncing: Set<Promise<void>> } | null = null;
+  /** Segments being closed once their pending fdatasyncs settle (closing an fd under one is EBADF, or worse, a reused fd). */
+  private closing = new Set<Promise<void>>();
+  /** A background sync or close that failed: the next put or close reports it (an entry may not be durable). */
+  private syncError: unknown = null;
   private lastRefresh = 0;
   private refreshing: Promise<void> | null = null;
   private readonly s = { hits: 0, misses: 0, puts: 0, corrupt: 0 };
@@ -175,6 +179,7 @@ export class ResponseCache {
   /** Append an entry. When this resolves the entry survives the process being killed. */
   async put(key: string, value: CachedResponse): Promise<void> {
     if (this.closed) throw new UnivgError('cache_closed', 'response cache is closed', { file: this.dir });
+    this.throwSyncError();
     if (!KEY_RE.test(key)) throw new UnivgError('cache_key', `cache key must be 64 hex characters, got ${JSON.stringify(key.slice(0, 80))}`);
     const valueText = JSON.stringify(value);
     const line = Buffer.from(`{"k":"${key}","s":"${checksum(valueText)}","v":${valueText}}\n`, 'utf8');
@@ -195,7 +200,7 @@ export class ResponseCache {
     this.s.puts++;
     w.unsynced++;
     if (w.unsynced >= this.o.syncEvery) await this.sync();
-    else w.timer ??= setTimeout(() => void this.sync(), this.o.syncMs);
+    else w.timer ??= setTimeout(() => this.sync().catch((e: unknown) => (this.syncError ??= e)), this.o.syncMs);
     if (w.offset >= this.o.segmentMaxBytes) this.closeWriter();
   }
 
@@ -207,7 +212,20 @@ export class ResponseCache {
     w.timer = null;
     if (w.unsynced === 0) return;
     w.unsynced = 0;
-    await Promise.all([w.fd, w.idxFd].map((fd) => new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res())))));
+    const p = Promise.all([w.fd, w.idxFd].map((fd) => new Promise<void>((res, rej) => fdatasync(fd, (e) => (e ? rej(e) : res()))))).then(() => undefined);
+    w.syncing.add(p);
+    try {
+      await p;
+    } finally {
+      w.syncing.delete(p);
+    }
+  }
+
+  private throwSyncError(): void {
+    if (this.syncError === null) return;
+    const e = this.syncError;
+    this.syncError = null;
+    throw new UnivgError('cache_sync', `response cache could not flush to disk: ${e instanceof Error ? e.message : String(e)}`, { file: this.dir });
   }
 
   private ensureWriter(): NonNullable<ResponseCache['writer']> {
@@ -228,7 +246,7 @@ export class ResponseCache {
     }
     const seg = this.segments.push({ name: `${base}.jsonl`, scannedEnd: 0, idxRead: 0, torn: false }) - 1;
     this.segByName.set(`${base}.jsonl`, seg);
-    this.writer = { seg, fd, idxFd, offset: 0, unsynced: 0, timer: null };
+    this.writer = { seg, fd, idxFd, offset: 0, unsynced: 0, timer: null, syncing: new Set() };
     return this.writer;
   }
 
@@ -236,13 +254,23 @@ export class ResponseCache {
     const w = this.writer;
     if (!w) return;
     if (w.timer) clearTimeout(w.timer);
-    if (w.unsynced > 0) {
-      fdatasyncSync(w.fd);
-      fdatasyncSync(w.idxFd);
-    }
-    closeSync(w.fd);
-    closeSync(w.idxFd);
     this.writer = null;
+    const finish = (): void => {
+      if (w.unsynced > 0) {
+        fdatasyncSync(w.fd);
+        fdatasyncSync(w.idxFd);
+      }
+      closeSync(w.fd);
+      closeSync(w.idxFd);
+    };
+    if (w.syncing.size === 0) return finish();
+    const p = Promise.allSettled([...w.syncing])
+      .then(finish)
+      .catch((e: unknown) => {
+        this.syncError ??= e;
+      })
+      .finally(() => this.closing.delete(p));
+    this.closing.add(p);
   }
 
   private add(key: string, seg: number, off: number, len: number): void {
@@ -374,7 +402,9 @@ export class ResponseCache {
     this.closed = true;
     await this.refreshing;
     this.closeWriter();
+    await Promise.all([...this.closing]);
     await Promise.all(this.segments.map(async (s) => (s.fh ? (await s.fh).close() : undefined)));
     for (const s of this.segments) delete s.fh;
+    this.throwSyncError();
   }
 }

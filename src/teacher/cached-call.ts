@@ -28,6 +28,11 @@ export interface CachedCall {
   /** Choices asked for (n). */
   choices: number;
   signal?: AbortSignal;
+  /**
+   * On a miss, throw this instead of sending the request (batch mode: the Batch API was the way to ask,
+   * and this says why it gave no answer).
+   */
+  miss?: () => Error;
 }
 
 export interface CachedCallResult {
@@ -46,6 +51,7 @@ export interface CachedCallResult {
 export async function cachedCall(c: CachedCall): Promise<CachedCallResult> {
   const hit = await c.cache.get(c.hash);
   if (hit) return { value: hit, cached: true, attempts: 0 };
+  if (c.miss) throw c.miss();
   // A request that could never be sent (the endpoint refused the run, the breaker gave up) reads no image.
   c.client.assertUsable();
   const got = await claimOrWait(c);

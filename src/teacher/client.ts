@@ -236,6 +236,15 @@ export class TeacherClient {
     return this.o.coordination?.claims ?? null;
   }
 
+  /**
+   * An SDK client on this endpoint and key for the Batch API's files and batches (src/teacher/batch.ts):
+   * the global fetch (the lean transport sends no multipart body and streams no download), and the SDK's
+   * own retries, since status checks and downloads are safe to repeat.
+   */
+  batchSdk(): OpenAI {
+    return new OpenAI({ baseURL: this.baseUrl, apiKey: this.apiKey, maxRetries: 4, timeout: 10 * 60_000, logLevel: 'off' });
+  }
+
   /** The base URL as it may be shown: in messages, summaries, quarantine records (never the key). */
   get endpoint(): string {
     return this.redact(this.baseUrl);
@@ -363,6 +372,14 @@ export class TeacherClient {
       this.limiter.release();
       if (!settled) this.cost.settle(costEst, 0);
     }
+  }
+
+  /** A request the Batch API answered (src/teacher/batch.ts): counted with the online ones, so run.json and `univg status` say what was asked. */
+  countBatchAnswer(usage: { promptTokens: number; completionTokens: number }): void {
+    this.c.requests++;
+    this.c.answered++;
+    this.c.promptTokens += usage.promptTokens;
+    this.c.completionTokens += usage.completionTokens;
   }
 
   /**

@@ -24,6 +24,13 @@ export function costOf(usage: Usage, price: Price | undefined): number {
   return (usage.promptTokens * price.inputPerMTok + usage.completionTokens * price.outputPerMTok) / 1e6;
 }
 
+/** What a request sent through the Batch API costs: teacher.batch.price, else half the online price (OpenAI's batch discount). */
+export function batchPrice(config: Pick<TeacherConfig, 'price' | 'batch'>): Price | undefined {
+  if (config.batch.price) return config.batch.price;
+  if (!config.price) return undefined;
+  return { inputPerMTok: config.price.inputPerMTok / 2, outputPerMTok: config.price.outputPerMTok / 2 };
+}
+
 /**
  * Spend so far plus what requests in flight are expected to cost. A new request is admitted when its
  * estimate fits under the cap next to what is spent and reserved; when it does not fit only because of
@@ -102,6 +109,8 @@ export interface RunEstimate {
   promptTokens: number;
   completionTokens: number;
   costUsd: number | null;
+  /** The same tokens at the Batch API's price (teacher.batch.price, default half), whichever api the config picks. */
+  batchCostUsd: number | null;
   minutes: number;
   bottleneck: 'rpm' | 'tpm' | 'concurrency';
   assumptions: { completionTokensPerChoice: number; latencyMs: number; imageTokenMode: string };
@@ -158,6 +167,7 @@ export function estimateRun(samples: readonly GroundingSample[], config: Teacher
     promptTokens,
     completionTokens,
     costUsd: config.price ? costOf({ promptTokens, completionTokens }, config.price) : null,
+    batchCostUsd: batchPrice(config) ? costOf({ promptTokens, completionTokens }, batchPrice(config)) : null,
     minutes,
     bottleneck,
     assumptions: { completionTokensPerChoice: perChoice, latencyMs, imageTokenMode: config.imageTokenMode },

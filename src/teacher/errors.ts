@@ -24,8 +24,8 @@ export class TeacherFatalError extends UnivgError {
 
 /** The circuit breaker stayed open through every probe: the endpoint is down or refusing most calls. */
 export class TeacherUnavailableError extends UnivgError {
-  constructor(message: string, context: ErrorContext = {}) {
-    super('teacher_unavailable', message, context);
+  constructor(message: string, context: ErrorContext = {}, options?: { cause?: unknown }) {
+    super('teacher_unavailable', message, context, options);
   }
 }
 

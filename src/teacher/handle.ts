@@ -51,6 +51,7 @@ export async function openTeacher(config: TeacherConfig, opts: OpenTeacherOption
       ...(s.rpm !== undefined ? { rpm: s.rpm } : {}),
       ...(s.tpm !== undefined ? { tpm: s.tpm } : {}),
       latencyMs: s.latencyMs,
+      ...(s.batch ? { batch: Object.fromEntries(Object.entries(s.batch).filter(([, v]) => v !== undefined)) } : {}),
     });
   }
   try {

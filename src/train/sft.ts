@@ -15,7 +15,7 @@ import type { z } from 'zod';
 import { ConfigError } from '../errors.js';
 import { parseOptions } from '../schema/options.js';
 import { SftRunOptions } from '../schema/train-options.js';
-import { lineChart } from '../charts/svg.js';
+import { render, sftLossChart } from '../charts/index.js';
 import { readBatches, readRows } from '../store/index.js';
 import { writeFileAtomic } from '../store/fsutil.js';
 import { announceBackend, deviceField, selectBackend, type BackendChoice, type BackendName } from './backend.js';
@@ -212,21 +212,10 @@ export async function evaluateLoss(model: GroundingModel, batches: ModelBatch[],
   return { loss: total / tokens, tokens };
 }
 
-function lossCurveSvg(steps: StepLog[], evals: EvalLog[], title: string): string {
-  const pts = steps.map((s) => [s.step, s.loss] as const);
-  const ev = evals.filter((e) => e.evalLoss !== null).map((e) => [e.step, e.evalLoss!] as const);
-  const ys = [...pts, ...ev].map((p) => p[1]);
-  const xMax = Math.max(1, ...steps.map((s) => s.step));
-  const yMax = ys.length ? Math.max(...ys) : 1;
-  return (
-    lineChart(
-      [
-        { name: 'train loss', points: pts },
-        { name: 'held-out loss', points: ev },
-      ],
-      { title, xDomain: [0, xMax], yDomain: [0, yMax], xLabel: 'update', yLabel: 'cross-entropy / token', width: 640, height: 260 },
-    ).value + '\n'
-  );
+async function lossCurveSvg(steps: StepLog[], evals: EvalLog[], title: string): Promise<string> {
+  const train = steps.map((s) => [s.step, s.loss] as const);
+  const heldOut = evals.filter((e) => e.evalLoss !== null).map((e) => [e.step, e.evalLoss!] as const);
+  return `${(await render(sftLossChart(train, heldOut, { title }))).svg}\n`;
 }
 
 /** Run (or continue) supervised fine-tuning. */
@@ -464,7 +453,7 @@ export async function trainSft(options: SftOptions): Promise<SftResult> {
   };
   const steps = history.filter((h): h is StepLog => h.type === 'step');
   const evals = history.filter((h): h is EvalLog => h.type === 'eval');
-  await writeFileAtomic(join(out, 'loss-curve.svg'), lossCurveSvg(steps, evals, `SFT loss (${o.cot ? 'CoT' : 'no-CoT'}, backend ${backend.name})`));
+  await writeFileAtomic(join(out, 'loss-curve.svg'), await lossCurveSvg(steps, evals, `SFT loss (${o.cot ? 'CoT' : 'no-CoT'}, backend ${backend.name})`));
   await writeFileAtomic(join(out, 'result.json'), JSON.stringify({ ...result, options: trainJson, model: cfg }, null, 2) + '\n');
   log(`${stopped === 'done' ? 'done' : `stopped (${stopped})`}: step ${step}/${o.steps}, checkpoint ${ckDir}, ${seconds.toFixed(1)} s`);
   return result;

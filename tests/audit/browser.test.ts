@@ -217,10 +217,30 @@ describe('a demo run in the browser', () => {
     expect(errors).toEqual([]);
   });
 
+  it('moves through the queue with j and k, shows the next candidate with c, and focuses the search with /', async () => {
+    const here = (await page.locator('article.sample').getAttribute('data-id'))!;
+    await page.keyboard.press('j');
+    await expect.poll(() => page.locator('article.sample').getAttribute('data-id')).not.toBe(here);
+    await page.keyboard.press('k');
+    await expect.poll(() => page.locator('article.sample').getAttribute('data-id')).toBe(here);
+    const art = page.locator('article.sample');
+    const focus = await art.getAttribute('data-focus');
+    const tabs = await page.locator('.tab[data-cand]').count();
+    await page.keyboard.press('c');
+    if (tabs > 1) await expect.poll(() => art.getAttribute('data-focus')).not.toBe(focus);
+    else expect(await art.getAttribute('data-focus')).toBe(focus);
+    await page.keyboard.press('/');
+    expect(await page.locator('#q:focus').count()).toBe(1);
+    await page.keyboard.press('Escape');
+    expect(errors).toEqual([]);
+  });
+
   it('shows the verifier against the auditors', async () => {
     await page.keyboard.press('s');
     await page.waitForSelector('dialog#stats[open] table.quality');
     expect(await page.locator('dialog#stats').textContent()).toContain('3 decisions by 1 auditor on 1 samples');
+    // The chart module's interval chart, inline SVG under the page's policy (no inline style, no script).
+    expect(await page.locator('dialog#stats svg.chart.interval-chart').count()).toBe(1);
     await page.keyboard.press('Escape');
   });
 });

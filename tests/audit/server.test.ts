@@ -50,6 +50,12 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
 const json = (r: { body: Buffer }) => JSON.parse(r.body.toString()) as Record<string, unknown>;
 
 describe('every response', () => {
+  it('listens on loopback unless told otherwise, and a non-loopback address without a token is refused', async () => {
+    expect(server.host).toBe('127.0.0.1');
+    expect(server.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${server.port}/?$`));
+    await expect(startAuditServer({ session, host: '0.0.0.0', auditor: 'ana', token: null, runLabel: 'fixture', port: 0 })).rejects.toThrow(/needs a token/);
+  });
+
   it('forbids inline script and style, framing and outside requests', async () => {
     for (const path of ['/', '/api/list', '/assets/app.js', `/img/${fx.images[0]!.sha256}`, '/nope']) {
       const r = await get(path);

@@ -60,4 +60,22 @@ describe('the module graph', () => {
     const bad = [...g].flatMap(([f, deps]) => (/^(report|runview|audit)\//.test(f) ? deps.filter((d) => d.startsWith('stages/') || d.startsWith('pipeline/')).map((d) => `${f} -> ${d}`) : []));
     expect(bad).toEqual([]);
   });
+
+  it('keeps train/ off report/ and stages/ (what both need lives below them)', () => {
+    const bad = [...g].flatMap(([f, deps]) => (f.startsWith('train/') ? deps.filter((d) => d.startsWith('stages/') || d.startsWith('report/') || d.startsWith('pipeline/')).map((d) => `${f} -> ${d}`) : []));
+    expect(bad).toEqual([]);
+  });
+});
+
+describe('the trainer', () => {
+  // GPU backends cannot read a tensor synchronously, and every readback stalls them (issue 12): the
+  // trainer reads through PendingStats and sampled tokens asynchronously, never with these.
+  it('never reads a tensor synchronously (dataSync, arraySync, readSync, bufferSync)', () => {
+    const bad = files(join(SRC, 'train')).flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .split('\n')
+        .flatMap((line, i) => (/\.(dataSync|arraySync|bufferSync)\(|\.readSync\(\s*\)/.test(line.replace(/\/\/.*$/, '')) ? [`${relative(SRC, f)}:${i + 1}: ${line.trim()}`] : [])),
+    );
+    expect(bad).toEqual([]);
+  });
 });

@@ -5,51 +5,19 @@
  * through the real openai client over HTTP to the simulated teacher (a separate server the test starts
  * and stops), and its outputs are real Parquet read back byte for byte.
  */
-import { spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { afterAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { startSimTeacher, type SimTeacher } from '../../src/teacher/sim/index.js';
+import { cli, freePort } from './cli-run.js';
 
 const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'univg.js');
 const work = mkdtempSync(join(tmpdir(), 'univg-failures-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The CLI in `cwd` (so runs/ and cache/ land there), without blocking the test's own servers. */
-function cli(args: string[], cwd: string, env: Record<string, string> = {}, timeoutMs = 180_000): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ status: code, stdout, stderr });
-    });
-  });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return port;
-}
 
 /** A fresh working directory with a pipeline whose teacher is the endpoint at `port`. */
 function project(name: string, port: number, teacher: Record<string, unknown> = {}, samples = 24): string {
@@ -116,7 +84,7 @@ describe('a teacher endpoint that is down', () => {
     const cwd = project('closed', port);
     const run = join(cwd, 'runs', 'p');
     // Before: every candidate failed, tasks were marked done, the run exited 0 after minutes (13 min here).
-    const down = await cli(['run', 'p.yaml'], cwd, {}, 120_000);
+    const down = await cli(['run', 'p.yaml'], cwd, { timeoutMs: 120_000 });
     expect(down.status).toBe(1);
     const line = lastLine(down.stderr);
     expect(line).toMatch(/^univg: /);
@@ -132,6 +100,11 @@ describe('a teacher endpoint that is down', () => {
     expect(gen).toMatchObject({ status: 'pending', tasksDone: 0 });
     expect(gen.failed.total).toBeGreaterThan(0);
     expect(Object.keys(gen.failed.byReason)).toEqual(['teacher_unavailable']);
+    // The table a person reads says the same: the generate row with its failed count, and a note why.
+    const table = (await cli(['status', 'runs/p'], cwd)).stdout;
+    expect(table).toMatch(new RegExp(`^generate\\s+pending\\s+0/2\\s+\\S+\\s+${gen.failed.total}\\s+0\\s*$`, 'm'));
+    expect(table, table).toMatch(new RegExp(`^generate: ${gen.failed.total} of \\d+ candidates failed in tasks? [\\d, ]+ \\(not done; rerun to retry them\\): teacher_unavailable ${gen.failed.total} \\(.*ECONNREFUSED`, 'm'));
+    expect(table).toContain(`http://127.0.0.1:${port}/v1`);
 
     const s = await sim(port);
     const up = await cli(['run', 'p.yaml', '--quiet'], cwd);
@@ -182,7 +155,7 @@ describe('a teacher endpoint that is down', () => {
     const s = await sim(port);
     const cwd = project('bad400', port, { candidates: 200 });
     const key = 'sk-univgtest-0123456789abcdefXYZ';
-    const r = await cli(['run', 'p.yaml'], cwd, { OPENAI_API_KEY: key });
+    const r = await cli(['run', 'p.yaml'], cwd, { env: { OPENAI_API_KEY: key } });
     expect(r.status).toBe(2);
     const line = lastLine(r.stderr);
     expect(line).toContain('HTTP 400');
@@ -193,6 +166,44 @@ describe('a teacher endpoint that is down', () => {
     expect(s.stats().requests).toBeLessThanOrEqual(4);
     expect(parts(join(cwd, 'runs', 'p', 'candidates'))).toEqual([]);
     await s.close();
+  }, 200_000);
+});
+
+describe('an endpoint that refuses the request itself', () => {
+  // A real HTTP server answering every call as a provider does for a bad key, a forbidden model or a wrong
+  // path: nothing to retry, so the run stops at once with the provider's words and exit 2.
+  it.each([
+    [401, 'Incorrect API key provided: sk-univ*****************XYZ.'],
+    [403, 'You are not allowed to sample from this model'],
+    [404, 'The model `univg-sim` does not exist or you do not have access to it.'],
+  ])('HTTP %i: exit 2 at once, the provider\'s message and the endpoint, no retries, no key', async (code, message) => {
+    const port = await freePort();
+    let requests = 0;
+    const server = createServer((req, res) => {
+      requests++;
+      req.resume();
+      res.writeHead(code, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message, type: 'invalid_request_error', code: null } }));
+    });
+    await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+    try {
+      const cwd = project(`refused${code}`, port);
+      await cli(['run', 'p.yaml', '--stages', 'ingest', '--quiet'], cwd);
+      const key = 'sk-univgtest-0123456789abcdefXYZ';
+      const r = await cli(['run', 'p.yaml'], cwd, { env: { OPENAI_API_KEY: key }, timeoutMs: 120_000 });
+      expect(r.status).toBe(2);
+      const line = lastLine(r.stderr);
+      expect(line).toMatch(/^univg: /);
+      expect(line).toContain(`HTTP ${code}`);
+      expect(line).toContain(message.slice(0, 30));
+      expect(line).toContain(`http://127.0.0.1:${port}/v1`);
+      expect(r.stderr + r.stdout).not.toContain(key);
+      // No retries: at most what was in flight when the first answer came (concurrency 4).
+      expect(requests).toBeLessThanOrEqual(4);
+      expect(parts(join(cwd, 'runs', 'p', 'candidates'))).toEqual([]);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
   }, 200_000);
 });
 

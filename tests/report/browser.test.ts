@@ -108,7 +108,8 @@ describe('the report in a browser', () => {
 
   it('renders plots and images', async () => {
     expect(await page.locator('svg.chart').count()).toBeGreaterThanOrEqual(8);
-    expect(await page.locator('svg.chart rect').count()).toBeGreaterThan(20);
+    // Vega draws bars as paths, each described for screen readers (and hover) as a bar.
+    expect(await page.locator('svg.chart path[aria-roledescription="bar"]').count()).toBeGreaterThan(20);
     const imgs = await page.$$eval('img', (els) => els.map((e) => e as unknown as ImgLike).map((e) => ({ ok: e.complete && e.naturalWidth > 0, src: e.src.slice(0, 23) })));
     expect(imgs.length).toBeGreaterThanOrEqual(10);
     for (const i of imgs) expect(i).toEqual({ ok: true, src: 'data:image/jpeg;base64,' });

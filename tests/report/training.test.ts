@@ -193,10 +193,12 @@ describe('the training sections in a browser', () => {
     expect(await page.locator('#grpo svg.line-chart').count()).toBe(10);
     expect(await page.locator('#scoring svg.chart').count()).toBe(2);
     // Every line has a drawn extent (a path that went to NaN or off-canvas would not).
-    const boxes = await page.$$eval('#sft path, #grpo path', (els) =>
+    const lines = '#sft path[aria-roledescription="line mark"], #grpo path[aria-roledescription="line mark"]';
+    const boxes = await page.$$eval(lines, (els) =>
       els.map((e) => (e as unknown as { getBBox(): { width: number; height: number } }).getBBox()).map((b) => b.width),
     );
-    expect(boxes.length).toBe(3 + 1 + 9 + 3);
+    // SFT: train and held-out loss, learning rate, tokens/s; GRPO: one line per metric.
+    expect(boxes.length).toBe(4 + 9);
     for (const w of boxes) expect(w).toBeGreaterThan(10);
     const legend = await page.locator('#sft svg.line-chart').first().textContent();
     expect(legend).toContain('train loss');

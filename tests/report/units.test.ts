@@ -1,8 +1,7 @@
-/** The report's pure pieces: escaping, inline JSON, number formats and the SVG plots' geometry. */
+/** The report's pure pieces: escaping, inline JSON and number formats (the charts: tests/charts). */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { escapeHtml, fmtInt, fmtPct, fmtUsd, html, jsonForScript, raw } from '../../src/charts/html.js';
-import { barChart, histogram, lineChart, niceTicks } from '../../src/charts/svg.js';
 
 const unescape = (s: string) => s.replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&amp;/g, '&');
 
@@ -48,67 +47,5 @@ describe('number formats', () => {
     expect(fmtUsd(0.0131)).toBe('$0.0131');
     expect(fmtUsd(12.345)).toBe('$12.35');
     expect(fmtUsd(12345.6)).toBe('$12,346');
-  });
-});
-
-describe('svg plots', () => {
-  it('niceTicks start at 0, rise in equal round steps and reach the maximum', () => {
-    fc.assert(
-      fc.property(fc.double({ min: 1e-6, max: 1e9, noNaN: true }), (max) => {
-        const t = niceTicks(max);
-        expect(t[0]).toBe(0);
-        expect(t[t.length - 1]!).toBeGreaterThanOrEqual(max * (1 - 1e-9));
-        expect(t.length).toBeLessThanOrEqual(12);
-        const step = t[1]! - t[0]!;
-        const mantissa = step / 10 ** Math.floor(Math.log10(step));
-        expect([1, 2, 5, 10].some((m) => Math.abs(m - mantissa) < 1e-6)).toBe(true);
-      }),
-    );
-  });
-
-  it('bar lengths are proportional to the values', () => {
-    const svg = barChart(
-      [
-        { label: 'a', value: 1 },
-        { label: 'b', value: 2 },
-        { label: 'c<d>', value: 4 },
-      ],
-      { title: 't' },
-    ).value;
-    const widths = [...svg.matchAll(/<rect [^>]*width="([\d.]+)"/g)].map((m) => Number(m[1]));
-    expect(widths).toHaveLength(3);
-    expect(widths[1]! / widths[0]!).toBeCloseTo(2, 1);
-    expect(widths[2]! / widths[0]!).toBeCloseTo(4, 1);
-    expect(svg).toContain('c&lt;d&gt;');
-    expect(svg).not.toContain('c<d>');
-  });
-
-  it('histogram bar heights are proportional to the counts; empty data says so', () => {
-    const svg = histogram(
-      [
-        { lo: 0, hi: 0.5, count: 3 },
-        { lo: 0.5, hi: 1, count: 6 },
-      ],
-      { title: 'h' },
-    ).value;
-    const heights = [...svg.matchAll(/<rect [^>]*height="([\d.]+)"/g)].map((m) => Number(m[1]));
-    expect(heights).toHaveLength(2);
-    expect(heights[1]! / heights[0]!).toBeCloseTo(2, 1);
-    expect(histogram([{ lo: 0, hi: 1, count: 0 }], { title: 'e' }).value).toContain('no data');
-  });
-
-  it('line chart draws one path per series from left to right', () => {
-    const svg = lineChart(
-      [
-        { name: 'x', points: [[0, 0], [1, 1]] },
-        { name: 'y', points: [[0, 1], [0.5, 0.5], [1, 0]] },
-      ],
-      { title: 'l', xDomain: [0, 1], yDomain: [0, 1] },
-    ).value;
-    const paths = [...svg.matchAll(/<path d="([^"]+)"/g)].map((m) => m[1]!);
-    expect(paths).toHaveLength(2);
-    expect(paths[1]!.match(/[ML]/g)).toHaveLength(3);
-    const xs = [...paths[0]!.matchAll(/[ML]([\d.]+),/g)].map((m) => Number(m[1]));
-    expect(xs[1]!).toBeGreaterThan(xs[0]!);
   });
 });

@@ -162,6 +162,28 @@ describe('a training pipeline that reads another run (train.from)', () => {
     expect(page).toContain(`Trained on the corpus of <code>${same}</code>`);
   }, 120_000);
 
+  it('train.vision pretrains the tower first; train-sft starts from it (frozen, pointing) and records where it came from', async () => {
+    const dir = join(work, 'vision');
+    const text = `name: vis\nseed: 3\ntrain:
+  from: ${same}
+  backend: wasm
+  workers: 1
+  vision: { steps: 4, batch: 4, evalEvery: 0, evalImages: 8, checkpointEvery: 2, model: { dModel: 16, nHeads: 2, mlpHidden: 32, imageSize: 32, patchSize: 16, towerLayers: 1, coordFreqs: 4 } }
+  sft: { steps: 3, batch: 3, evalEvery: 0, evalFraction: 0, checkpointEvery: 3, model: { dModel: 16, nLayers: 1, nHeads: 2, mlpHidden: 32, coordFreqs: 4, pointer: true } }
+  eval: { maxTokens: 24, limit: 2, models: [sft] }
+`;
+    const r = await run(text, dir);
+    expect(r.ran).toEqual(['train-vision', 'train-sft', 'eval', 'report']);
+    const vlog = readFileSync(join(dir, 'train/vision/vision-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(vlog.filter((e) => e.type === 'vision-step')).toHaveLength(4);
+    const state = JSON.parse(readFileSync(join(dir, JSON.parse(readFileSync(join(dir, 'train/sft/done.json'), 'utf8')).checkpoint, 'state.json'), 'utf8'));
+    expect(state.train.visionFrom).toEqual({ dir: join(dir, 'train/vision/checkpoints/step-000004'), step: 4, tower: { dModel: 16, nHeads: 2, mlpHidden: 32, imageSize: 32, patchSize: 16, towerLayers: 1, coordFreqs: 4 } });
+    // Changing the tower's training marks train-vision and everything after it stale, not the corpus.
+    const { config } = parsePipelineConfig(text.replace('steps: 4, batch: 4', 'steps: 5, batch: 4'), join(work, 'p.yaml'));
+    const stale = findStale(new RunDir(dir), resolveStages(STANDARD_STAGES, config), config).map((s) => s.stage);
+    expect(stale[0]).toBe('train-vision');
+  }, 240_000);
+
   it('a SIGKILLed train-sft resumes from its last checkpoint and ends with the weights of the uninterrupted run', async () => {
     const dir = join(work, 'killed');
     const file = join(work, 'killed.yaml');

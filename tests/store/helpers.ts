@@ -142,3 +142,12 @@ export function predictions(n: number): RecordOf<'Prediction'>[] {
     formatReward: 1,
   }));
 }
+
+/** DuckDB's JS values -> the record model's (BIGINT -> number, BLOB -> Uint8Array). */
+export function normalize(v: unknown): unknown {
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(normalize);
+  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
+  return v;
+}

@@ -10,21 +10,12 @@ import { recordCodec, type RecordOf } from '../../src/schema/arrow.js';
 import { canonicalJson } from '../../src/schema/canonical.js';
 import { RECORDS, type RecordKind } from '../../src/schema/records.js';
 import { readBatches, readRows, writeShards } from '../../src/store/index.js';
-import { groundingSamples, predictions, query, rlRows, sftRows, sqlString, teacherCandidates, tempDir, verdicts } from './helpers.js';
+import { groundingSamples, normalize, predictions, query, rlRows, sftRows, sqlString, teacherCandidates, tempDir, verdicts } from './helpers.js';
 
 const tmp = tempDir('interop');
 afterAll(() => tmp.cleanup());
 
-/** DuckDB's JS values -> the record model's (BIGINT -> number, BLOB -> Uint8Array). */
-function normalize(v: unknown): unknown {
-  if (typeof v === 'bigint') return Number(v);
-  if (v instanceof Uint8Array) return new Uint8Array(v);
-  if (Array.isArray(v)) return v.map(normalize);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, normalize(x)]));
-  return v;
-}
-
-const KEY: Record<RecordKind, string> = {
+const KEY: Partial<Record<RecordKind, string>> = {
   GroundingSample: 'id',
   TeacherCandidate: 'sampleId',
   Verdict: 'sampleId',
@@ -59,7 +50,7 @@ describe('DuckDB reads what the store writes', () => {
       const dir = join(tmp.dir, label.replace(/\W+/g, '-'));
       const manifest = await writeShards(kind, rows as Iterable<RecordOf<typeof kind>>, { dir, count: 3, rowGroupRows: 2 });
       expect(manifest.rows).toBe(rows.length);
-      const key = KEY[kind];
+      const key = KEY[kind]!;
       const expected = rows
         .map((r) => RECORDS[kind].parse(r) as Record<string, unknown>)
         .map((r) => ('meta' in r ? { ...r, meta: canonicalJson(r.meta) } : r))

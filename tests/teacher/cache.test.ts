@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, pbkdf2 } from 'node:crypto';
 import { appendFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,35 @@ const child = (dir: string, from: number, to: number, tag: string, pauseMs = 0) 
   spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'cache-writer.ts'), dir, String(from), String(to), tag, String(pauseMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
 
 describe('ResponseCache', () => {
+  it('puts that overlap a segment rotation and background syncs all land (no fd closed under a pending fdatasync)', async () => {
+    const dir = tmp();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (e: unknown) => unhandled.push(e);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      // A segment every ~2 entries, a sync every 2 puts and a background sync at once: every rotation
+      // happens while some put's fdatasync is still on the thread pool.
+      const c = await ResponseCache.open(dir, { syncEvery: 2, syncMs: 0, segmentMaxBytes: 700 });
+      const N = 300;
+      // Keep libuv's thread pool busy so the fdatasyncs queue behind it and run after the rotations and
+      // the final close have happened on this thread.
+      const busy = Array.from({ length: 4 }, () => new Promise((r) => pbkdf2('x', 'y', 300_000, 32, 'sha256', r)));
+      const puts = Promise.all(Array.from({ length: N }, (_, i) => c.put(key(i), value(i))));
+      const closed = c.close();
+      await Promise.all([puts, closed, ...busy]);
+      await new Promise((r) => setTimeout(r, 20));
+      expect(unhandled).toEqual([]);
+      expect(files(dir, '.jsonl').length).toBeGreaterThan(50);
+      const d = await ResponseCache.open(dir);
+      expect(d.size).toBe(N);
+      for (let i = 0; i < N; i += 37) expect(await d.get(key(i))).toEqual(value(i));
+      expect(d.stats()).toMatchObject({ corrupt: 0, tornTails: 0 });
+      await d.close();
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('returns what was put, in this process and after reopening', async () => {
     const dir = await filled(20);
     const c = await ResponseCache.open(dir);

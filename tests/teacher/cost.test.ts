@@ -88,6 +88,11 @@ describe('cost', () => {
     expect(est.promptTokens).toBe(prompt * 10);
     expect(est.completionTokens).toBe(60 * 3 * 300);
     expect(est.costUsd).toBeCloseTo((prompt * 10 * 2 + 60 * 900 * 8) / 1e6, 9);
+    // The Batch API: half the price by default, or its own price table when given.
+    expect(est.batchCostUsd).toBeCloseTo(est.costUsd! / 2, 12);
+    const own = TeacherConfig.parse({ model: 'm', price, batch: { price: { inputPerMTok: 1, outputPerMTok: 1 } }, expectedCompletionTokens: 300 });
+    expect(estimateRun(samples, own, { totalSamples: 60 }).batchCostUsd).toBeCloseTo((prompt * 10 + 60 * 900) / 1e6, 9);
+    expect(estimateRun(samples, TeacherConfig.parse({ model: 'm' })).batchCostUsd).toBeNull();
     // 60 requests at 60 rpm = 1 minute; 60 x 8 s / 4 concurrent = 2 minutes: concurrency is the bottleneck.
     expect(est.minutes).toBeCloseTo(2);
     expect(est.bottleneck).toBe('concurrency');

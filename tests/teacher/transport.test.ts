@@ -75,8 +75,9 @@ const call = (model: string): CompletionCall => ({
 
 for (const transport of ['node', 'fetch'] as const) {
   describe(`one attempt, ${transport} transport`, () => {
-    const make = (log?: (e: TeacherEvent) => void, at = url) =>
-      new TeacherClient({ config: TeacherConfig.parse({ model: 'm', httpTransport: transport, timeoutMs: 300, maxRetries: 0 }), baseUrl: at, env: {}, ...(log ? { log } : {}) });
+    // A long timeout, so a loaded machine cannot turn an answer into a timeout; the stall test passes 300 ms.
+    const make = (log?: (e: TeacherEvent) => void, at = url, timeoutMs = 30_000) =>
+      new TeacherClient({ config: TeacherConfig.parse({ model: 'm', httpTransport: transport, timeoutMs, maxRetries: 0 }), baseUrl: at, env: {}, ...(log ? { log } : {}) });
 
     it('says what a refused connection is: connection refused, ECONNREFUSED, the address', async () => {
       const closed = createServer();
@@ -123,7 +124,7 @@ for (const transport of ['node', 'fetch'] as const) {
     });
 
     it('times out on a body that stalls after the headers', async () => {
-      const c = make();
+      const c = make(undefined, url, 300);
       const t0 = Date.now();
       const err = await c.complete(call('stall')).catch((e) => e);
       expect(err).toBeInstanceOf(TeacherRequestError);

@@ -4,7 +4,7 @@ import { formatReward } from '../../src/completion/index.js';
 import { selectBackend, type BackendChoice } from '../../src/train/backend.js';
 import { exampleBatch, promptIds, sftEncoder, targetIds } from '../../src/train/batching.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import { generateCompletion, loadCheckpoint, promptOf } from '../../src/train/generate.js';
+import { generateCompletion, generateCompletions, loadCheckpoint, promptOf } from '../../src/train/generate.js';
 import { sampleToken } from '../../src/train/sample.js';
 import { decodeImage } from '../../src/train/image.js';
 import { createLoader } from '../../src/train/loader/index.js';
@@ -96,6 +96,14 @@ describe('generateCompletion', () => {
     expect(s1).toBe(s2);
     expect(await generateCompletion(loaded.model, loaded.tokenizer, input, { temperature: 1, topP: 1e-9, seed: 1 })).toBe(row!.completion);
     expect((await generateCompletion(loaded.model, loaded.tokenizer, input, { maxTokens: 3 })).length).toBeLessThan(row!.completion.length);
+    // Generated together with rows of other shapes (fewer images, a longer question: padding and masks),
+    // each row writes what it writes alone.
+    const other = { images: [row!.images[0]!.bytes!], question: `${question} Then look again, carefully.` };
+    const together = await generateCompletions(loaded.model, loaded.tokenizer, [other, input, other], { maxTokens: 64 });
+    expect(together[1]).toBe(row!.completion);
+    const alone = await generateCompletion(loaded.model, loaded.tokenizer, other, { maxTokens: 64 });
+    expect(together[0]).toBe(alone);
+    expect(together[2]).toBe(alone);
     loaded.model.dispose();
   });
 

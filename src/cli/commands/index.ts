@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import * as audit from './audit.js';
 import * as evaluate from './eval.js';
+import * as exporter from './export.js';
 import * as ingest from './ingest.js';
 import * as report from './report.js';
 import * as run from './run.js';
@@ -12,4 +13,4 @@ import * as teacher from './teacher.js';
 import * as train from './train.js';
 import * as worker from './worker.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score, audit, worker];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score, audit, exporter, worker];

@@ -1,5 +1,6 @@
 /**
- * `univg ingest`: MGrounding-630k or MIG-Bench JSON -> GroundingSample shards + quarantine.jsonl.
+ * `univg ingest`: MGrounding-630k or MIG-Bench JSON (or a VLM-R1 / LLaMA-Factory file univg export wrote)
+ * -> GroundingSample shards + quarantine.jsonl.
  *
  *   univg ingest --format mgrounding --input train.json --image-root data/ --out runs/x/samples [--shards 8]
  */
@@ -23,11 +24,12 @@ type IngestCliOptions = z.output<typeof IngestFlags>;
 export function register(program: Command): void {
   const cmd = program
     .command('ingest')
-    .description('read a source dataset (MGrounding-630k or MIG-Bench JSON) into GroundingSample shards; bad records go to quarantine.jsonl')
+    .description('read a source dataset (MGrounding-630k or MIG-Bench JSON, or a VLM-R1 / LLaMA-Factory file of univg export) into GroundingSample shards; bad records go to quarantine.jsonl')
     .addHelpText('after', `
 Examples:
   univg ingest --format mgrounding --input datasets/fixtures/mgrounding/train.json --image-root datasets/fixtures/mgrounding --out /tmp/mg --shards 2
-  univg ingest --format migbench --input MIG_data.json --image-root MIG-Bench --out runs/mig/samples --copy-images --json`);
+  univg ingest --format migbench --input MIG_data.json --image-root MIG-Bench --out runs/mig/samples --copy-images --json
+  univg ingest --format vlm-r1 --input runs/demo/export/vlm-r1/data/train-00000-of-00004.jsonl --image-root runs/demo/export/vlm-r1 --out /tmp/back`);
   INGEST_FLAGS.addTo(cmd)
     .option('--json', 'print a machine-readable summary on stdout')
     .action(

@@ -102,13 +102,16 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
       const est = estimateRun(sample, teacher, { totalSamples: total, ...(cache ? { has: (h: string) => cache.has(h) } : {}) });
       if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'estimate', ...est })}\n`);
       else {
-        const cost = est.costUsd === null ? 'unknown (no teacher.price in the pipeline)' : `$${est.costUsd.toFixed(2)}`;
+        const usd = (x: number | null) => (x === null ? 'unknown (no teacher.price in the pipeline)' : `$${x.toFixed(2)}`);
+        // Both prices side by side: the Batch API's is the same requests at its discount, answered within 24 h.
+        const pick = (api: string) => (teacher.api === api ? ' <- teacher.api' : '');
+        const cost = est.costUsd === null && est.batchCostUsd === null ? usd(null) : `${usd(est.costUsd)} online${pick('online')}, ${usd(est.batchCostUsd)} with the Batch API${pick('batch')}`;
         process.stdout.write(
           `estimate for ${est.totalSamples} samples (from ${est.sampled}), model ${teacher.model}:\n` +
             `  requests ${est.requests} (${est.cachedRequests} already in the cache)\n` +
             `  tokens   ${est.promptTokens} prompt + ${est.completionTokens} completion\n` +
             `  cost     ${cost}\n` +
-            `  time     ${est.minutes.toFixed(1)} min (limited by ${est.bottleneck})\n` +
+            (teacher.api === 'batch' ? `  time     up to 24 h (the Batch API's completion window; online: ${est.minutes.toFixed(1)} min)\n` : `  time     ${est.minutes.toFixed(1)} min (limited by ${est.bottleneck})\n`) +
             `  assumes  ${est.assumptions.completionTokensPerChoice} completion tokens per choice, ${est.assumptions.latencyMs} ms per request\n`,
         );
       }

@@ -37,7 +37,9 @@ export interface GroundingUnit {
   context: Turn[];
   targetImage: number;
   sourceBox: SourceBox;
-  grid: SourceGrid;
+  /** The box's frame: a source grid, original pixels, or pixels of a model input of size `frame` (qwen25vl). */
+  grid: SourceGrid | 'pixels' | 'qwen25vl';
+  frame?: { width: number; height: number };
   split: string | null;
   /** Difficulty label when the source states one (the synthetic suite does). */
   difficulty?: 'easy' | 'medium' | 'hard' | null;
@@ -113,8 +115,8 @@ function buildSample(
   recordSite: DefectSite,
 ): IngestEvent {
   const target = refs[u.targetImage]!;
-  const targetBox = convertBox(u.sourceBox, u.grid === 'qwen2vl' ? 'qwen2vl' : 'norm', 'pixels', { width: target.width, height: target.height });
-  const meta: Record<string, unknown> = { ...u.meta, sourceBox: u.sourceBox, sourceConvention: u.grid === 'qwen2vl' ? 'qwen2vl' : 'norm' };
+  const targetBox = convertBox(u.sourceBox, u.grid, 'pixels', { width: target.width, height: target.height, ...(u.frame ? { resized: u.frame } : {}) });
+  const meta: Record<string, unknown> = { ...u.meta, sourceBox: u.sourceBox, sourceConvention: u.grid };
   // Sizes are the stored (pre-EXIF-rotation) sizes, as PIL-based trainers read them; flag rotated files.
   if (orientations) meta.exifOrientation = orientations;
   const parsed = GroundingSample.safeParse({

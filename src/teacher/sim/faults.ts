@@ -11,7 +11,8 @@ import { countTokens, firstTokens } from './tokens.js';
 export type TransportFault = (typeof TRANSPORT_FAULTS)[number];
 export type ContentFault = (typeof CONTENT_FAULTS)[number];
 
-function pick<T extends FaultName>(u: number, names: readonly T[], rates: Partial<Record<FaultName, number>>): T | null {
+/** The fault a uniform draw `u` lands on when each of `names` takes its rate's share of [0, 1), or none. */
+export function pick<T extends FaultName>(u: number, names: readonly T[], rates: Partial<Record<FaultName, number>>): T | null {
   let acc = 0;
   for (const f of names) {
     acc += rates[f] ?? 0;

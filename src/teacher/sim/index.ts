@@ -3,6 +3,7 @@
  * grounding questions from the pixels and text it is sent, with configurable faults. See server.ts.
  */
 export { startSimTeacher, type SimTeacher, type SimStats, type SimTeacherHooks, type SimRequestLog } from './server.js';
+export { EXPIRED_MESSAGE as SIM_BATCH_EXPIRED_MESSAGE, type SimBatchStats, type BatchStatus as SimBatchStatus } from './batch.js';
 export {
   SimTeacherOptions,
   resolveOptions as resolveSimTeacherOptions,

@@ -6,6 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import sharp from 'sharp';
+import { BatchEngine, emptyBatchStats, type LineAnswer, type SimBatchStats } from './batch.js';
 import { transportFault } from './faults.js';
 import { generateChoices, type GeneratedChoice } from './generate.js';
 import { OUTCOMES, resolveOptions, type Outcome, type ResolvedSimOptions, type SimTeacherOptions } from './options.js';
@@ -25,6 +26,8 @@ export interface SimStats {
   choices: number;
   byChoiceFault: { truncate: number; malformed: number; refusal: number };
   tokens: { prompt: number; completion: number; total: number };
+  /** The Batch API: files, batches and their lines (kept apart from the online counts above). */
+  batch: SimBatchStats;
 }
 
 export interface SimTeacher {
@@ -52,6 +55,7 @@ function emptyStats(): SimStats {
     choices: 0,
     byChoiceFault: { truncate: 0, malformed: 0, refusal: 0 },
     tokens: { prompt: 0, completion: 0, total: 0 },
+    batch: emptyBatchStats(),
   };
 }
 
@@ -143,24 +147,16 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
     return p;
   };
 
-  async function completions(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
-    const raw = await readBody(req);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw new ApiError(400, "We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON.", 'invalid_request_error', 'invalid_json');
-    }
+  /** A chat-completions body validated, its images perceived (a corrupt one is the client's error) and its prompt tokens counted. */
+  async function prepareChat(parsed: unknown): Promise<{ request: ChatRequest; scenes: PerceivedScene[]; promptTokens: number }> {
     const request = parseChatRequest(parsed);
     if (opts.models && !opts.models.includes(request.model)) {
       throw new ApiError(404, `The model \`${request.model}\` does not exist or you do not have access to it.`, 'invalid_request_error', 'model_not_found', 'model');
     }
-    // Images are decoded (and perceived, cached by content) up front: a corrupt one is the client's error,
-    // whatever fault or limit the request would otherwise meet.
-    const scenesOf = await Promise.all(request.images.map((im) => sceneFor(im.bytes, im.where)));
+    const scenes = await Promise.all(request.images.map((im) => sceneFor(im.bytes, im.where)));
     let promptTokens = REPLY_OVERHEAD + request.messageCount * MESSAGE_OVERHEAD;
     for (const t of request.texts) promptTokens += countTokens(t);
-    scenesOf.forEach((s, i) => {
+    scenes.forEach((s, i) => {
       try {
         promptTokens += imageTokens(s.width, s.height, opts);
       } catch (e) {
@@ -168,6 +164,31 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
         throw new ApiError(400, `Invalid image at '${where}': ${(e as Error).message}`, 'invalid_request_error', 'invalid_image_format', `${where}.image_url.url`);
       }
     });
+    return { request, scenes, promptTokens };
+  }
+
+  /** Hash of the request without `n`: seeds the writing, so choice i is the same whatever n is, online or in a batch. */
+  const contentHashOf = (parsed: unknown) => hashHex(JSON.stringify({ ...(parsed as object), n: undefined, stream: undefined }));
+
+  /** One line of a batch, answered as /v1/chat/completions would answer its body (no transport faults, no rate limit). */
+  const answerLine = async (body: unknown, bodyHash: string, attempt: number): Promise<LineAnswer> => {
+    try {
+      const p = await prepareChat(body);
+      const contentHash = contentHashOf(body);
+      const choices = generateChoices({ request: p.request, scenes: p.scenes, conv, seed: opts.seed, contentHash, bodyHash, attempt, faults: opts.faults });
+      const completionTokens = choices.reduce((s, c) => s + c.completionTokens, 0);
+      return { status: 200, body: completionBody(p.request, choices, p.promptTokens, contentHash), promptTokens: p.promptTokens, completionTokens };
+    } catch (err) {
+      if (err instanceof ApiError) return { status: err.status, body: err.body(), promptTokens: 0, completionTokens: 0 };
+      throw err;
+    }
+  };
+  const batches = new BatchEngine({ ...opts.batch, seed: opts.seed, faults: opts.faults, answer: answerLine });
+
+  async function completions(req: IncomingMessage, res: ServerResponse, requestId: string): Promise<void> {
+    const raw = await readBody(req, MAX_BODY_BYTES);
+    const parsed = parseJsonBody(raw);
+    const { request, scenes: scenesOf, promptTokens } = await prepareChat(parsed);
 
     const now = Date.now();
     const charge = promptTokens + request.n * (request.maxTokens ?? DEFAULT_MAX_TOKENS_ESTIMATE);
@@ -225,7 +246,7 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
         break;
     }
 
-    const contentHash = hashHex(JSON.stringify({ ...(parsed as object), n: undefined, stream: undefined }));
+    const contentHash = contentHashOf(parsed);
     let delay = latency ? sampleLatencyMs(latency, new Rng('latency', opts.seed, bodyHash, attempt)) : 0;
     if (fault === 'slow') {
       count(res, 'slow');
@@ -252,7 +273,12 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
       const f = choices.map((c) => (c.fault === 'truncate' || c.finishReason === 'length' ? 'truncated' : c.fault));
       count(res, f.includes('refusal') ? 'refusal' : f.includes('malformed') ? 'malformed' : f.includes('truncated') ? 'truncated' : 'ok');
     }
-    const body = {
+    sendJson(res, 200, completionBody(request, choices, promptTokens, contentHash), { ...headers, 'openai-processing-ms': String(Date.now() - started) });
+  }
+
+  function completionBody(request: ChatRequest, choices: GeneratedChoice[], promptTokens: number, contentHash: string) {
+    const completionTokens = choices.reduce((s, c) => s + c.completionTokens, 0);
+    return {
       id: `chatcmpl-sim${hashHex(contentHash, request.seed ?? '', request.n).slice(0, 24)}`,
       object: 'chat.completion',
       created: Math.floor(Date.now() / 1000),
@@ -261,13 +287,70 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
       choices: choices.map((c) => ({ index: c.index, message: { role: 'assistant', content: c.text, refusal: null, annotations: [] }, logprobs: null, finish_reason: c.finishReason })),
       usage: { prompt_tokens: promptTokens, completion_tokens: completionTokens, total_tokens: promptTokens + completionTokens },
     };
-    sendJson(res, 200, body, { ...headers, 'openai-processing-ms': String(Date.now() - started) });
+  }
+
+  /** `/v1/files` and `/v1/batches`: true when answered, false when the path or method is not one of theirs. */
+  async function batchApi(req: IncomingMessage, res: ServerResponse, path: string, query: URLSearchParams): Promise<boolean> {
+    const m = /^\/v1\/(files|batches)(?:\/([^/]+))?(?:\/(content|cancel))?$/.exec(path);
+    if (!m) return false;
+    const [, kind, rawId, action] = m;
+    const id = rawId === undefined ? undefined : decodeURIComponent(rawId);
+    const ok = (body: unknown): true => {
+      count(res, 'ok');
+      sendJson(res, 200, body);
+      return true;
+    };
+    const method = req.method ?? 'GET';
+    if (kind === 'files') {
+      if (method === 'POST' && id === undefined) {
+        const type = req.headers['content-type'] ?? '';
+        if (!/^multipart\/form-data/i.test(type)) {
+          req.resume();
+          throw new ApiError(400, 'The files endpoint expects a multipart/form-data body with a file and a purpose.', 'invalid_request_error', 'invalid_content_type');
+        }
+        const raw = await readBody(req, opts.batch.maxFileBytes + 1024 * 1024);
+        let form: FormData;
+        try {
+          form = await new Request('http://sim/', { method: 'POST', headers: { 'content-type': type }, body: raw }).formData();
+        } catch {
+          throw new ApiError(400, 'The multipart body could not be parsed.', 'invalid_request_error', 'invalid_multipart');
+        }
+        const file = form.get('file');
+        const purpose = form.get('purpose');
+        if (!(file instanceof Blob)) throw new ApiError(400, "Missing required parameter: 'file'.", 'invalid_request_error', 'missing_required_parameter', 'file');
+        if (typeof purpose !== 'string') throw new ApiError(400, "Missing required parameter: 'purpose'.", 'invalid_request_error', 'missing_required_parameter', 'purpose');
+        const name = (file as File).name || 'upload';
+        return ok(batches.upload(name, purpose, Buffer.from(await file.arrayBuffer())));
+      }
+      req.resume();
+      if (method === 'GET' && id === undefined) return ok(batches.listFiles(query));
+      if (method === 'GET' && id !== undefined && action === 'content') {
+        const data = batches.content(id);
+        count(res, 'ok');
+        if (!res.headersSent) {
+          res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(data.length) });
+          res.end(data);
+        }
+        return true;
+      }
+      if (method === 'GET' && id !== undefined && action === undefined) return ok(batches.file(id));
+      if (method === 'DELETE' && id !== undefined && action === undefined) return ok(batches.deleteFile(id));
+      return false;
+    }
+    if (method === 'POST' && id === undefined) {
+      return ok(batches.create(parseJsonBody(await readBody(req, MAX_BODY_BYTES))));
+    }
+    req.resume();
+    if (method === 'GET' && id === undefined) return ok(batches.listBatches(query));
+    if (method === 'GET' && id !== undefined && action === undefined) return ok(batches.batch(id));
+    if (method === 'POST' && id !== undefined && action === 'cancel') return ok(batches.cancel(id));
+    return false;
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://sim');
     const path = url.pathname.replace(/\/+$/, '') || '/';
-    if (path === '/stats' && req.method === 'GET') return sendJson(res, 200, stats);
+    if (path === '/stats' && req.method === 'GET') return sendJson(res, 200, { ...stats, batch: batches.stats });
     if (path === '/health' && req.method === 'GET') return sendJson(res, 200, { status: 'ok' });
     stats.requests++;
     const requestId = `req_${hashHex('req', stats.requests, process.pid, Date.now()).slice(0, 24)}`;
@@ -289,11 +372,12 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
         return sendJson(res, 200, modelCard(id));
       }
       if (req.method === 'POST' && path === '/v1/chat/completions') return await completions(req, res, requestId);
+      if (await batchApi(req, res, path, url.searchParams)) return;
       req.resume();
       throw new ApiError(404, `Invalid URL (${req.method} ${url.pathname})`, 'invalid_request_error', null);
     } catch (err) {
       if (err instanceof ApiError) {
-        if (err.status === 400 || err.status === 413) count(res, 'bad_request');
+        if (err.status === 400 || err.status === 409 || err.status === 413) count(res, 'bad_request');
         else if (err.status === 404) count(res, 'not_found');
         sendError(res, err, { 'x-request-id': requestId });
         return;
@@ -337,13 +421,15 @@ export async function startSimTeacher(input: SimTeacherOptions = {}, hooks: SimT
     url,
     port: addr.port,
     options: opts,
-    stats: () => structuredClone(stats),
+    stats: () => structuredClone({ ...stats, batch: batches.stats }),
     resetStats: () => {
       stats = emptyStats();
+      batches.stats = emptyBatchStats();
     },
     close: async () => {
       if (closing) return;
       closing = true;
+      batches.close();
       for (const w of [...waits]) w.done(false);
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
@@ -380,17 +466,25 @@ function formatWait(ms: number): string {
   return `${Math.floor(s / 60)}m${Number((s % 60).toFixed(3))}s`;
 }
 
-function readBody(req: IncomingMessage): Promise<Buffer> {
+function parseJsonBody(raw: Buffer): unknown {
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw new ApiError(400, 'We could not parse the JSON body of your request. The API expects a JSON payload, but what was sent was not valid JSON.', 'invalid_request_error', 'invalid_json');
+  }
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY_BYTES) {
+      if (size > limit) {
         // Drain the rest unread so the 413 can still be sent on this connection.
         req.removeAllListeners('data');
         req.resume();
-        reject(new ApiError(413, `The request body is larger than ${MAX_BODY_BYTES} bytes.`, 'invalid_request_error', 'request_too_large'));
+        reject(new ApiError(413, `The request body is larger than ${limit} bytes.`, 'invalid_request_error', 'request_too_large'));
         return;
       }
       chunks.push(c);

@@ -6,7 +6,7 @@
 import { ConfigError } from '../../errors.js';
 import { BoxConvention } from '../../schema/records.js';
 import type { BackendName } from '../backend.js';
-import { generateCompletion, loadCheckpoint } from '../generate.js';
+import { generateCompletion, generateCompletions, loadCheckpoint } from '../generate.js';
 import type { Predictor } from './predictor.js';
 
 export interface CheckpointPredictorOptions {
@@ -18,6 +18,8 @@ export interface CheckpointPredictorOptions {
   temperature?: number;
   topP?: number;
   seed?: number;
+  /** Samples generated together (default 8; 1 generates one at a time). */
+  batch?: number;
   /**
    * Convention of the model's boxes. Default: the checkpoint's training option `convention` when it
    * records one, else qwen2vl (the tokenizer writes coordinates as 0-1000 tokens, as the SFT rows do).
@@ -41,8 +43,9 @@ export async function checkpointPredictor(dir: string, o: CheckpointPredictorOpt
     name: `checkpoint:${loaded.dir}`,
     convention,
     needsImages: true,
-    // Generation is synchronous tensor work on one backend: one sample at a time.
+    // Generation is tensor work on one backend: one group at a time, its rows decoded together.
     concurrency: 1,
+    batch: o.batch ?? 8,
     info: {
       kind: 'checkpoint',
       checkpoint: loaded.dir,
@@ -55,6 +58,7 @@ export async function checkpointPredictor(dir: string, o: CheckpointPredictorOpt
       maxTokens: o.maxTokens ?? loaded.config.maxTargetTokens,
     },
     predict: (sample, images) => generateCompletion(loaded.model, loaded.tokenizer, { images, question: sample.question }, sampling),
+    predictMany: (items) => generateCompletions(loaded.model, loaded.tokenizer, items.map(({ sample, images }) => ({ images, question: sample.question })), sampling),
     close: () => {
       loaded.model.dispose();
       return Promise.resolve();

@@ -113,6 +113,18 @@ export async function evaluate(opts: EvaluateOptions): Promise<EvaluateResult> {
   }
 
   const { predictor } = source;
+  if (predictor.predictMany && (predictor.batch ?? 1) > 1) {
+    // Consecutive groups, in bench order: each group is generated together.
+    const size = predictor.batch!;
+    for (let i = 0; i < samples.length; i += size) {
+      if (opts.signal?.aborted) throw new InterruptedError();
+      const group = samples.slice(i, i + size);
+      const items = await Promise.all(group.map(async (sample) => ({ sample, images: predictor.needsImages !== false ? await loadImages(sample, bench.imageRoot) : [] })));
+      const completions = await predictor.predictMany(items);
+      for (let k = 0; k < group.length; k++) await emit(scoreCompletion(group[k]!, completions[k]!, predictor.convention, budget), completions[k]!, predictor.convention, predictor.name);
+    }
+    return { metrics: aggregate(scored), model: predictor.name, convention: predictor.convention };
+  }
   const limit = pLimit(Math.max(1, predictor.concurrency ?? 1));
   const needsImages = predictor.needsImages !== false;
   type Outcome = { completion: string } | { failed: string };

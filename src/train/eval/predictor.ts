@@ -20,6 +20,13 @@ export interface Predictor {
   concurrency?: number;
   /** The completion for one sample; `images` are the files' bytes in `sample.images` order. */
   predict(sample: GroundingSample, images: Buffer[]): Promise<string>;
+  /**
+   * Completions for consecutive samples together (a model that generates several rows at once). The
+   * evaluator then sends the bench in order in groups of `batch`, so a group never depends on timing.
+   */
+  predictMany?(items: ReadonlyArray<{ sample: GroundingSample; images: Buffer[] }>): Promise<string[]>;
+  /** Samples per predictMany call. */
+  batch?: number;
   close?(): Promise<void>;
 }
 

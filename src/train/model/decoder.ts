@@ -37,9 +37,21 @@ export class PrefixLmDecoder implements Decoder {
   forward(p: Params, ops: Ops, x: tf.Tensor2D, B: number, T: number, mask: AttentionMask, caches?: LayerCache[]): { h: tf.Tensor2D; caches?: LayerCache[] } {
     const next: LayerCache[] = [];
     for (let l = 0; l < this.c.nLayers; l++) {
-      const r = transformerBlock(p, ops, `h${l}.`, this.shape, x, B, T, mask, caches?.[l]);
-      x = r.x;
-      if (r.cache) next.push(r.cache);
+      const run = () => transformerBlock(p, ops, `h${l}.`, this.shape, x, B, T, mask, caches?.[l]);
+      if (ops.grad) {
+        const r = run();
+        x = r.x;
+        if (r.cache) next.push(r.cache);
+        continue;
+      }
+      // Without gradients nothing needs a layer's attention maps once it is done: free them layer by layer
+      // (a long row's maps take hundreds of megabytes, and the WASM heap stops at 4 GB).
+      const [xo, k, v] = tf.tidy(() => {
+        const r = run();
+        return r.cache ? [r.x, r.cache.k, r.cache.v] : [r.x];
+      });
+      x = xo as tf.Tensor2D;
+      if (k && v) next.push({ k: k as tf.Tensor3D, v: v as tf.Tensor3D });
     }
     const h = layerNorm(x, p('lnf.g'), p('lnf.b'));
     return caches ? { h, caches: next } : { h };

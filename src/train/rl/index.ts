@@ -3,4 +3,4 @@ export { PHI_KINDS, PhiKind, phi, bucketOf, bucketShares, MIOU_BUCKETS, groupAdv
 export { sampleGroup, type Rollout, type RolloutOptions } from './rollout.js';
 export { groupLoss, groupGradients, readGroupStats, grpoUpdate, updateStatsOf, UPDATE_STATS, tokenLayout, type GroupInput, type GroupStats, type GrpoCoefficients, type UpdateStats } from './objective.js';
 export { trainRl, rewardGroundTruth, type RlOptions, type RlResult, type RlStepLog } from './train.js';
-export { rlCharts, rlCurvesSvg, type RlChart } from './curves.js';
+export { rlCharts, rlCurvesSvg } from './curves.js';

@@ -349,7 +349,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
   const seconds = (performance.now() - t0) / 1000;
   const ckDir = join(out, 'checkpoints', checkpointName(step));
   const result: RlResult = { out, backend, step, steps: o.steps, stopped, checkpoint: ckDir, seconds, resumedFrom };
-  await writeFileAtomic(join(out, 'rl-curves.svg'), rlCurvesSvg(history, `GRPO (phi ${o.phi}, backend ${backend.name})`));
+  await writeFileAtomic(join(out, 'rl-curves.svg'), await rlCurvesSvg(history, `GRPO (phi ${o.phi}, backend ${backend.name})`));
   await writeFileAtomic(join(out, 'result.json'), JSON.stringify({ ...result, options: trainJson, model: cfg }, null, 2) + '\n');
   log(`${stopped === 'done' ? 'done' : `stopped (${stopped})`}: step ${step}/${o.steps}, checkpoint ${ckDir}, ${seconds.toFixed(1)} s`);
   return result;
