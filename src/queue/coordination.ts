@@ -14,6 +14,7 @@ import type { Redis } from 'ioredis';
 import { InterruptedError } from '../errors.js';
 import type { RateHeaders, Reservation } from '../teacher/rate-limit.js';
 import type { BreakerPeers, PeerBreakerState, RateControl, RequestClaim, RequestClaims, TeacherCoordination } from '../teacher/shared.js';
+import { sleep } from '../async/sleep.js';
 
 /**
  * The buckets, refilled to Redis's now, then one operation. Fields: rt/tt tokens, last (ms), paused
@@ -103,20 +104,6 @@ export interface RedisRateOptions {
    */
   burstSeconds?: number;
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(signal!.reason);
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** The fleet's rate budget. Waiters of one process go one at a time (first in, first out), so one process polls Redis at a time. */
 export class RedisRateControl implements RateControl {
