@@ -4,10 +4,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: Chromium for the report/audit page tests (Debian's, never a browser download), and
+# System packages: Chromium for the report/audit page tests (Debian's, never a browser download),
+# Redis for the queue executor's tests (they start their own redis-server on a free port), and
 # Debian's Jupyter client (nbclient) that executes the notebooks (tests/notebooks).
 need=()
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 /usr/bin/python3 -c 'import nbclient, nbformat, jupyter_client' >/dev/null 2>&1 || need+=(python3-nbclient python3-nbformat python3-jupyter-client)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

@@ -2,16 +2,21 @@
  * Per-process services stages share: the run's image store and the teacher (opened on first use, the
  * simulated one started in-process when configured). Closed once when the runner finishes.
  */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { ConfigError } from '../errors.js';
 import type { PipelineConfig } from '../schema/config.js';
 import type { StageServices } from '../stages/stage.js';
 import { ImageStore } from '../store/images.js';
 import type { TeacherEvent } from '../teacher/client.js';
 import { openTeacher, type TeacherHandle } from '../teacher/handle.js';
+import type { TeacherCoordination } from '../teacher/shared.js';
 import type { Reporter } from './progress.js';
 import type { RunDir } from './run-dir.js';
 
 export interface Services extends StageServices {
+  /** This process's key in run.json's per-process figures (host, pid and a random part). */
+  readonly key: string;
   /** Teacher figures for run.json and `univg status` (null when no teacher was opened). */
   teacherSummary(): Record<string, unknown> | null;
   close(): Promise<void>;
@@ -37,15 +42,26 @@ function describeEvent(e: TeacherEvent): string | null {
   }
 }
 
-export async function createServices(config: PipelineConfig, run: RunDir, reporter: Reporter): Promise<Services> {
+export interface ServicesOptions {
+  /**
+   * What the teacher shares with other processes (the queue executor's Redis: one rate budget, one
+   * breaker, request claims); absent: this process has the endpoint to itself.
+   */
+  coordination?: (config: NonNullable<PipelineConfig['teacher']>) => TeacherCoordination;
+}
+
+export async function createServices(config: PipelineConfig, run: RunDir, reporter: Reporter, opts: ServicesOptions = {}): Promise<Services> {
   let teacher: Promise<TeacherHandle> | null = null;
   let opened: TeacherHandle | null = null;
   const images = new ImageStore(run.path('images'));
   return {
+    key: `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     images,
     teacher() {
-      if (!config.teacher) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
-      teacher ??= openTeacher(config.teacher, {
+      const t = config.teacher;
+      if (!t) throw new ConfigError('the generate stage needs a teacher section in the pipeline', { field: 'teacher' });
+      teacher ??= openTeacher(t, {
+        ...(opts.coordination ? { coordination: opts.coordination(t) } : {}),
         log: (e) => {
           const line = describeEvent(e);
           if (line) reporter.log(line);

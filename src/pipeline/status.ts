@@ -13,8 +13,9 @@ import { readRunBatches } from '../stages/generate-stage.js';
 import { batchPrice, costOf } from '../teacher/cost.js';
 import { describeReasons, mergeFailures, readStageFailures, oneLine } from './failures.js';
 import { RunDir } from './run-dir.js';
-import { failureBudgetProblem, quarantineCounts, resolveStages, findStale } from './runner.js';
-import { stageStatuses } from './run-json.js';
+import { failureBudgetProblem, quarantineCounts } from './execute.js';
+import { resolveStages, findStale } from './plan.js';
+import { stageStatuses, type RunJsonUpdate } from './run-json.js';
 
 export interface StageReport {
   stage: string;
@@ -63,6 +64,8 @@ export interface RunStatus {
   stages: StageReport[];
   cost: RunCost;
   teacher: unknown;
+  /** Who ran the tasks, when not the `univg run` process itself (a job queue: its Redis, without credentials). */
+  executor: RunJsonUpdate['executor'] | null;
   batches: BatchStatus[];
 }
 
@@ -133,6 +136,7 @@ export async function runStatus(dir: string): Promise<RunStatus> {
     stages: out,
     cost: { requests: teacher?.requests ?? null, spentUsd: teacher?.costUsd ?? null, replayedCandidates: rep.rows, replayedUsd: rep.usd },
     teacher,
+    executor: (doc.executor as RunJsonUpdate['executor'] | undefined) ?? null,
     batches,
   };
 }

@@ -116,7 +116,8 @@ async function* jsonLines<T>(file: string): AsyncGenerator<T> {
 export const evalStage: Stage = {
   name: 'eval',
   description: 'score each model (untrained, baselines, SFT, GRPO) on the benchmark: Acc@0.3/0.5/0.7 and mean IoU per task, AVG',
-  inputs: [],
+  // Every stage it may read; inputsFor picks those this config uses.
+  inputs: ['ingest', 'train-sft', 'train-rl'],
   inputsFor: evalInputs,
   outputs: [{ name: 'predictions', dir: TRAIN_LAYOUT.predictions, kind: 'Prediction' }],
   workDir: TRAIN_LAYOUT.eval,

@@ -14,7 +14,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { GroundingSample, TeacherCandidate } from '../schema/records.js';
 import { ConfigError, InterruptedError, TaskIncompleteError, UnivgError, type TaskFailures } from '../errors.js';
-import { readManifest } from '../store/manifest.js';
 import { shardFileName } from '../store/names.js';
 import { BatchRunner, readBatchState, type BatchRecord } from '../teacher/batch.js';
 import { costOf } from '../teacher/cost.js';
@@ -137,9 +136,8 @@ export const generateStage: Stage = {
   },
   async runTask(ctx) {
     const teacher = await ctx.services.teacher();
-    const manifest = await readManifest(`${ctx.runDir}/samples`);
-    const part = manifest?.files.find((f) => f.file.includes(`-${String(ctx.task.index).padStart(5, '0')}-of-`));
-    if (part) ctx.progress.setTotal(part.rows);
+    const inputRows = await ctx.inputRows('ingest');
+    if (inputRows !== null) ctx.progress.setTotal(inputRows);
     const out = ctx.output<TeacherCandidate>('candidates');
     const endpoint = teacher.client.endpoint;
     const transient = new FailureTally(endpoint);
@@ -155,7 +153,7 @@ export const generateStage: Stage = {
       cache: teacher.cache,
       imageLoader: (sha) => ctx.services.images.get(sha),
       signal: ctx.signal,
-      totalSamples: part?.rows,
+      ...(inputRows !== null ? { totalSamples: inputRows } : {}),
       failedRows: false,
       onFailure: (f) => {
         if (f.transient) transient.add(f.reason, f.candidates, f.message);
@@ -199,7 +197,7 @@ export const generateStage: Stage = {
       if (err instanceof InterruptedError || !(err instanceof UnivgError)) throw err;
       // The stage stops (a fatal refusal, a breaker that gave up, the cost cap): every candidate of the
       // task not generated yet is failed work, for that reason.
-      const total = part ? part.rows * teacher.config.candidates : candidates;
+      const total = inputRows !== null ? inputRows * teacher.config.candidates : candidates;
       transient.f.total = total;
       const left = total - candidates;
       if (left > 0) transient.add(err.code, left, err.message);

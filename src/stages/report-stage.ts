@@ -5,7 +5,7 @@ import type { Stage } from './stage.js';
 export const reportStage: Stage = {
   name: 'report',
   description: 'write report/index.html: funnel, pass rates, IoU, cost, rejection examples (SQL over the shards via DuckDB); training curves and eval tables',
-  inputs: ['select'],
+  inputs: ['select', 'train-sft', 'score', 'train-rl', 'eval'],
   // Whatever the pipeline produces: the corpus (select) and each training stage it turns on.
   inputsFor: (c) => [
     ...(c.source ? ['select'] : []),

@@ -33,7 +33,8 @@ async function modelOf(s: TrainScoreConfig, c: PipelineConfig, runDir: string): 
 export const scoreStage: Stage = {
   name: 'score',
   description: 'difficulty of each RL-pool row from G rollouts of the SFT model: mIoU, weight phi(mIoU), bucket',
-  inputs: [],
+  // Every stage it may read; inputsFor picks those this config uses.
+  inputs: ['select', 'train-sft'],
   inputsFor: scoreInputs,
   outputs: [],
   doneFile: `${TRAIN_LAYOUT.scored}/${MANIFEST_NAME}`,

@@ -39,8 +39,6 @@ export interface StageServices {
   images: ImageStore;
   /** The teacher (client, cache, resolved config), created on first use; the simulated one is started if configured. */
   teacher(): Promise<TeacherHandle>;
-  /** tfjs backend in use, for run.json and results (training stages). */
-  backend?: string;
 }
 
 /** Whatever the generate stage needs to call the teacher; defined by src/teacher. */
@@ -58,16 +56,20 @@ export interface TaskContext {
   read<T = Record<string, unknown>>(stage: string, output?: string): AsyncIterable<T>;
   /** Rows of every part of an input stage's output (for whole-run stages such as report). */
   readAll<T = Record<string, unknown>>(stage: string, output?: string): AsyncIterable<T>;
+  /** Rows in this task's part of an input stage's output, from its manifest (null when unknown). */
+  inputRows(stage: string, output?: string): Promise<number | null>;
   /** The sink for one of this stage's outputs (this task's part). */
   output<T = Record<string, unknown>>(name: string): RowSink<T>;
   quarantine(record: Omit<QuarantineRecord, 'stage'>): Promise<void>;
   log(message: string): void;
   /** Add to the stage's counters for this process (summed over its tasks and shown by `Stage.summary`). */
   tally(counts: Readonly<Record<string, number>>): void;
+  /** A fact about how the run ran, kept in run.json (`tfjsBackend`: the TensorFlow.js backend training used). */
+  fact(name: 'tfjsBackend', value: string): void;
 }
 
 /** What `Stage.beforeTasks` gets per task: its inputs and the services, no outputs. */
-export type TaskSetupContext = Pick<TaskContext, 'runDir' | 'config' | 'task' | 'signal' | 'services' | 'read' | 'log' | 'tally'>;
+export type TaskSetupContext = Pick<TaskContext, 'runDir' | 'config' | 'task' | 'signal' | 'services' | 'read' | 'inputRows' | 'log' | 'tally'>;
 
 export interface Stage {
   name: string;
@@ -90,7 +92,8 @@ export interface Stage {
    * Called once per process before the tasks of this stage it is about to run (those not done), one
    * context per task: a stage whose tasks wait on something slow elsewhere (generate's Batch API batches,
    * answered within 24 h) starts it for every task here, so they wait side by side instead of one after
-   * another. Best effort: what fails here is met again, and reported, by the task itself.
+   * another. Best effort: what fails here is met again, and reported, by the task itself. A queue worker
+   * calls it once per job it takes, with that job's one task.
    */
   beforeTasks?(tasks: TaskSetupContext[]): Promise<void>;
   /**

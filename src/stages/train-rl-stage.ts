@@ -23,7 +23,8 @@ function rlInputs(c: PipelineConfig): string[] {
 export const trainRlStage: Stage = {
   name: 'train-rl',
   description: 'difficulty-aware GRPO on the scored RL pool from the SFT checkpoint: a per-step log (reward, mIoU buckets, weight, KL, clip fraction, length, format rate)',
-  inputs: [],
+  // Every stage it may read; inputsFor picks those this config uses.
+  inputs: ['score', 'select', 'train-sft'],
   inputsFor: rlInputs,
   outputs: [],
   doneFile: `${TRAIN_LAYOUT.rl}/${DONE_FILE}`,
@@ -54,7 +55,7 @@ export const trainRlStage: Stage = {
       signal: ctx.signal,
       log: trainerLog(ctx),
     });
-    ctx.services.backend = res.backend.name;
+    ctx.fact('tfjsBackend', res.backend.name);
     if (res.stopped !== 'done') throw new InterruptedError(`train-rl stopped at step ${res.step} of ${res.steps} (checkpoint kept; rerun to resume)`);
     const done = await writeDone(ctx.runDir, TRAIN_LAYOUT.rl, res.checkpoint);
     ctx.log(`done: ${done.step} GRPO steps, checkpoint ${done.checkpoint} (${res.backend.name}, ${res.seconds.toFixed(1)} s)`);

@@ -27,7 +27,7 @@ export const trainSftStage: Stage = {
     const { trainSft } = await import('../train/sft.js');
     const out = join(ctx.runDir, TRAIN_LAYOUT.sft);
     const r = await trainSft({ ...sftOptions(ctx.config, ctx.runDir), out, resume: true, signal: ctx.signal, log: trainerLog(ctx) });
-    ctx.services.backend = r.backend.name;
+    ctx.fact('tfjsBackend', r.backend.name);
     if (r.stopped !== 'done') throw new InterruptedError(`train-sft stopped at update ${r.step} of ${r.steps} (checkpoint kept; rerun to resume)`);
     const done = await writeDone(ctx.runDir, TRAIN_LAYOUT.sft, r.checkpoint);
     ctx.log(`done: ${done.step} updates, checkpoint ${done.checkpoint}, final loss ${r.finalLoss?.toFixed(4) ?? 'n/a'}, held-out ${r.finalEvalLoss?.toFixed(4) ?? 'n/a'} (${r.backend.name}, ${r.seconds.toFixed(1)} s)`);

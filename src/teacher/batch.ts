@@ -29,6 +29,7 @@ import { asChatCompletion, type ChatBody } from './client.js';
 import { batchPrice, costOf, type CostTracker } from './cost.js';
 import { CostCapError, TeacherRequestError, TeacherUnavailableError } from './errors.js';
 import type { TokenEstimator } from './tokens.js';
+import { sleep } from '../async/sleep.js';
 
 /** One request a batch may carry: its cache key, what the cache records next to the answer, and its body (built only when sent). */
 export interface BatchRequest {
@@ -132,20 +133,6 @@ export async function readBatchState(file: string): Promise<BatchStateFile> {
     throw new UnivgError('batch_state', `the batch state file is not readable (${(err as Error).message}); it records batches already paid for, so it is not replaced: fix or remove it by hand`, { file });
   }
 }
-
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((resolve, reject) => {
-    if (signal?.aborted) return reject(new InterruptedError());
-    const t = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(t);
-      reject(new InterruptedError());
-    };
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
 
 /** The failure a line error stands for: a 5xx can pass, a 4xx is this request's own problem (never fatal to the run in a batch). */
 function lineFailure(batchId: string, status: number, body: unknown): TeacherRequestError {

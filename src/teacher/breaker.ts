@@ -12,10 +12,15 @@
  *
  * Attempts are judged, not requests after their retries: a request retries up to maxRetries times with
  * growing backoff, so judging only final outcomes took minutes to notice a dead endpoint.
+ *
+ * With `peers` (queue workers calling one endpoint) the breaker is the fleet's: a process that opens it
+ * tells the others, which stop sending too; one probe goes out for all of them (claimed through the
+ * peers), and its outcome closes, reopens or gives up the breaker everywhere.
  */
 import { TeacherUnavailableError } from './errors.js';
+import type { BreakerPeers, BreakerState, PeerBreakerState } from './shared.js';
 
-export type BreakerState = 'closed' | 'open' | 'half-open' | 'failed';
+export type { BreakerState };
 
 export interface BreakerOptions {
   window: number;
@@ -33,6 +38,8 @@ export interface BreakerOptions {
   /** The endpoint, for messages (already redacted). */
   endpoint?: string;
   now?: () => number;
+  /** The other processes' breakers (shared state); absent: this process's own. */
+  peers?: BreakerPeers;
   onChange?: (state: BreakerState, info: { failureRate: number; opens: number; cooldownMs: number; reason: string | null }) => void;
 }
 
@@ -62,8 +69,61 @@ export class CircuitBreaker {
   private failure: TeacherUnavailableError | null = null;
   private readonly now: () => number;
 
+  private unsubscribe: (() => void) | null = null;
+
   constructor(private readonly o: BreakerOptions) {
     this.now = o.now ?? Date.now;
+    if (o.peers) this.unsubscribe = o.peers.subscribe((s) => this.adopt(s));
+  }
+
+  /** What another process's breaker did becomes this one's state too. */
+  private adopt(s: PeerBreakerState): void {
+    if (this._state === 'failed') return;
+    if (s.reason) this.lastWhy = s.reason;
+    if (s.state === 'failed') {
+      this.giveUp(`teacher endpoint failing${this.o.endpoint ? ` at ${this.o.endpoint}` : ''}${s.reason ? `: ${s.reason}` : ''}; another worker's probes failed too`);
+      return;
+    }
+    if (s.state === 'open') {
+      this.opens = Math.max(this.opens, s.opens);
+      const until = this.now() + s.cooldownMs;
+      if (this._state === 'closed') {
+        this._state = 'open';
+        this.openUntil = until;
+        this.emit();
+        for (const l of [...this.openListeners]) l();
+      } else if (until > this.openUntil) this.openUntil = until;
+      if (this.timer) clearTimeout(this.timer);
+      this.timer = null;
+      this.schedule();
+      return;
+    }
+    // Another process's probe succeeded: the endpoint answers again.
+    if (this._state !== 'closed' && !this.probing) this.reset();
+  }
+
+  private publish(): void {
+    const state = this._state === 'half-open' ? 'open' : this._state;
+    this.o.peers?.publish({ state, cooldownMs: state === 'open' ? Math.max(0, this.openUntil - this.now()) : 0, opens: this.opens, reason: this.lastWhy });
+  }
+
+  private reset(): void {
+    this._state = 'closed';
+    this.opens = 0;
+    this.ring = [];
+    this.pos = 0;
+    this.failures = 0;
+    this.streak = 0;
+    this.emit();
+    this.wake();
+  }
+
+  private giveUp(message: string): void {
+    this._state = 'failed';
+    this.failure = new TeacherUnavailableError(message, { ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}), ...(this.lastWhy ? { reason: this.lastWhy } : {}) });
+    this.emit();
+    for (const w of this.waiters.splice(0)) w.reject(this.failure);
+    for (const l of [...this.openListeners]) l();
   }
 
   get state(): BreakerState {
@@ -99,8 +159,18 @@ export class CircuitBreaker {
       if (signal?.aborted) throw signal.reason;
       if (this._state === 'closed') return false;
       if (this._state === 'open' && this.now() >= this.openUntil && !this.probing) {
-        this._state = 'half-open';
         this.probing = true;
+        // One probe for the whole fleet: another process's probe decides for this one too.
+        if (this.o.peers && !(await this.o.peers.claimProbe(Math.max(this.cooldown(), 1000)))) {
+          this.probing = false;
+          if (this._state === 'open') this.openUntil = Math.max(this.openUntil, this.now() + 250);
+          continue;
+        }
+        if (this._state !== 'open') {
+          this.probing = false;
+          continue;
+        }
+        this._state = 'half-open';
         this.emit();
         return true;
       }
@@ -154,18 +224,14 @@ export class CircuitBreaker {
     this.totalOpens++;
     const limit = this.reached ? this.o.maxOpens : Math.min(this.o.maxOpens, this.o.maxOpensUnreached ?? 2);
     if (this.opens > limit) {
-      this._state = 'failed';
       const where = this.o.endpoint ? ` at ${this.o.endpoint}` : '';
       const why = this.lastWhy ? `: ${this.lastWhy}` : '';
-      this.failure = new TeacherUnavailableError(
+      this.giveUp(
         this.reached
           ? `teacher endpoint failing${where}${why}; ${limit} probe${limit === 1 ? '' : 's'} after cooldowns failed too`
           : `teacher endpoint not reachable${where}${why}; it never answered, and ${limit} probe${limit === 1 ? '' : 's'} after cooldowns failed too (is the server running, and is the URL right?)`,
-        { ...(this.o.endpoint ? { endpoint: this.o.endpoint } : {}), ...(this.lastWhy ? { reason: this.lastWhy } : {}) },
       );
-      this.emit();
-      for (const w of this.waiters.splice(0)) w.reject(this.failure);
-      for (const l of [...this.openListeners]) l();
+      this.publish();
       return;
     }
     this._state = 'open';
@@ -173,6 +239,7 @@ export class CircuitBreaker {
     this.emit();
     this.schedule();
     for (const l of [...this.openListeners]) l();
+    this.publish();
   }
 
   /**
@@ -207,14 +274,8 @@ export class CircuitBreaker {
     if (probe) {
       this.probing = false;
       if (ok) {
-        this._state = 'closed';
-        this.opens = 0;
-        this.ring = [];
-        this.pos = 0;
-        this.failures = 0;
-        this.streak = 0;
-        this.emit();
-        this.wake();
+        this.reset();
+        this.publish();
       } else {
         this.open();
       }
@@ -239,6 +300,8 @@ export class CircuitBreaker {
   }
 
   close(): void {
+    this.unsubscribe?.();
+    this.unsubscribe = null;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.wake();

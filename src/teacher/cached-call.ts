@@ -7,8 +7,10 @@
  *
  * The body is built lazily: on a hit no image is read, resized or encoded.
  */
+import { InterruptedError } from '../errors.js';
 import type { CachedResponse, ResponseCache } from './cache.js';
 import type { ChatBody, TeacherClient } from './client.js';
+import type { RequestClaim } from './shared.js';
 
 export interface CachedCall {
   client: TeacherClient;
@@ -52,6 +54,44 @@ export async function cachedCall(c: CachedCall): Promise<CachedCallResult> {
   if (c.miss) throw c.miss();
   // A request that could never be sent (the endpoint refused the run, the breaker gave up) reads no image.
   c.client.assertUsable();
+  const got = await claimOrWait(c);
+  if ('value' in got) return { value: got.value, cached: true, attempts: 0 };
+  try {
+    return await send(c);
+  } finally {
+    await got.claim?.release();
+  }
+}
+
+/**
+ * With claims shared by other processes (queue workers): claim the key before sending it. While another
+ * process holds it, wait for its answer to reach the cache (or for its claim to go: it failed, or died
+ * and its claim expired) and claim again. The answer, when it arrived meanwhile.
+ */
+async function claimOrWait(c: CachedCall): Promise<{ claim: RequestClaim | null } | { value: CachedResponse }> {
+  const claims = c.client.claims;
+  if (!claims) return { claim: null };
+  const answered = async () => {
+    await c.cache.refresh();
+    return c.cache.has(c.hash) ? await c.cache.get(c.hash) : undefined;
+  };
+  for (;;) {
+    if (c.signal?.aborted) throw new InterruptedError();
+    const claim = await claims.claim(c.hash);
+    // Claimed: the holder before us may have cached the answer just before releasing its claim.
+    if (claim) {
+      const value = await answered();
+      if (!value) return { claim };
+      await claim.release();
+      return { value };
+    }
+    await claims.waitReleased(c.hash, c.signal);
+    const value = await answered();
+    if (value) return { value };
+  }
+}
+
+async function send(c: CachedCall): Promise<CachedCallResult> {
   const body = await c.body();
   const res = await c.client.complete({
     body,

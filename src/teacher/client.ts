@@ -15,6 +15,7 @@ import { costOf, CostTracker } from './cost.js';
 import { CostCapError, TeacherFatalError, TeacherRequestError } from './errors.js';
 import { emptyAttempts, Histogram, type TeacherCounters } from './metrics.js';
 import { RateLimiter, readRateHeaders, retryAfterMs, type Reservation } from './rate-limit.js';
+import type { RateControl, RequestClaims, TeacherCoordination } from './shared.js';
 import { TokenEstimator, textTokens } from './tokens.js';
 import { createNodeFetch } from './transport.js';
 
@@ -38,6 +39,8 @@ export interface TeacherClientOptions {
   random?: () => number;
   /** Backoff base and cap (ms); tests shorten them. */
   backoff?: { baseMs?: number; capMs?: number };
+  /** The budget, breaker and request claims shared with other processes (src/teacher/shared.ts); absent: this process's own. */
+  coordination?: TeacherCoordination;
 }
 
 /** The chat-completion body this client sends (a subset of the OpenAI type, text and image parts). */
@@ -177,7 +180,7 @@ export class TeacherClient {
   readonly model: string;
   private readonly apiKey: string;
   private readonly openai: OpenAI;
-  private readonly rate: RateLimiter;
+  private readonly rate: RateControl;
   private readonly limiter: AdaptiveLimiter;
   private readonly breaker: CircuitBreaker;
   readonly cost: CostTracker;
@@ -203,7 +206,7 @@ export class TeacherClient {
       logLevel: 'off',
       ...(cfg.httpTransport === 'node' ? { fetch: createNodeFetch({ maxSockets: cfg.concurrency * 2 }) } : {}),
     });
-    this.rate = new RateLimiter({ rpm: cfg.rpm, tpm: cfg.tpm });
+    this.rate = o.coordination?.rate ?? new RateLimiter({ rpm: cfg.rpm, tpm: cfg.tpm });
     // Slow start from one request: its response's headers say the limits before anything bursts.
     this.limiter = new AdaptiveLimiter(cfg.concurrency, 1000, Date.now, 1);
     this.breaker = new CircuitBreaker({
@@ -213,6 +216,7 @@ export class TeacherClient {
       maxOpens: cfg.breakerMaxOpens,
       consecutiveFailures: cfg.breakerConsecutiveFailures,
       endpoint: redactSecrets(baseUrl, [apiKey]),
+      ...(o.coordination?.breaker ? { peers: o.coordination.breaker } : {}),
       onChange: (state, info) => this.emit({ type: 'breaker', state, endpoint: this.redact(this.baseUrl), ...info }),
     });
     this.cost = new CostTracker(cfg.price, cfg.maxCostUsd);
@@ -225,6 +229,11 @@ export class TeacherClient {
 
   private redact(text: string): string {
     return redactSecrets(text, [this.apiKey]);
+  }
+
+  /** Claims on requests in flight shared with other processes (cached-call.ts), when there are any. */
+  get claims(): RequestClaims | null {
+    return this.o.coordination?.claims ?? null;
   }
 
   /**

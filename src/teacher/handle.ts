@@ -9,6 +9,7 @@ import type { TeacherConfig } from '../schema/config.js';
 import { ResponseCache, type CacheOptions } from './cache.js';
 import { TeacherClient, type TeacherEvent } from './client.js';
 import { checkPromptVersion } from './prompts.js';
+import type { TeacherCoordination } from './shared.js';
 import { startSimTeacher, type SimTeacher } from './sim/index.js';
 
 export interface TeacherHandle {
@@ -26,6 +27,8 @@ export interface OpenTeacherOptions {
   /** Directory a relative cacheDir is resolved against (default the working directory). */
   root?: string;
   cache?: CacheOptions;
+  /** The budget, breaker and request claims shared with other processes (queue workers). */
+  coordination?: TeacherCoordination;
 }
 
 const SIM_CONVENTIONS = new Set(['qwen2vl', 'qwen25vl', 'norm']);
@@ -52,7 +55,7 @@ export async function openTeacher(config: TeacherConfig, opts: OpenTeacherOption
     });
   }
   try {
-    const client = new TeacherClient({ config, ...(opts.env ? { env: opts.env } : {}), ...(sim ? { baseUrl: sim.url } : {}), ...(opts.log ? { log: opts.log } : {}) });
+    const client = new TeacherClient({ config, ...(opts.env ? { env: opts.env } : {}), ...(sim ? { baseUrl: sim.url } : {}), ...(opts.log ? { log: opts.log } : {}), ...(opts.coordination ? { coordination: opts.coordination } : {}) });
     const dir = isAbsolute(config.cacheDir) ? config.cacheDir : resolve(opts.root ?? process.cwd(), config.cacheDir);
     const cache = await ResponseCache.open(dir, opts.cache);
     return {

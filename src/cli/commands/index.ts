@@ -11,5 +11,6 @@ import * as shards from './shards.js';
 import * as synth from './synth.js';
 import * as teacher from './teacher.js';
 import * as train from './train.js';
+import * as worker from './worker.js';
 
-export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score, audit, exporter];
+export const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [run, ingest, synth, teacher, shards, report, evaluate, train, score, audit, exporter, worker];

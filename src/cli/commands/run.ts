@@ -36,11 +36,13 @@ export const RunFlagsSchema = z.object({
     .optional()
     .describe('run only task i of N in partitioned stages (N = shards.tasks), as one worker of a job array'),
   force: z.array(z.string().min(1)).optional().describe('redo these stages and every stage that depends on them'),
+  executor: z.enum(['local', 'queue']).default('local').describe('who runs the tasks: this process, or `univg worker` processes through a Redis job queue (see --redis)'),
+  redis: z.string().min(1).optional().describe('Redis of the job queue, redis://[user:password@]host:port[/db] (default: $UNIVG_REDIS_URL); with --executor queue'),
   dryRun: z.boolean().default(false).describe("estimate the teacher's tokens, cost and time (ingests locally; sends no request)"),
   quiet: z.boolean().default(false).describe('print only errors'),
   json: z.boolean().default(false).describe('print progress as JSON lines (for scripts)'),
 });
-export const RUN_FLAGS = schemaFlags(RunFlagsSchema, { placeholders: { stages: '<name>', from: '<name>', task: '<i/N>', force: '<name>' } });
+export const RUN_FLAGS = schemaFlags(RunFlagsSchema, { placeholders: { stages: '<name>', from: '<name>', task: '<i/N>', force: '<name>', redis: '<url>' } });
 type RunFlags = z.output<typeof RunFlagsSchema>;
 
 function parseTask(v: string | undefined): { index: number; count: number } | undefined {
@@ -122,10 +124,23 @@ async function dryRun(file: string, flags: RunFlags): Promise<number> {
   }
 }
 
+/** The queue executor when asked for (Redis checked before anything is planned), else the default. */
+async function executorFor(flags: RunFlags) {
+  if (flags.executor !== 'queue') {
+    if (flags.redis !== undefined) throw new ConfigError('--redis is for --executor queue');
+    return undefined;
+  }
+  const [{ queueExecutor }, { redisUrlFrom, connectRedis }] = await Promise.all([import('../../queue/executor.js'), import('../../queue/redis.js')]);
+  const redisUrl = redisUrlFrom(flags.redis);
+  (await connectRedis(redisUrl)).disconnect();
+  return queueExecutor({ redisUrl });
+}
+
 /** Run a pipeline with Ctrl-C handled: the first stops cleanly (exit 130), the second exits at once. */
 async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
   const { createReporter, pickReporterMode, runPipeline, STANDARD_STAGES } = await runtime();
   const loaded = await loadForRun(file, flags);
+  const executor = await executorFor(flags);
   const reporter = createReporter(pickReporterMode(flags), flags.json ? process.stdout : process.stderr);
   const controller = new AbortController();
   let interrupts = 0;
@@ -151,6 +166,7 @@ async function runWithSignals(file: string, flags: RunFlags): Promise<number> {
       force: flags.force,
       signal: controller.signal,
       reporter,
+      ...(executor ? { executor } : {}),
     });
     if (flags.json) process.stdout.write(`${JSON.stringify({ event: 'run_end', ...summary })}\n`);
     else if (!flags.quiet) process.stderr.write(`run directory: ${summary.runDir}\n`);
@@ -207,14 +223,17 @@ Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to r
     .command('status')
     .argument('<run-dir>', 'a run directory (runs/<name>)')
     .option('--json', 'print as JSON')
-    .description('show a run: stages, tasks done, rows, cost, errors')
-    .addHelpText('after', '\nExample:\n  univg status runs/demo')
+    .option('--redis <url>', "Redis of the run's job queue, when it ran with --executor queue (default: $UNIVG_REDIS_URL, else the URL in run.json, which has no password)")
+    .description('show a run: stages, tasks done, rows, cost, errors; for a queue run, its jobs and workers')
+    .addHelpText('after', '\nExamples:\n  univg status runs/demo\n  univg status /shared/runs/cot --redis redis://queue-host:6379')
     .action(
-      action(async (dir: string, flags: { json?: boolean }) => {
+      action(async (dir: string, flags: { json?: boolean; redis?: string }) => {
         if (!existsSync(join(dir, 'run.json'))) throw new ConfigError('not a run directory (no run.json)', { file: dir });
         const { runStatus, formatStatus } = await import('../../pipeline/status.js');
         const status = await runStatus(dir);
-        process.stdout.write(flags.json ? `${JSON.stringify(status, null, 2)}\n` : formatStatus(status));
+        const queue = status.executor?.kind === 'queue' ? await (await import('../../queue/status.js')).queueStatus(dir, flags.redis, status.executor.redis) : null;
+        if (flags.json) process.stdout.write(`${JSON.stringify(queue ? { ...status, queue } : status, null, 2)}\n`);
+        else process.stdout.write(formatStatus(status) + (queue ? (await import('../../queue/status.js')).formatQueueStatus(queue) : ''));
       }),
     );
 }
