@@ -41,6 +41,31 @@ export async function squarePng(w: number, h: number, box: [number, number, numb
 
 const ORD = ['first', 'second', 'third'];
 
+/** An SftRow asking for the `name` square in image `target` of `images`; its answer is `box` in 0-1000. */
+function squareRow(o: { id: string; task: string; images: { bytes: Uint8Array<ArrayBuffer>; path: null }[]; W: number; H: number; target: number; box: [number, number, number, number]; name: string; cot: boolean }): RecordOf<'SftRow'> {
+  const { images, W, H, box, target, name } = o;
+  const q = (v: number, side: number) => Math.round((v / side) * 1000);
+  const answer = `(${q(box[0], W)},${q(box[1], H)}),(${q(box[2], W)},${q(box[3], H)})`;
+  return {
+    id: o.id,
+    source: 'synthetic',
+    task: o.task,
+    images,
+    imageSha256: images.map((im) => createHash('sha256').update(im.bytes).digest('hex')),
+    imageWidth: images.map(() => W),
+    imageHeight: images.map(() => H),
+    prompt: `${'<image>'.repeat(images.length)}Locate the ${name} square. First output the thinking process in <think> </think> tags and then output the bounding box in <answer> </answer> tags.`,
+    targetImage: target,
+    targetBox: box,
+    convention: 'qwen2vl',
+    answer,
+    difficultyLabel: 'easy',
+    completion: o.cot ? `<think>The ${name} square is in the ${ORD[target]} image. So the target is at ${answer}.</think><answer>${answer}</answer>` : `<answer>${answer}</answer>`,
+    candidateIndex: 0,
+    iou: 1,
+  };
+}
+
 /** `n` rows: 1-3 images of 40x30 px; the target image has a coloured square, the answer is its box. */
 export async function tinyRows(n: number, seed = 1): Promise<RecordOf<'SftRow'>[]> {
   const rng = new Rng(`tiny-corpus:${seed}`);
@@ -59,26 +84,7 @@ export async function tinyRows(n: number, seed = 1): Promise<RecordOf<'SftRow'>[
       const bytes = k === target ? await squarePng(W, H, box, rgb) : await squarePng(W, H, [1, 1, 3, 3], [90, 90, 90]);
       images.push({ bytes, path: null });
     }
-    const q = (v: number, side: number) => Math.round((v / side) * 1000);
-    const answer = `(${q(box[0], W)},${q(box[1], H)}),(${q(box[2], W)},${q(box[3], H)})`;
-    rows.push({
-      id: `tiny-${seed}-${i}`,
-      source: 'synthetic',
-      task: ['refer_grounding', 'common_object', 'diff'][i % 3]!,
-      images,
-      imageSha256: images.map((im) => createHash('sha256').update(im.bytes).digest('hex')),
-      imageWidth: images.map(() => W),
-      imageHeight: images.map(() => H),
-      prompt: `${'<image>'.repeat(count)}Locate the ${name} square. First output the thinking process in <think> </think> tags and then output the bounding box in <answer> </answer> tags.`,
-      targetImage: target,
-      targetBox: box,
-      convention: 'qwen2vl',
-      answer,
-      difficultyLabel: 'easy',
-      completion: `<think>The ${name} square is in the ${ORD[target]} image. So the target is at ${answer}.</think><answer>${answer}</answer>`,
-      candidateIndex: 0,
-      iou: 1,
-    });
+    rows.push(squareRow({ id: `tiny-${seed}-${i}`, task: ['refer_grounding', 'common_object', 'diff'][i % 3]!, images, W, H, target, box, name, cot: true }));
   }
   return rows;
 }
@@ -132,26 +138,7 @@ export async function tinySuite(dir: string, n: number, seed = 1): Promise<{ sui
     }
     const id = `synth-s${seed}-${String(i).padStart(6, '0')}`;
     scenes.push(JSON.stringify({ id, split: 'train', task: 'refer_grounding', images: sceneImages }));
-    const q = (v: number, side: number) => Math.round((v / side) * 1000);
-    const answer = `(${q(box[0], W)},${q(box[1], H)}),(${q(box[2], W)},${q(box[3], H)})`;
-    rows.push({
-      id,
-      source: 'synthetic',
-      task: 'refer_grounding',
-      images,
-      imageSha256: images.map((im) => createHash('sha256').update(im.bytes).digest('hex')),
-      imageWidth: images.map(() => W),
-      imageHeight: images.map(() => H),
-      prompt: `${'<image>'.repeat(count)}Locate the ${name} square. First output the thinking process in <think> </think> tags and then output the bounding box in <answer> </answer> tags.`,
-      targetImage: target,
-      targetBox: box,
-      convention: 'qwen2vl',
-      answer,
-      difficultyLabel: 'easy',
-      completion: `<answer>${answer}</answer>`,
-      candidateIndex: 0,
-      iou: 1,
-    });
+    rows.push(squareRow({ id, task: 'refer_grounding', images, W, H, target, box, name, cot: false }));
   }
   writeFileSync(join(dir, 'scenes.jsonl'), scenes.join('\n') + '\n');
   return { suite: dir, rows };
