@@ -360,6 +360,12 @@ export const TrainRlConfig = z
   })
   .describe('stage train-rl: difficulty-aware GRPO from the SFT checkpoint on the (scored) RL pool; checkpointEvery and keepCheckpoints do not mark results stale');
 
+/** Budget forcing in evaluation (SamplingOptions.forceAnswer); one definition for the stage and `univg eval`. */
+export const ForceAnswer = z
+  .boolean()
+  .default(false)
+  .describe('checkpoints: write </think><answer>(x1,y1),(x2,y2)</answer> for an answer not begun when only its tokens are left, the model choosing the coordinates (scores where it points, not only whether its reasoning ends in the budget)');
+
 export const TrainEvalConfig = z
   .strictObject({
     bench: z
@@ -377,6 +383,7 @@ export const TrainEvalConfig = z
     limit: posInt().optional().describe('score only the first N bench samples'),
     maxTokens: posInt().optional().describe("completion tokens per answer; default the model's maximum"),
     temperature: z.number().min(0).max(2).default(0).describe('0: greedy'),
+    forceAnswer: ForceAnswer,
     seed: z.number().int().optional().describe('sampling and the random baseline; default the pipeline seed'),
   })
   .describe('stage eval: MIG-Bench metrics (Acc@0.3/0.5/0.7, mean IoU per task, AVG) of each model on the bench');

@@ -87,6 +87,7 @@ async function predictorFor(ctx: TaskContext, model: EvalModel): Promise<{ predi
     ...(backend ? { backend } : {}),
     ...(e.maxTokens !== undefined ? { maxTokens: e.maxTokens } : {}),
     temperature: e.temperature,
+    forceAnswer: e.forceAnswer,
     seed,
   });
   const step = typeof predictor.info?.step === 'number' ? predictor.info.step : null;

@@ -29,6 +29,22 @@ export interface SamplingOptions {
    * under plain argmax a punctuation token at 20% beats a number holding 80% spread over many values.
    */
   greedy?: 'class' | 'token';
+  /**
+   * Budget forcing (default false): a row that has not begun `<answer>` when only the tokens of one answer
+   * are left gets `</think><answer>(x1,y1),(x2,y2)</answer>` written for it, the four coordinates chosen
+   * by the model. A model whose reasoning would run past the budget then still commits to a box, so
+   * evaluation measures where it points and not only whether it finishes. Results say which rows were
+   * forced.
+   */
+  forceAnswer?: boolean;
+}
+
+/** The forced answer's tokens: -1 where the model chooses a coordinate. */
+export function forcedAnswerTemplate(tokenizer: Tokenizer): number[] {
+  const box = tokenizer.boxTokens();
+  if (!box) throw new ConfigError('forcing an answer needs the tokens ( , ) in the vocabulary', { field: 'forceAnswer' });
+  const [open, comma, close] = box;
+  return [tokenizer.thinkEnd, tokenizer.answer, open, -1, comma, -1, close, comma, open, -1, comma, -1, close, tokenizer.answerEnd, tokenizer.eos];
 }
 
 export interface GenerationInput {
@@ -45,6 +61,8 @@ export interface Generation {
   tokens: number[];
   /** Why generation stopped: `<eos>`, or the token limit. */
   stop: 'eos' | 'length';
+  /** Whether the answer was written by budget forcing (SamplingOptions.forceAnswer). */
+  forced: boolean;
 }
 
 /** Generate from token ids and decoded images (S x S x 3, 0..1). */
@@ -80,8 +98,9 @@ export async function generateBatch(model: GroundingModel, tokenizer: Tokenizer,
       topP: opts.topP ?? 1,
       rngs: items.map((_, i) => new Rng(i === 0 ? `sample:${opts.seed ?? 0}` : `sample:${opts.seed ?? 0}:${i}`)),
       ...(coords ? { coords } : {}),
+      ...(opts.forceAnswer ? { forceAnswer: { template: forcedAnswerTemplate(tokenizer), answer: tokenizer.answer, coords: { first: tokenizer.coordId(0), last: tokenizer.coordId(1000) } } } : {}),
     });
-    return r.tokens.map((out, i) => ({ text: tokenizer.decode(out), tokens: out, stop: r.stop[i]! }));
+    return r.tokens.map((out, i) => ({ text: tokenizer.decode(out), tokens: out, stop: r.stop[i]!, forced: r.forced[i]! }));
   } finally {
     model.disposeState(state);
   }

@@ -6,6 +6,7 @@
  * fp32 rounding, and a row's draws do not depend on which other rows share its batch.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { ConfigError } from '../errors.js';
 import type { DecodeState, GroundingModel } from './model/index.js';
 import type { Rng } from './rng.js';
 
@@ -85,6 +86,22 @@ export interface DecodeRowsOptions extends SamplerOptions {
   rngs?: Rng[];
   /** Read the tokens back every this many steps (1 on CPU backends, where a read costs nothing). */
   readEvery?: number;
+  /** Write an answer for rows that have not begun one when the budget is about to run out. */
+  forceAnswer?: AnswerForcing;
+}
+
+/**
+ * Budget forcing: the last `template.length` steps of the budget feed the template to every row that has
+ * not written `answer` by then (and has not finished), so a model whose reasoning would run past the budget
+ * still commits to a box. Fixed slots are fed as they are; a slot of -1 is a coordinate the model chooses
+ * (its best coordinate token, or one sampled from the coordinate tokens alone). Everything else about
+ * the row is unchanged: the forced tokens are fed back like any other, so the box grammar and the pointer
+ * see an ordinary box.
+ */
+export interface AnswerForcing {
+  template: readonly number[];
+  answer: number;
+  coords: CoordinateRange;
 }
 
 export interface DecodedRows {
@@ -92,6 +109,8 @@ export interface DecodedRows {
   tokens: number[][];
   /** Per row, whether it stopped at `<eos>` or at the token limit. */
   stop: Array<'eos' | 'length'>;
+  /** Per row, whether its answer was forced (all false without `forceAnswer`). */
+  forced: boolean[];
 }
 
 /** Steps between readbacks: GPU backends stall on every read; CPU backends do not. */
@@ -110,16 +129,37 @@ export async function decodeRows(model: GroundingModel, state: DecodeState, o: D
   if (o.temperature > 0 && (!o.rngs || o.rngs.length !== B)) throw new Error(`decodeRows: sampling needs ${B} RNG streams`);
   const tokens: number[][] = Array.from({ length: B }, () => []);
   const stop: Array<'eos' | 'length' | null> = new Array(B).fill(null);
+  const f = o.forceAnswer;
+  const forceFrom = f ? o.maxTokens - f.template.length : Infinity;
+  if (f && forceFrom < 0) throw new ConfigError(`a forced answer takes ${f.template.length} tokens; maxTokens is ${o.maxTokens}`, { field: 'maxTokens' });
   const eosRow = tf.fill([B], o.eos, 'int32') as tf.Tensor1D;
   let next = tf.fill([B], o.bos, 'int32') as tf.Tensor1D;
   let done = tf.zeros([B], 'bool') as tf.Tensor1D;
+  // Forcing state, on the device: which rows have written `answer`, and which are being forced.
+  let answered = f ? (tf.zeros([B], 'bool') as tf.Tensor1D) : null;
+  let forced: tf.Tensor1D | null = null;
   const chunk: tf.Tensor1D[] = [];
   try {
     for (let t = 0; t < o.maxTokens; t++) {
       const logits = model.decodeStep(state, next);
       const u = o.temperature > 0 ? Float32Array.from(o.rngs!, (r) => r.uniform()) : null;
-      const fed = tf.tidy(() => tf.where(done, eosRow, sampleTokens(logits, o, u)) as tf.Tensor1D);
+      if (f && t === forceFrom) forced = tf.tidy(() => tf.logicalAnd(tf.logicalNot(answered!), tf.logicalNot(done)) as tf.Tensor1D);
+      const fed = tf.tidy(() => {
+        let pick = sampleTokens(logits, o, u);
+        if (f && forced) {
+          const slot = f.template[t - forceFrom]!;
+          const V = logits.shape[1];
+          const put = slot >= 0 ? tf.fill([B], slot, 'int32') : sampleTokens(tf.add(logits, coordBias(V, f.coords, 'others')), { temperature: o.temperature, topP: o.topP }, u);
+          pick = tf.where(forced, put, pick) as tf.Tensor1D;
+        }
+        return tf.where(done, eosRow, pick) as tf.Tensor1D;
+      });
       logits.dispose();
+      if (f) {
+        const a = tf.tidy(() => tf.logicalOr(answered!, tf.equal(fed, tf.scalar(f.answer, 'int32'))) as tf.Tensor1D);
+        answered!.dispose();
+        answered = a;
+      }
       const nowDone = tf.logicalOr(done, tf.equal(fed, eosRow)) as tf.Tensor1D;
       done.dispose();
       done = nowDone;
@@ -142,11 +182,14 @@ export async function decodeRows(model: GroundingModel, state: DecodeState, o: D
         }
       if (stop.every((s) => s !== null)) break;
     }
+    const wasForced = forced ? Array.from(await forced.data(), (v) => v !== 0) : new Array<boolean>(B).fill(false);
+    return { tokens, stop: stop.map((s) => s ?? 'length'), forced: wasForced };
   } finally {
     for (const c of chunk) c.dispose();
     eosRow.dispose();
     next.dispose();
     done.dispose();
+    answered?.dispose();
+    forced?.dispose();
   }
-  return { tokens, stop: stop.map((s) => s ?? 'length') };
 }

@@ -11,7 +11,7 @@
 import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { z } from 'zod';
-import { ScoreEndpointConfig, TrainBackend } from '../../schema/config.js';
+import { ForceAnswer, ScoreEndpointConfig, TrainBackend } from '../../schema/config.js';
 import { BoxConvention } from '../../schema/records.js';
 import { BASELINES, baselinePredictor, type Predictor } from '../../train/eval/predictor.js';
 import type { CompletionSource, EvalReport } from '../../train/eval/evaluate.js';
@@ -38,6 +38,7 @@ export const EvalFlags = z.object({
   apiKeyEnv: ep.apiKeyEnv,
   maxTokens: ep.maxTokens.describe("completion tokens per answer (default: 256 for --endpoint, the paper's; the model's maximum for --checkpoint)"),
   temperature: z.number().min(0).max(2).optional().describe('sampling temperature for --endpoint and --checkpoint (default: 0, greedy)'),
+  forceAnswer: ForceAnswer,
   backend: TrainBackend,
   concurrency: ep.concurrency,
   cacheDir: ep.cacheDir,
@@ -126,6 +127,7 @@ export async function evalCommand(values: Record<string, unknown>): Promise<Eval
       ...(temperature !== undefined ? { temperature } : {}),
       ...(f.seed !== undefined ? { seed: f.seed } : {}),
       ...(conv !== undefined ? { convention: conv } : {}),
+      forceAnswer: f.forceAnswer,
     });
     process.stderr.write(`univg eval: ${String(predictor.info?.checkpoint)} (step ${String(predictor.info?.step)}) on backend ${String(predictor.info?.backend)}\n`);
     source = { kind: 'predictor', predictor };

@@ -18,6 +18,8 @@ export interface CheckpointPredictorOptions {
   temperature?: number;
   topP?: number;
   seed?: number;
+  /** Budget forcing (SamplingOptions.forceAnswer; default false). */
+  forceAnswer?: boolean;
   /** Samples generated together (default 8; 1 generates one at a time). */
   batch?: number;
   /**
@@ -38,6 +40,7 @@ export async function checkpointPredictor(dir: string, o: CheckpointPredictorOpt
     temperature,
     ...(o.topP !== undefined ? { topP: o.topP } : {}),
     seed: o.seed ?? 0,
+    forceAnswer: o.forceAnswer ?? false,
   };
   return {
     name: `checkpoint:${loaded.dir}`,
@@ -56,6 +59,7 @@ export async function checkpointPredictor(dir: string, o: CheckpointPredictorOpt
       temperature,
       seed: sampling.seed,
       maxTokens: o.maxTokens ?? loaded.config.maxTargetTokens,
+      forceAnswer: sampling.forceAnswer,
     },
     predict: (sample, images) => generateCompletion(loaded.model, loaded.tokenizer, { images, question: sample.question }, sampling),
     predictMany: (items) => generateCompletions(loaded.model, loaded.tokenizer, items.map(({ sample, images }) => ({ images, question: sample.question })), sampling),

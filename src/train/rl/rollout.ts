@@ -53,6 +53,7 @@ export async function sampleGroup(model: GroundingModel, tokenizer: Tokenizer, i
       text: tokenizer.decode(tokens),
       tokens,
       stop: r.stop[g]!,
+      forced: r.forced[g]!,
       targetIds: r.stop[g] === 'eos' ? [...tokens, tokenizer.eos] : [...tokens],
     }));
   } finally {
