@@ -11,6 +11,7 @@ import { Duck, type DuckOptions } from '../runview/duck.js';
 import { createViews } from '../runview/views.js';
 import { readRunFiles } from '../runview/run-files.js';
 import { selectExamples } from './examples.js';
+import { EVAL_SAMPLES_PER_TASK, selectEvalSamples, type EvalSamples } from './eval-samples.js';
 import { computeFigures, type ReportFigures } from './figures.js';
 import { renderReport } from './render.js';
 
@@ -19,6 +20,8 @@ export interface ReportOptions {
   examplesPerReason?: number;
   /** Examples shown that passed every check (default 2). */
   passedExamples?: number;
+  /** Test samples per task drawn with every evaluated model's box (default 2). */
+  evalSamplesPerTask?: number;
   /** Where to find images that are not in the run's `images/` store; default the config's source imageRoot. */
   imageRoot?: string;
   /** Output directory; default `<runDir>/report`. */
@@ -45,21 +48,25 @@ function count(name: string, v: number | undefined, fallback: number): number {
 export async function buildReport(runDir: string, opts: ReportOptions = {}): Promise<ReportResult> {
   const perReason = count('examplesPerReason', opts.examplesPerReason, 3);
   const passed = count('passedExamples', opts.passedExamples, 2);
+  const perTask = count('evalSamplesPerTask', opts.evalSamplesPerTask, EVAL_SAMPLES_PER_TASK);
   const root = resolve(runDir);
   const files = await readRunFiles(root);
   const duck = await Duck.open(opts.duckdb);
   let figures: ReportFigures;
   let examples;
+  let evalSamples: EvalSamples | null;
   try {
     const present = await createViews(duck, files);
     figures = await computeFigures(duck, files, present);
     examples = await selectExamples(duck, present, root, { perReason, passed, imageRoot: opts.imageRoot ?? files.run?.imageRoot ?? null });
+    evalSamples = await selectEvalSamples(duck, present, root, figures.training?.eval ?? null, { perTask });
   } finally {
     duck.close();
   }
   const page = await renderReport({
     figures,
     examples,
+    evalSamples,
     teacherCounters: files.run?.teacher ?? null,
     runLabel: files.run?.name ?? basename(root),
     generator: `univg ${UNIVG_VERSION}`,

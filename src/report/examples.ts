@@ -6,35 +6,16 @@
  * joined to its completion and sample, with small thumbnails of the sample's images and the boxes the
  * reasoning wrote.
  */
-import sharp from 'sharp';
 import { placeThinkBoxes } from '../completion/index.js';
 import { BoxConvention, VERDICT_REASONS } from '../schema/records.js';
 import { Duck, int, num, sqlString, type Row } from '../runview/duck.js';
-import { RunImages } from '../runview/images.js';
+import { Thumbnailer, type ExampleImage } from './thumbs.js';
 import { orderReasons } from './figures.js';
 
 /** Group key of the examples that passed every check. */
 export const PASSED = '(passed)';
 /** Characters of a completion shown; the rest is summarised by its length. */
 export const COMPLETION_CHARS = 4000;
-
-export interface Thumb {
-  dataUrl: string;
-  width: number;
-  height: number;
-}
-
-export interface ExampleImage {
-  index: number;
-  isTarget: boolean;
-  sha256: string;
-  path: string;
-  width: number;
-  height: number;
-  thumb: Thumb | null;
-  /** Why there is no thumbnail (not in the store, undecodable). */
-  problem: string | null;
-}
 
 export interface Example {
   group: string;
@@ -175,43 +156,6 @@ function thinkBoxesOf(r: Row): number[][] {
     .map((b) => b.box);
 }
 
-/**
- * Thumbnail images, once per image and size (RunImages finds them: the run's store, else the source's
- * image root, never outside it).
- */
-export class Thumbnailer {
-  private readonly images: RunImages;
-  private readonly cache = new Map<string, Promise<{ thumb: Thumb | null; problem: string | null }>>();
-
-  constructor(runRoot: string, imageRoot: string | null) {
-    this.images = new RunImages(runRoot, imageRoot);
-  }
-
-  thumb(sha: string, path: string, side: number): Promise<{ thumb: Thumb | null; problem: string | null }> {
-    const key = `${sha}:${side}`;
-    let p = this.cache.get(key);
-    if (!p) {
-      p = (async () => {
-        const { bytes, problem } = await this.images.read(sha, path);
-        if (!bytes) return { thumb: null, problem };
-        try {
-          // No EXIF rotation: boxes are in the stored pixel grid, which is what the verifier used.
-          const { data, info } = await sharp(bytes, { limitInputPixels: 1e9 })
-            .resize(side, side, { fit: 'inside', withoutEnlargement: true })
-            .flatten({ background: '#ffffff' })
-            .jpeg({ quality: 80 })
-            .toBuffer({ resolveWithObject: true });
-          return { thumb: { dataUrl: `data:image/jpeg;base64,${data.toString('base64')}`, width: info.width, height: info.height }, problem: null };
-        } catch (err) {
-          return { thumb: null, problem: `image could not be decoded: ${err instanceof Error ? err.message : String(err)}` };
-        }
-      })();
-      this.cache.set(key, p);
-    }
-    return p;
-  }
-}
-
 async function imagesOf(r: Row, thumbs: Thumbnailer, o: ExampleOptions): Promise<ExampleImage[]> {
   const list = Array.isArray(r.images) ? (r.images as Row[]) : [];
   const target = typeof r.targetImage === 'number' ? r.targetImage : -1;
@@ -222,12 +166,8 @@ async function imagesOf(r: Row, thumbs: Thumbnailer, o: ExampleOptions): Promise
     const isTarget = index === target;
     if (!isTarget && others >= (o.maxOtherImages ?? 5)) continue;
     if (!isTarget) others++;
-    const sha = str(img.sha256) ?? '';
-    const path = str(img.path) ?? '';
-    const t = /^[0-9a-f]{64}$/.test(sha)
-      ? await thumbs.thumb(sha, path, isTarget ? (o.targetSide ?? 420) : (o.otherSide ?? 120))
-      : { thumb: null, problem: 'no valid sha256 recorded' };
-    out.push({ index, isTarget, sha256: sha, path, width: int(img.width), height: int(img.height), ...t });
+    const facts = { sha256: str(img.sha256) ?? '', path: str(img.path) ?? '', width: int(img.width), height: int(img.height) };
+    out.push(await thumbs.image(facts, index, isTarget, isTarget ? (o.targetSide ?? 420) : (o.otherSide ?? 120)));
   }
   return out;
 }

@@ -15,4 +15,5 @@ export {
 } from './figures.js';
 export { renderReport, type ReportModel } from './render.js';
 export { trainingFigures, sftFigures, rlFigures, readJsonl, thin, TRAIN_LAYOUT, DONE_FILE, EVAL_RESULTS, RL_METRICS, MAX_POINTS, type TrainingFigures, type SftFigures, type RlFigures, type ScoredFigures, type EvalResults, type EvalModelResult, type TrainDone } from './training.js';
-export { selectExamples, PASSED, type Example, type ExampleImage, type ExampleOptions, type Thumb } from './examples.js';
+export { selectExamples, PASSED, type Example, type ExampleOptions } from './examples.js';
+export { type ExampleImage, type Thumb } from './thumbs.js';

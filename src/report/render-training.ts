@@ -8,6 +8,8 @@ import { renderEvalTable } from '../train/eval/table.js';
 import { fmtInt, fmtNum, fmtPct, html, raw, escapeHtml, type SafeHtml } from '../charts/html.js';
 import { GRPO_CURVES, MIOU_BUCKET_LABELS, PALETTE, barChart, grpoCurve, histogram, lineChart, miouBuckets, render, sftLossChart } from '../charts/index.js';
 import { type Point, type RlFigures, type RlMetric, type ScoredFigures, type SftFigures, type TrainingFigures, type EvalResults } from './training.js';
+import type { EvalSample, EvalSamples, ModelAnswer } from './eval-samples.js';
+import { boxRect, boxText, imageBox, outside } from './overlay.js';
 
 function kpi(label: string, value: string, figure: string | null, sub?: string): SafeHtml {
   return html`<div class="kpi"><div class="label">${label}</div><div class="value"${figure ? raw(` data-figure="${escapeHtml(figure)}"`) : ''}>${value}</div>${
@@ -112,7 +114,69 @@ function comparison(e: EvalResults): SafeHtml {
   return html`<table id="eval-comparison"><thead>${head}</thead><tbody>${rows}</tbody></table>`;
 }
 
-function evalSection(e: EvalResults | null): SafeHtml {
+/**
+ * Each model's box colour (Okabe-Ito, none of them the ground truth's green); a model this list does not
+ * know takes a palette colour by its place in the results.
+ */
+const MODEL_COLORS: Readonly<Record<string, string>> = { untrained: '#D55E00', centre: '#1F2328', random: '#CC79A7', 'whole-image': '#56B4E9', sft: '#E69F00', rl: '#0072B2' };
+const modelColor = (name: string, i: number): string => MODEL_COLORS[name] ?? PALETTE[i % PALETTE.length]!;
+
+/** A legend swatch: a short line in the model's colour, dashed for a baseline as its box is. */
+const swatch = (color: string, baseline: boolean): SafeHtml => raw(`<span class="swatch" style="border-top: 3px ${baseline ? 'dashed' : 'solid'} ${escapeHtml(color)}"></span>`);
+
+function answerCell(a: ModelAnswer, w: number, h: number): SafeHtml {
+  if (a.status === 'no-prediction') return html`<span class="none">no prediction</span>`;
+  if (a.status === 'no-answer') return html`<span class="none">no answer</span>${a.excerpt ? html`<div class="excerpt">${a.excerpt}</div>` : ''}`;
+  const off = w > 0 && h > 0 && outside(a.answerBox!, w, h);
+  return html`IoU <b>${fmtNum(a.iou)}</b> <span class="sub">${boxText(a.answerBox!)}${off ? ' (extends outside the image)' : ''}</span>`;
+}
+
+function evalCard(s: EvalSample, colorOf: (name: string) => string): SafeHtml {
+  const w = s.image?.width ?? 0;
+  const h = s.image?.height ?? 0;
+  const overlays: SafeHtml[] = [];
+  if (s.targetBox) overlays.push(boxRect(s.targetBox, 'gt', `ground truth ${boxText(s.targetBox)}`, w, h, { 'data-box': 'ground-truth' }));
+  for (const a of s.answers) {
+    if (!a.answerBox) continue;
+    overlays.push(
+      boxRect(a.answerBox, a.kind === 'baseline' ? 'model baseline' : 'model', `${a.label}: answer ${boxText(a.answerBox)}, IoU ${fmtNum(a.iou)}`, w, h, { 'data-box': a.model, style: `stroke: ${colorOf(a.model)}` }),
+    );
+  }
+  const figure = s.image
+    ? html`<figure>${imageBox(s.image, overlays, `image ${s.image.index + 1} of sample ${s.id}`)}<figcaption>Image ${s.image.index + 1}${
+        (s.imageCount ?? 1) > 1 ? html` of ${s.imageCount} (target)` : ''
+      } · ${w}×${h} px<br><span class="legend-gt"></span>ground truth ${s.targetBox ? boxText(s.targetBox) : '–'}</figcaption></figure>`
+    : html`<div class="noimg">${s.problem ?? 'no target image'}</div>`;
+  const rows = s.answers.map(
+    (a) => html`<tr data-model="${a.model}" data-status="${a.status}"><td>${swatch(colorOf(a.model), a.kind === 'baseline')}${a.label}</td><td>${answerCell(a, w, h)}</td></tr>`,
+  );
+  return html`<article class="eval-sample" data-sample="${s.id}">
+${figure}
+<div class="ex-head"><span class="id mono">${s.id}</span></div>
+${s.question !== null ? html`<p class="question"><b>Question</b> ${s.question}</p>` : ''}
+<table class="eval-answers"><tbody>${rows}</tbody></table>
+</article>`;
+}
+
+/** "What each model drew": per task, a few test samples with the ground truth and every model's answer box. */
+function evalDrawn(e: EvalResults, s: EvalSamples | null): SafeHtml {
+  if (!s) return html``;
+  const index = new Map(e.models.map((m, i) => [m.name, i]));
+  const colorOf = (name: string) => modelColor(name, index.get(name) ?? 0);
+  const legend = html`<div class="eval-legend"><span><span class="legend-gt"></span>ground truth</span>${e.models.map(
+    (m) => html`<span data-model="${m.name}">${swatch(colorOf(m.name), m.kind === 'baseline')}${m.label}</span>`,
+  )}</div>`;
+  const tasks = s.tasks.map(
+    (t) => html`<div class="eval-task" data-task="${t.task}"><h4>${taskLabel(t.task)}${taskLabel(t.task) !== t.task ? html` <code>${t.task}</code>` : ''}</h4><div class="eval-cards">${t.samples.map((x) => evalCard(x, colorOf))}</div></div>`,
+  );
+  return html`<div id="eval-drawn"><h3>What each model drew</h3>
+<p class="lead">For each task, the first ${fmtInt(s.perTask)} evaluated test samples by id: the target image with the ground truth (green, wide) and each model's <code>&lt;answer&gt;</code> box in its colour (baselines dashed), in pixels of the target image, with its IoU; hover a box for its coordinates. A model without a usable answer box says "no answer", with the start of what it wrote.</p>
+${s.notes.length ? html`<ul class="notes">${s.notes.map((n) => html`<li>${n}</li>`)}</ul>` : ''}
+${tasks.length ? html`${legend}${tasks}` : ''}
+</div>`;
+}
+
+function evalSection(e: EvalResults | null, samples: EvalSamples | null): SafeHtml {
   if (!e) return html`<section id="evaluation"><h2>Evaluation</h2>${missing('eval did not run here: no eval/results.json.')}</section>`;
   const details = e.models.map(
     (m) => html`<details${m.name === e.models[e.models.length - 1]?.name ? raw(' open') : ''}><summary>${m.label}: per task (Acc@0.5, @0.3, @0.7, mean IoU, in %)</summary>${raw(renderEvalTable(m.metrics, { caption: `${m.label}${m.checkpoint ? ` (${m.checkpoint})` : ''}` }))}</details>`,
@@ -122,6 +186,7 @@ function evalSection(e: EvalResults | null): SafeHtml {
 ${comparison(e)}
 ${evalColumns()}
 ${details}
+${evalDrawn(e, samples)}
 </section>`;
 }
 
@@ -143,12 +208,12 @@ function evalColumns(): SafeHtml {
 /** Table-of-contents links for the training sections present. */
 export function trainingToc(t: TrainingFigures | null): SafeHtml {
   if (!t) return html``;
-  return html`<a href="#sft">SFT</a>${t.scored ? html`<a href="#scoring">Scoring</a>` : ''}<a href="#grpo">GRPO</a><a href="#evaluation">Evaluation</a>`;
+  return html`<a href="#sft">SFT</a>${t.scored ? html`<a href="#scoring">Scoring</a>` : ''}<a href="#grpo">GRPO</a><a href="#evaluation">Evaluation</a>${t.eval ? html`<a href="#eval-drawn">What each model drew</a>` : ''}`;
 }
 
 /** The training sections (nothing when the run has no training output). */
-export async function trainingSections(t: TrainingFigures | null): Promise<SafeHtml> {
+export async function trainingSections(t: TrainingFigures | null, evalSamples: EvalSamples | null): Promise<SafeHtml> {
   if (!t) return html``;
   const from = t.from ? html`<p class="lead">Trained on the corpus of <code>${t.from}</code> (its own report: <code>${t.from}/report/index.html</code>).</p>` : '';
-  return html`${from}${await sftSection(t.sft)}${t.scored ? await scoredSection(t.scored) : ''}${await rlSection(t.rl)}${evalSection(t.eval)}`;
+  return html`${from}${await sftSection(t.sft)}${t.scored ? await scoredSection(t.scored) : ''}${await rlSection(t.rl)}${evalSection(t.eval, evalSamples)}`;
 }

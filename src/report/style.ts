@@ -83,6 +83,22 @@ figcaption { font-size: 12px; color: var(--muted); margin-top: 4px; }
 #eval-columns dt { font-weight: 600; margin-top: 6px; }
 #eval-columns dd { margin: 0 0 0 16px; color: var(--muted); }
 .legend-think { display: inline-block; width: 14px; height: 0; border-top: 2px dotted var(--pred); vertical-align: middle; margin: 0 4px 0 0; }
+.eval-legend { display: flex; flex-wrap: wrap; gap: 4px 18px; font-size: 13px; margin: 6px 0 10px; }
+.swatch { display: inline-block; width: 18px; height: 0; vertical-align: middle; margin: 0 5px 0 0; }
+.eval-task h4 { font-size: 14px; margin: 16px 0 6px; }
+.eval-task h4 code { color: var(--muted); font-weight: 400; }
+.eval-cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(300px, 1fr)); gap: 14px; }
+.eval-sample { border: 1px solid var(--line); border-radius: 8px; padding: 10px 12px; background: #fff; }
+.eval-sample .ex-head { margin-top: 6px; }
+/* The ground truth is drawn first and wider, so a model box on top of it leaves a green rim. */
+.eval-sample .imgbox svg .gt { stroke-width: 5; stroke-opacity: .8; }
+.imgbox svg .model { stroke-width: 2; }
+.imgbox svg .model.baseline { stroke-dasharray: 5 3; }
+table.eval-answers { margin: 4px 0 0; width: 100%; font-size: 13px; }
+table.eval-answers td { padding: 3px 8px 3px 0; }
+table.eval-answers .none { color: var(--bad); font-weight: 600; }
+table.eval-answers .sub { color: var(--muted); font-size: 12px; }
+table.eval-answers .excerpt { color: var(--muted); font-size: 12px; overflow-wrap: anywhere; }
 .others { display: flex; flex-wrap: wrap; gap: 8px; margin-top: 8px; }
 .others figure { width: 96px; }
 .others .imgbox { border-color: var(--line); }

@@ -68,7 +68,11 @@ export interface EvalModelResult {
 
 export interface EvalResults {
   format: 1;
-  bench: { file: string; samples: number; quarantined: number; limit: number | null };
+  /**
+   * `file` and `imageRoot` relative to the run when inside it; `imageRoot` is absent from results written
+   * before the report drew the models' boxes (each model's metrics.json has it too).
+   */
+  bench: { file: string; imageRoot?: string; samples: number; quarantined: number; limit: number | null };
   models: EvalModelResult[];
 }
 
@@ -148,7 +152,8 @@ async function readText(file: string): Promise<string | null> {
   }
 }
 
-async function readJson(file: string): Promise<Record<string, unknown> | null> {
+/** A JSON file's object, null when the file does not exist; InputError when it is not JSON. */
+export async function readJson(file: string): Promise<Record<string, unknown> | null> {
   const text = await readText(file);
   if (text === null) return null;
   try {

@@ -3,11 +3,12 @@
  * several records in flight), and yield samples and quarantine records in input order. The parsing of
  * each record is the pure `plan*` function of its format; this module is the I/O around it.
  */
+import { ConfigError } from '../errors.js';
 import { readJsonArray, type ReaderStats } from './json-array.js';
 import { ImageCatalog, type ImageCatalogOptions } from './images.js';
 import { quarantine } from './reasons.js';
 import { mgroundingRecordId, planMGrounding } from './formats/mgrounding.js';
-import { planMigBench } from './formats/migbench.js';
+import { migbenchId, planMigBench } from './formats/migbench.js';
 import { llamafactoryRecordId, planLlamaFactory } from './formats/llamafactory.js';
 import { planVlmR1, vlmr1RecordId } from './formats/vlmr1.js';
 import { readJsonLines } from './json-lines.js';
@@ -33,12 +34,20 @@ export interface IngestOptions extends ImageCatalogOptions {
   hashInput?: boolean;
   /** Use this catalog instead of opening one (shares its cache across files). */
   catalog?: ImageCatalog;
+  /**
+   * Only the records that become a sample with one of these ids: the others are skipped before their
+   * images are looked up and give no event (a few samples read from a large benchmark). Only for formats
+   * whose record is one sample with an id known without its images (ConfigError otherwise).
+   */
+  only?: ReadonlySet<string>;
 }
 
 interface FormatSpec {
   plan(raw: unknown, ctx: RecordContext): RecordPlan;
   /** Id used to detect duplicate records, or null when the format has no id of its own. */
   recordId(raw: unknown): string | null;
+  /** The id of the one sample a record becomes, read without its images (formats with one sample per record). */
+  sampleId?(raw: unknown, row: number): string | null;
   /** JSON lines instead of one top-level array. */
   lines?: boolean;
 }
@@ -46,11 +55,20 @@ interface FormatSpec {
 const FORMATS: Record<SourceFormat, FormatSpec> = {
   mgrounding: { plan: planMGrounding, recordId: mgroundingRecordId },
   // MIG-Bench ids are derived from the row and cannot repeat; derived files may carry their own.
-  migbench: { plan: planMigBench, recordId: (raw) => (raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : null) },
+  migbench: { plan: planMigBench, recordId: migbenchRecordId, sampleId: (raw, row) => migbenchRecordId(raw) ?? migbenchTaskId(raw, row) },
   // Trainer files univg export writes (and the same formats from elsewhere, when they state what univg needs).
   'vlm-r1': { plan: planVlmR1, recordId: vlmr1RecordId, lines: true },
   llamafactory: { plan: planLlamaFactory, recordId: llamafactoryRecordId },
 };
+
+function migbenchRecordId(raw: unknown): string | null {
+  return raw && typeof raw === 'object' && typeof (raw as { id?: unknown }).id === 'string' ? (raw as { id: string }).id : null;
+}
+
+/** The id planMigBench derives for an item without one. */
+function migbenchTaskId(raw: unknown, row: number): string | null {
+  return raw && typeof raw === 'object' && typeof (raw as { task?: unknown }).task === 'string' ? migbenchId((raw as { task: string }).task, row) : null;
+}
 
 /** MGrounding-630k training JSON -> samples (one per grounded turn) and quarantine records. */
 export function ingestMGrounding(opts: IngestOptions): AsyncGenerator<IngestEvent> {
@@ -68,6 +86,8 @@ export async function* ingestSource(format: SourceFormat, opts: IngestOptions): 
   const spec = FORMATS[format];
   const file = opts.file ?? opts.input;
   const catalog = opts.catalog ?? (await ImageCatalog.open(opts.imageRoot, opts));
+  const only = opts.only;
+  if (only && !spec.sampleId) throw new ConfigError(`${format} records cannot be picked by sample id before reading their images`, { field: 'only' });
   const lookahead = Math.max(1, opts.lookahead ?? 64);
   // Duplicate ids: a Set holds every id seen (about 100 bytes each: ~60 MB for MGrounding's 630k).
   const seen = new Set<string>();
@@ -82,6 +102,7 @@ export async function* ingestSource(format: SourceFormat, opts: IngestOptions): 
         ...(opts.readerStats ? { stats: opts.readerStats } : {}),
       });
   for await (const item of reader) {
+    if (only && !(item.ok && only.has(spec.sampleId!(item.value, item.index) ?? ''))) continue;
     const ctx: RecordContext = { row: item.index, file };
     let settled: Promise<Settled>;
     if (!item.ok) {

@@ -180,7 +180,7 @@ export const evalStage: Stage = {
     for (const model of models) for await (const p of jsonLines<Prediction>(join(ctx.runDir, TRAIN_LAYOUT.eval, model, 'predictions.jsonl'))) await sink.write(p);
     const doc: EvalResults = {
       format: 1,
-      bench: { file: inRun(ctx.runDir, b.file), samples: bench.samples.length, quarantined: quarantinedItems(bench.quarantined), limit: e.limit ?? null },
+      bench: { file: inRun(ctx.runDir, b.file), imageRoot: inRun(ctx.runDir, b.imageRoot), samples: bench.samples.length, quarantined: quarantinedItems(bench.quarantined), limit: e.limit ?? null },
       models: results,
     };
     await writeFileAtomic(join(ctx.runDir, EVAL_RESULTS), `${JSON.stringify(doc, null, 2)}\n`);

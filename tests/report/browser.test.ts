@@ -3,51 +3,34 @@
  * reads as text, plots and images render, no request leaves file:// and data:, the console stays
  * clean, the numbers shown are the figures, and the page reads the same with JavaScript off.
  */
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type ReportFigures } from '../../src/report/index.js';
 import { fmtInt } from '../../src/charts/html.js';
+import { openReport } from './chromium.js';
 import { EVIL_TASK, INJECT_IMG, INJECT_SCRIPT, makeRun } from './fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 let root: string;
 let file: string;
 let figures: ReportFigures;
 let shots: string;
 let browser: Browser;
-let context: BrowserContext;
-const requests: string[] = [];
-const consoleErrors: string[] = [];
-const dialogs: string[] = [];
+let requests: string[];
+let consoleErrors: string[];
+let dialogs: string[];
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (the test script installs it in CI)`);
   root = (await makeRun()).root;
   const res = await buildReport(root);
   file = res.file;
   figures = res.figures;
   shots = mkdtempSync(join(tmpdir(), 'univg-report-shots-'));
-  // launch() starts Chromium on a fresh temporary profile (user data dir), removed when it closes.
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
-  context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
-  page = await context.newPage();
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  page.on('dialog', async (d) => {
-    dialogs.push(d.message());
-    await d.dismiss();
-  });
-  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  ({ browser, page, requests, consoleErrors, dialogs } = await openReport(file));
 });
 
 afterAll(async () => {

@@ -7,9 +7,13 @@ import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import type { GroundingSample, QuarantineRecord, RlRow, SftRow, TeacherCandidate, Verdict } from '../../src/schema/records.js';
+import type { EvalResults } from '../../src/report/training.js';
+import type { GroundingSample, Prediction, QuarantineRecord, RlRow, SftRow, TeacherCandidate, Verdict } from '../../src/schema/records.js';
+import { generateSuite } from '../../src/sources/synthetic/index.js';
 import { ImageStore } from '../../src/store/images.js';
 import { writeShards } from '../../src/store/writer.js';
+import { evaluate, loadBench, type Bench } from '../../src/train/eval/evaluate.js';
+import { baselinePredictor, type Predictor } from '../../src/train/eval/predictor.js';
 
 /** Text that would run script if any part of the report failed to escape it. */
 export const INJECT_SCRIPT = '<script>window.__pwned = "completion"; alert(1)</script>';
@@ -216,4 +220,53 @@ export async function makeRun(opts: FixtureOptions = {}): Promise<Fixture> {
     writeFileSync(join(root, 'run.json'), `${JSON.stringify(run, null, 2)}\n`);
   }
   return { root, samples, candidates, verdicts };
+}
+
+/** The box the fixture's "rl" model answers for every sample, in pixels of the target image. */
+export const RL_BOX = [10, 12, 50, 40] as const;
+/** What the fixture's "untrained" model writes: no <answer> block, so no box. */
+export const UNTRAINED_TEXT = '<think>Shapes everywhere; I cannot tell which one. <b>unsure</b></think> no box';
+
+export interface EvalFixture {
+  bench: Bench;
+  results: EvalResults;
+  /** Every prediction written to eval/predictions/ (the "random" model's are left out on purpose). */
+  predictions: Prediction[];
+}
+
+const fixedPredictor = (name: string, write: (s: GroundingSample) => string): Predictor => ({
+  name,
+  convention: 'pixels',
+  needsImages: false,
+  predict: (s) => Promise.resolve(write(s)),
+});
+
+/**
+ * Evaluation output as the eval stage writes it, for models whose boxes are known: a rendered synthetic
+ * test split (source/test.json, images under source/), eval/predictions/ shards and eval/results.json.
+ * untrained writes no answer box, centre is the centre-box baseline, sft answers the ground truth
+ * (rounded to pixels), rl answers RL_BOX; random is scored but none of its predictions are in the table.
+ */
+export async function addEval(root: string): Promise<EvalFixture> {
+  const suite = await generateSuite({ out: join(root, 'source'), samples: 24, seed: 4, testFraction: 0.5 });
+  const bench = await loadBench(suite.files.test, join(root, 'source'));
+  const box = (b: readonly number[]) => `<answer>(${b[0]},${b[1]}),(${b[2]},${b[3]})</answer>`;
+  const models: Array<{ name: string; label: string; kind: 'checkpoint' | 'baseline'; predictor: Predictor; table: boolean }> = [
+    { name: 'untrained', label: 'untrained (SFT init)', kind: 'checkpoint', predictor: fixedPredictor('untrained', () => UNTRAINED_TEXT), table: true },
+    { name: 'centre', label: 'centre-box baseline', kind: 'baseline', predictor: { ...baselinePredictor('centre'), name: 'centre' }, table: true },
+    { name: 'random', label: 'random-box baseline', kind: 'baseline', predictor: { ...baselinePredictor('random', { seed: 1 }), name: 'random' }, table: false },
+    { name: 'sft', label: 'SFT', kind: 'checkpoint', predictor: fixedPredictor('sft', (s) => `<think>It is there.</think>${box(s.targetBox.map(Math.round))}`), table: true },
+    { name: 'rl', label: 'SFT + GRPO', kind: 'checkpoint', predictor: fixedPredictor('rl', () => `<think>Top left.</think>${box(RL_BOX)}`), table: true },
+  ];
+  const predictions: Prediction[] = [];
+  const results: EvalResults = { format: 1, bench: { file: 'source/test.json', imageRoot: 'source', samples: bench.samples.length, quarantined: 0, limit: null }, models: [] };
+  for (const m of models) {
+    const mine: Prediction[] = [];
+    const r = await evaluate({ bench, source: { kind: 'predictor', predictor: m.predictor }, onPrediction: (p) => void mine.push(p) });
+    if (m.table) predictions.push(...mine);
+    results.models.push({ name: m.name, label: m.label, kind: m.kind, checkpoint: m.kind === 'checkpoint' ? `train/${m.name}/checkpoints/step-000001` : null, step: m.kind === 'checkpoint' ? 1 : null, seconds: 0, metrics: r.metrics });
+  }
+  await writeShards('Prediction', predictions, { dir: join(root, 'eval', 'predictions'), count: 2 });
+  writeFileSync(join(root, 'eval', 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
+  return { bench, results, predictions };
 }

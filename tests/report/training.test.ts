@@ -5,10 +5,9 @@
  * table per model, opened in headless Chromium (no request leaves the page, nothing from the data runs);
  * a training-only run and a killed SFT log are reported as what they are.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildReport, type ReportFigures } from '../../src/report/index.js';
 import { MAX_POINTS, thin, type EvalResults } from '../../src/report/training.js';
@@ -18,10 +17,8 @@ import { readRows } from '../../src/store/reader.js';
 import { writeShards } from '../../src/store/writer.js';
 import { loadBench, runEval } from '../../src/train/eval/evaluate.js';
 import { baselinePredictor } from '../../src/train/eval/predictor.js';
+import { openReport } from './chromium.js';
 import { EVIL_TASK, makeRun } from './fixture.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
 const jsonl = (rows: unknown[]) => rows.map((r) => `${JSON.stringify(r)}\n`).join('');
 
@@ -78,22 +75,14 @@ let figures: ReportFigures;
 let file: string;
 let browser: Browser;
 let page: Page;
-const requests: string[] = [];
-const consoleErrors: string[] = [];
+let requests: string[];
+let consoleErrors: string[];
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install chromium (the test script installs it in CI)`);
   root = (await makeRun()).root;
   results = await addTraining(root);
   ({ figures, file } = await buildReport(root));
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS, headless: true });
-  page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
-  page.on('request', (r) => requests.push(r.url()));
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(m.text());
-  });
-  page.on('pageerror', (e) => consoleErrors.push(String(e)));
-  await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+  ({ browser, page, requests, consoleErrors } = await openReport(file));
 }, 120_000);
 
 afterAll(async () => {

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import type { GroundingSample, QuarantineRecord } from '../../src/schema/records.js';
 import { ingestMGrounding, ingestMigBench, type IngestEvent } from '../../src/sources/index.js';
 import { mgroundingRecordToEvents, mgroundingTask } from '../../src/sources/formats/mgrounding.js';
-import type { ImageLookup } from '../../src/sources/images.js';
+import { ImageCatalog, type ImageLookup } from '../../src/sources/images.js';
 
 const FIX = join(import.meta.dirname, '..', '..', 'datasets', 'fixtures');
 const MG = { input: join(FIX, 'mgrounding', 'train.json'), imageRoot: join(FIX, 'mgrounding'), file: 'mgrounding/train.json' };
@@ -189,6 +189,25 @@ describe('MIG-Bench fixture', () => {
       ['common_object-19', 19, 'answer', 'box_out_of_range'],
       ['object_tracking-20', 20, 'question', 'image_ordinal_unknown'],
     ]);
+  });
+
+  it('with `only`, yields just the records that become those samples and looks up no other image', async () => {
+    const full = await all(ingestMigBench(MB));
+    const want = ['region-1', 'diff-6', 'reasoning-12'];
+    const catalog = await ImageCatalog.open(MB.imageRoot);
+    const some = await all(ingestMigBench({ ...MB, catalog, only: new Set(want) }));
+    const chosen = samplesOf(full).filter((x) => want.includes(x.id));
+    expect(samplesOf(some)).toEqual(chosen);
+    // reasoning-12 is set aside as in a full read (its second image is missing).
+    expect(quarantineOf(some)).toEqual(quarantineOf(full).filter((r) => r.recordId === 'reasoning-12'));
+    const images = chosen.reduce((n, x) => n + x.images.length, 0);
+    // The chosen samples' images and reasoning-12's two; none of the other records'.
+    expect(catalog.stats.lookups).toBe(images + 2);
+    expect(await all(ingestMigBench({ ...MB, only: new Set(['no-such-id']) }))).toEqual([]);
+  });
+
+  it('`only` is refused for a format whose record can become several samples', async () => {
+    await expect(all(ingestMGrounding({ ...MG, only: new Set(['gg_ok_1#0']) }))).rejects.toThrow(/mgrounding records cannot be picked by sample id/);
   });
 
   it('gives the same events whatever the lookahead and concurrency', async () => {

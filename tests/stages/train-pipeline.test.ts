@@ -72,6 +72,23 @@ async function run(text: string, runDir: string, more: Partial<Parameters<typeof
 const weights = (runDir: string) => readFileSync(join(runDir, JSON.parse(readFileSync(join(runDir, 'train/sft/done.json'), 'utf8')).checkpoint, 'weights.bin'));
 const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
 
+/**
+ * The report's "What each model drew" has a card per picked test sample, each with its target image, the
+ * ground truth, the centre box and a row per model (an answer or "no answer": every model predicted).
+ */
+function expectDrawn(page: string, models: string[]): void {
+  const drawn = page.slice(page.indexOf('<div id="eval-drawn">'));
+  expect(drawn).not.toContain('could not be read');
+  const cards = [...drawn.matchAll(/<article class="eval-sample" data-sample="[^"]+">([\s\S]*?)<\/article>/g)].map((m) => m[1]!);
+  expect(cards.length).toBeGreaterThan(0);
+  for (const c of cards) {
+    expect(c).toContain('<img src="data:image/jpeg;base64,');
+    expect(c).toContain('data-box="ground-truth"');
+    expect(c).toContain('data-box="centre"');
+    for (const m of models) expect(c, m).toMatch(new RegExp(`<tr data-model="${m}" data-status="(answered|no-answer)">`));
+  }
+}
+
 const same = join(work, 'same');
 const corpusText = CORPUS;
 let firstRun: Awaited<ReturnType<typeof run>>;
@@ -113,6 +130,9 @@ describe('training stages in a corpus run', () => {
     expect(figures.training.eval).toEqual(results);
     const page = readFileSync(join(same, 'report/index.html'), 'utf8');
     for (const id of ['overview', 'funnel', 'corpus', 'sft', 'scoring', 'grpo', 'evaluation']) expect(page, id).toContain(`<section id="${id}">`);
+    // What each model drew: the benchmark's images are found through results.json's image root.
+    expect(results.bench.imageRoot).toBe('source');
+    expectDrawn(page, ['untrained', 'centre', 'sft', 'rl']);
   });
 
   it('a rerun does nothing: every stage is done', async () => {
@@ -160,6 +180,8 @@ describe('a training pipeline that reads another run (train.from)', () => {
     expect(page).toContain('<section id="sft">');
     expect(page).not.toContain('<section id="funnel">');
     expect(page).toContain(`Trained on the corpus of <code>${same}</code>`);
+    expect(results.bench.imageRoot).toBe(join(same, 'source'));
+    expectDrawn(page, ['untrained', 'centre', 'sft']);
   }, 120_000);
 
   it('train.vision pretrains the tower first; train-sft starts from it (frozen, pointing) and records where it came from', async () => {

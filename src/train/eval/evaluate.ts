@@ -27,11 +27,14 @@ export interface Bench {
   quarantined: QuarantineRecord[];
 }
 
-/** Read a MIG-Bench-format JSON (MIG-Bench, the synthetic suite's test.json) through ingest. */
-export async function loadBench(file: string, imageRoot: string): Promise<Bench> {
+/**
+ * Read a MIG-Bench-format JSON (MIG-Bench, the synthetic suite's test.json) through ingest. With `only`,
+ * just the items that become those samples (the rest are skipped unread: no image of theirs is opened).
+ */
+export async function loadBench(file: string, imageRoot: string, only?: ReadonlySet<string>): Promise<Bench> {
   const samples: GroundingSample[] = [];
   const quarantined: QuarantineRecord[] = [];
-  for await (const e of ingestMigBench({ input: file, imageRoot })) {
+  for await (const e of ingestMigBench({ input: file, imageRoot, ...(only ? { only } : {}) })) {
     if (e.kind === 'sample') samples.push(e.sample);
     else quarantined.push(e.record);
   }
