@@ -13,14 +13,22 @@
  *
  *   npx tsx bench/ablation.ts                                     # seeds 0,1,2 on runs/sft-demo's corpus
  *   npx tsx bench/ablation.ts --seeds 0 --sft-steps 50 --rl-steps 2 --eval-per-task 2   # a quick look
+ *   # issue 13's run: a pretrained tower, pointing, answers forced at the budget (BENCHMARKS.md "Ablation")
+ *   npx tsx bench/ablation.ts --corpus runs/lab-corpus --vision runs/lab/vision-small --pointer --force-answer \
+ *     --model '{"dModel":64,"nLayers":2,"nHeads":2,"mlpHidden":128}' --out runs/ablation-lab
  *
- * The corpus is the one bench/sft-demo.ts builds (2,400 synthetic samples through the demo pipeline);
- * it is built first when missing.
+ * The corpus is a finished corpus run (corpus/sft, corpus/rl, source/test.json); by default the one
+ * bench/sft-demo.ts builds (2,400 synthetic samples through the demo pipeline), built first when missing.
+ * --vision names a pretrained tower (`univg train vision`) every SFT arm starts from, frozen; --pointer
+ * makes coordinates point at its boxes; --force-answer forces answers at the token budget in GRPO rollouts
+ * and in evaluation (the same for every arm). The mIoU buckets of Figure 3 (share of prompts whose G
+ * rollouts reach mIoU < 0.3, 0.3-0.7, > 0.7) are tabulated per GRPO step and drawn to ablation-buckets.svg.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { miouBuckets, render, stacked } from '../src/charts/index.js';
 import { readManifest } from '../src/store/index.js';
 import { checkpointPredictor } from '../src/train/eval/checkpoint-predictor.js';
 import { loadBench, runEval, type EvalReport } from '../src/train/eval/evaluate.js';
@@ -42,6 +50,11 @@ const { values: a } = parseArgs({
     'rl-lr': { type: 'string', default: '1e-4' },
     beta: { type: 'string', default: '0.04' },
     'eval-per-task': { type: 'string', default: '10' },
+    vision: { type: 'string' },
+    pointer: { type: 'boolean', default: false },
+    model: { type: 'string' },
+    'force-answer': { type: 'boolean', default: false },
+    'max-tokens': { type: 'string' },
   },
 });
 const root = resolve(new URL('..', import.meta.url).pathname);
@@ -52,6 +65,11 @@ const N = Number(a['sft-steps']);
 const M = Number(a['rl-steps']);
 const P = Number(a.prompts);
 const batch = Number(a.batch);
+const vision = a.vision ? resolve(a.vision) : undefined;
+// The decoder's shape; with a tower, the image side is the tower's.
+const model = { ...(a.model ? (JSON.parse(a.model) as Record<string, number | boolean>) : {}), ...(a.pointer ? { pointer: true } : {}) };
+const forceAnswer = a['force-answer']!;
+const maxTokens = a['max-tokens'] !== undefined ? Number(a['max-tokens']) : undefined;
 // Continued SFT resumes the CoT run (same batch) for M updates: it then sees the M x P rows GRPO sees.
 if (P !== batch) throw new Error(`--prompts (${P}) must equal --batch (${batch}) so continued SFT and GRPO see the same samples`);
 const log = (s: string) => process.stderr.write(`[ablation] ${s}\n`);
@@ -82,7 +100,24 @@ const done = <T>(dir: string): T | null => (existsSync(join(dir, 'result.json'))
 const warmup = Math.min(100, Math.max(1, Math.floor(N / 10)));
 
 function sftOpts(out: string, seed: number, extra: Partial<SftOptions> = {}): SftOptions {
-  return { data: [sftData], dataRoot: corpus, out, steps: N, batch, seed, lr: Number(a.lr), warmup, checkpointEvery: 50, evalEvery: 0, workers: 1, backend: 'wasm', log: (l) => log(`${out.slice(outDir.length + 1)}: ${l}`), ...extra };
+  return {
+    data: [sftData],
+    dataRoot: corpus,
+    out,
+    steps: N,
+    batch,
+    seed,
+    lr: Number(a.lr),
+    warmup,
+    checkpointEvery: 50,
+    evalEvery: 0,
+    workers: 1,
+    backend: 'wasm',
+    ...(Object.keys(model).length ? { model } : {}),
+    ...(vision ? { vision } : {}),
+    log: (l) => log(`${out.slice(outDir.length + 1)}: ${l}`),
+    ...extra,
+  };
 }
 
 async function sft(out: string, seed: number, extra: Partial<SftOptions> = {}): Promise<SftResult> {
@@ -106,6 +141,8 @@ async function rl(out: string, seed: number, init: string, phi: RlOptions['phi']
     beta: Number(a.beta),
     phi,
     seed,
+    forceAnswer,
+    ...(maxTokens !== undefined ? { maxTokens } : {}),
     checkpointEvery: 5,
     workers: 1,
     backend: 'wasm',
@@ -155,7 +192,9 @@ for (const seed of seeds) {
     ['CoT-SFT + GRPO-Difficulty', grpoD.checkpoint, grpoD.seconds, join(dir, 'grpo-difficulty')],
   ];
   for (const [arm, ck, seconds, rlDir] of runs) {
-    const report = await evaluate(`${arm} seed ${seed}`, join(dir, 'eval', arm.replace(/[^a-z0-9]+/gi, '-').toLowerCase()), () => checkpointPredictor(ck, { backend: 'wasm' }));
+    const report = await evaluate(`${arm} seed ${seed}`, join(dir, 'eval', arm.replace(/[^a-z0-9]+/gi, '-').toLowerCase()), () =>
+      checkpointPredictor(ck, { backend: 'wasm', forceAnswer, ...(maxTokens !== undefined ? { maxTokens } : {}) }),
+    );
     const rlLog = rlDir
       ? readFileSync(join(rlDir, 'rl-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as RlStepLog)
       : undefined;
@@ -198,18 +237,42 @@ for (const arm of ['CoT-SFT + GRPO', 'CoT-SFT + GRPO-Difficulty'] as const) {
   const sps = ms(logs.flatMap((l) => l.map((s) => s.seconds))).m;
   lines.push(`| ${arm} | ${pair((l) => l.rewardMean)} | ${pair((l) => l.accuracyMean)} | ${pair((l) => l.formatRate, 2)} | ${pair((l) => l.buckets['lt0.3'], 2)} | ${pair((l) => l.weightMean, 2)} | ${pair((l) => l.kl, 4)} | ${pair((l) => l.completionLength, 0)} | ${sps.toFixed(1)} |`);
 }
+// Figure 3 over training: per GRPO step, the share of prompts in each mIoU bucket (mean over seeds).
+const BUCKETS = ['lt0.3', '0.3-0.7', 'gt0.7'] as const;
+const bucketCurves = (arm: Arm) => {
+  const logs = results.filter((r) => r.arm === arm && r.rlLog).map((r) => r.rlLog!);
+  const steps = logs[0]?.map((l) => l.step) ?? [];
+  return Object.fromEntries(BUCKETS.map((b) => [b, steps.map((st, i) => [st, ms(logs.map((l) => l[i]?.buckets[b] ?? 0)).m] as [number, number])])) as Record<(typeof BUCKETS)[number], Array<[number, number]>>;
+};
+lines.push('', 'mIoU buckets of the GRPO prompts over training (Figure 3; share of each step\'s prompts, mean over seeds):', '');
+lines.push('| step | ' + (['CoT-SFT + GRPO', 'CoT-SFT + GRPO-Difficulty'] as const).flatMap((arm) => BUCKETS.map((b) => `${arm === 'CoT-SFT + GRPO' ? 'GRPO' : 'GRPO-D'} ${b}`)).join(' | ') + ' |');
+lines.push('|---:|' + Array(6).fill('---:').join('|') + '|');
+const curves = { plain: bucketCurves('CoT-SFT + GRPO'), weighted: bucketCurves('CoT-SFT + GRPO-Difficulty') };
+const every = Math.max(1, Math.ceil(M / 10));
+curves.plain['lt0.3'].forEach(([st], i) => {
+  if ((i + 1) % every !== 0 && i !== 0 && i !== M - 1) return;
+  const cells = [curves.plain, curves.weighted].flatMap((c) => BUCKETS.map((b) => (100 * (c[b][i]?.[1] ?? 0)).toFixed(0) + '%'));
+  lines.push(`| ${st} | ${cells.join(' | ')} |`);
+});
+const svg = await render(
+  stacked(
+    [miouBuckets(curves.plain, { title: 'CoT-SFT + GRPO (phi none)' }), miouBuckets(curves.weighted, { title: 'CoT-SFT + GRPO-Difficulty (phi exp)' })],
+    `Prompts by mIoU bucket per GRPO step, mean over seeds ${seeds.join(', ')}`,
+  ),
+);
 const backend = String(results[0]?.report.predictor.info?.backend ?? 'n/a');
 const header = [
   '# Ablation (Table 4 at small scale)',
   '',
   `Command: \`npx tsx bench/ablation.ts ${process.argv.slice(2).join(' ')}\`; machine ${process.arch}, ${process.platform}, Node ${process.version}; backend ${backend}; total ${((performance.now() - t0) / 60000).toFixed(1)} min in this process.`,
-  `SFT: ${N} updates x ${batch} rows, lr ${a.lr}. More SFT / GRPO: ${M} steps x ${P} prompts${' '}(GRPO: G = ${a.g}, lr ${a['rl-lr']}, beta ${a.beta}, epsilon 0.2, temperature 1). Test: ${bench.samples.length} samples.`,
+  `SFT: ${N} updates x ${batch} rows, lr ${a.lr}${vision ? `, from the tower ${a.vision} (frozen)` : ''}${a.pointer ? ', pointing' : ''}${a.model ? `, decoder ${a.model}` : ''}. More SFT / GRPO: ${M} steps x ${P} prompts${' '}(GRPO: G = ${a.g}, lr ${a['rl-lr']}, beta ${a.beta}, epsilon 0.2, temperature 1${maxTokens !== undefined ? `, ${maxTokens} tokens` : ''}). Test: ${bench.samples.length} samples${forceAnswer ? '; answers forced at the token budget in rollouts and evaluation' : ''}.`,
   '',
   '',
 ];
 const md = header.join('\n') + lines.join('\n') + '\n';
 mkdirSync(outDir, { recursive: true });
 writeFileSync(join(outDir, 'ablation.md'), md);
+writeFileSync(join(outDir, 'ablation-buckets.svg'), svg.svg + '\n');
 writeFileSync(
   join(outDir, 'ablation.json'),
   JSON.stringify({ seeds, N, M, P, G: Number(a.g), results: results.map((r) => ({ seed: r.seed, arm: r.arm, seconds: r.seconds, average: r.report.metrics.average, tasks: r.report.metrics.tasks })) }, null, 2) + '\n',

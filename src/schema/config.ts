@@ -334,6 +334,12 @@ export const TrainScoreConfig = z
   })
   .describe('stage score: difficulty of every RL-pool row from G rollouts (mIoU, phi weight, bucket)');
 
+/** Budget forcing (SamplingOptions.forceAnswer): one definition for evaluation, `univg eval` and GRPO rollouts. */
+export const ForceAnswer = z
+  .boolean()
+  .default(false)
+  .describe('checkpoints: a completion that has not begun its answer when only the answer\'s tokens are left gets </think><answer>(x1,y1),(x2,y2)</answer> written for it, the model choosing the coordinates (where it points counts even when its reasoning would run past the budget)');
+
 export const TrainRlConfig = z
   .strictObject({
     init: z.string().min(1).optional().describe('checkpoint the policy starts from (and the KL reference); default the train-sft checkpoint (required without train.sft)'),
@@ -354,17 +360,12 @@ export const TrainRlConfig = z
     temperature: z.number().positive().max(2).default(1).describe('sampling temperature'),
     topP: z.number().positive().max(1).default(1).describe('nucleus sampling: keep the smallest set of tokens with this probability mass'),
     maxTokens: posInt().optional().describe("completion tokens per rollout (default: the model's maximum)"),
+    forceAnswer: ForceAnswer,
     seed: z.number().int().optional().describe('seed of the data order and sampling (default: the pipeline seed)'),
     checkpointEvery: posInt().default(20).describe('checkpoint every N steps; a killed run resumes from the last one'),
     keepCheckpoints: z.number().int().nonnegative().default(3).describe('keep the newest N checkpoints; 0 keeps all'),
   })
   .describe('stage train-rl: difficulty-aware GRPO from the SFT checkpoint on the (scored) RL pool; checkpointEvery and keepCheckpoints do not mark results stale');
-
-/** Budget forcing in evaluation (SamplingOptions.forceAnswer); one definition for the stage and `univg eval`. */
-export const ForceAnswer = z
-  .boolean()
-  .default(false)
-  .describe('checkpoints: write </think><answer>(x1,y1),(x2,y2)</answer> for an answer not begun when only its tokens are left, the model choosing the coordinates (scores where it points, not only whether its reasoning ends in the budget)');
 
 export const TrainEvalConfig = z
   .strictObject({

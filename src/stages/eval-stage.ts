@@ -56,6 +56,7 @@ function evalSettings(c: PipelineConfig): unknown {
     limit: e.limit ?? null,
     maxTokens: e.maxTokens ?? null,
     temperature: e.temperature,
+    ...(e.forceAnswer ? { forceAnswer: true } : {}),
     seed: seedOf(c, e.seed),
   };
 }

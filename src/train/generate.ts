@@ -10,7 +10,7 @@ import { exampleBatch, promptIds, stackBatches } from './batching.js';
 import { readCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
 import type { GroundingModel } from './model/index.js';
 import { Rng } from './rng.js';
-import { decodeRows } from './sample.js';
+import { decodeRows, type AnswerForcing } from './sample.js';
 import type { Tokenizer } from './tokenizer.js';
 
 export interface SamplingOptions {
@@ -34,9 +34,15 @@ export interface SamplingOptions {
    * are left gets `</think><answer>(x1,y1),(x2,y2)</answer>` written for it, the four coordinates chosen
    * by the model. A model whose reasoning would run past the budget then still commits to a box, so
    * evaluation measures where it points and not only whether it finishes. Results say which rows were
-   * forced.
+   * forced. A model whose own budget (maxTargetTokens) is shorter than the frame answers without
+   * reasoning (no-CoT SFT) and is left alone.
    */
   forceAnswer?: boolean;
+}
+
+/** What decodeRows needs to force an answer with this tokenizer. */
+export function answerForcing(tokenizer: Tokenizer): AnswerForcing {
+  return { template: forcedAnswerTemplate(tokenizer), answer: tokenizer.answer, coords: { first: tokenizer.coordId(0), last: tokenizer.coordId(1000) } };
 }
 
 /** The forced answer's tokens: -1 where the model chooses a coordinate. */
@@ -86,6 +92,10 @@ export async function generateBatch(model: GroundingModel, tokenizer: Tokenizer,
   }
   if (!items.length) return [];
   const coords = opts.greedy === 'class' ? { first: tokenizer.coordId(0), last: tokenizer.coordId(1000) } : undefined;
+  // A model whose own budget cannot hold the frame was trained to answer at once (no CoT): nothing to force.
+  // A budget the caller set too small for it is an error (decodeRows says so).
+  let forcing = opts.forceAnswer ? answerForcing(tokenizer) : undefined;
+  if (forcing && c.maxTargetTokens < forcing.template.length) forcing = undefined;
   // A question longer than training ever saw keeps its start (the model has no positions beyond).
   const batch = stackBatches(items.map((it) => exampleBatch(c, it.images, it.prompt.slice(0, c.maxPromptTokens), [], tokenizer.bos)));
   const state = model.prefill(batch);
@@ -98,7 +108,7 @@ export async function generateBatch(model: GroundingModel, tokenizer: Tokenizer,
       topP: opts.topP ?? 1,
       rngs: items.map((_, i) => new Rng(i === 0 ? `sample:${opts.seed ?? 0}` : `sample:${opts.seed ?? 0}:${i}`)),
       ...(coords ? { coords } : {}),
-      ...(opts.forceAnswer ? { forceAnswer: { template: forcedAnswerTemplate(tokenizer), answer: tokenizer.answer, coords: { first: tokenizer.coordId(0), last: tokenizer.coordId(1000) } } } : {}),
+      ...(forcing ? { forceAnswer: forcing } : {}),
     });
     return r.tokens.map((out, i) => ({ text: tokenizer.decode(out), tokens: out, stop: r.stop[i]!, forced: r.forced[i]! }));
   } finally {

@@ -26,6 +26,7 @@ function pipeline(name: string, samples = 36, train = false): string {
   // Relative to the working directory the CLI runs in (`work`): a pipeline file may not write elsewhere.
   doc.teacher.cacheDir = `cache-${name}`;
   if (train) {
+    doc.train.vision.steps = 20;
     doc.train.sft.steps = 12;
     doc.train.score.limit = 4;
     doc.train.rl.steps = 2;
@@ -162,8 +163,8 @@ describe('the demo pipeline', () => {
     const r = await cli(['status', clean, '--json']);
     expect(r.status).toBe(0);
     const s = JSON.parse(r.stdout);
-    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-sft', 'score', 'train-rl', 'eval', 'export', 'report']);
-    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(10).fill('done'));
+    expect(s.stages.map((x: { stage: string }) => x.stage)).toEqual(['ingest', 'generate', 'verify', 'select', 'train-vision', 'train-sft', 'score', 'train-rl', 'eval', 'export', 'report']);
+    expect(s.stages.map((x: { status: string }) => x.status)).toEqual(Array(11).fill('done'));
   });
 
   it('killed at several points and resumed, ends byte-identical to the uninterrupted run', async () => {

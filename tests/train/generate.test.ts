@@ -1,10 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatReward } from '../../src/completion/index.js';
+import { formatReward, parseCompletion } from '../../src/completion/index.js';
 import { selectBackend, type BackendChoice } from '../../src/train/backend.js';
 import { exampleBatch, promptIds, sftEncoder, targetIds } from '../../src/train/batching.js';
 import { saveCheckpoint } from '../../src/train/checkpoint.js';
-import { generateCompletion, generateCompletions, loadCheckpoint, promptOf } from '../../src/train/generate.js';
+import { forcedAnswerTemplate, generateBatch, generateCompletion, generateCompletions, loadCheckpoint, promptOf } from '../../src/train/generate.js';
 import { sampleToken } from '../../src/train/sample.js';
 import { decodeImage } from '../../src/train/image.js';
 import { createLoader } from '../../src/train/loader/index.js';
@@ -114,6 +114,81 @@ describe('generateCompletion', () => {
     const px = new Float32Array(16 * 16 * 3);
     await expect(generateCompletion(m, tok, { images: [px, px], question: 'q' })).rejects.toThrow(/at most 1/);
     m.dispose();
+  });
+});
+
+describe('budget forcing (forceAnswer)', () => {
+  it('writes </think><answer>(x1,y1),(x2,y2)</answer> for rows that have not begun an answer, with the model\'s own coordinates, and leaves the rest of the text alone', async () => {
+    const rows = await tinyRows(3, 11);
+    const tok = buildTokenizer(rows.flatMap((r) => [r.prompt, r.completion]), { minCount: 1 });
+    const cfg = makeModelConfig(
+      { dModel: 16, nLayers: 1, nHeads: 2, mlpHidden: 32, imageSize: 16, patchSize: 8, maxImages: 3, coordFreqs: 4 },
+      { vocabSize: tok.vocabSize, coordBase: tok.coordId(0), coordMax: 1000, boxTokens: tok.boxTokens() },
+      { maxPromptTokens: 64, maxTargetTokens: 64 },
+    );
+    // An untrained model never answers in 40 tokens: every row is forced.
+    const model = GroundingModel.init(cfg, new Rng('force'));
+    const items = await Promise.all(
+      rows.map(async (r) => ({ images: await Promise.all(r.images.map((im) => decodeImage(im.bytes!, { size: 16, fit: 'stretch' }))), prompt: promptIds(tok, r.prompt) })),
+    );
+    const template = forcedAnswerTemplate(tok);
+    const maxTokens = 40;
+    for (const sampling of [{}, { temperature: 1, seed: 3 }]) {
+      const plain = await generateBatch(model, tok, items, { maxTokens, ...sampling });
+      const forced = await generateBatch(model, tok, items, { maxTokens, forceAnswer: true, ...sampling });
+      for (let i = 0; i < items.length; i++) {
+        const p = plain[i]!;
+        const f = forced[i]!;
+        expect(p.forced).toBe(false);
+        expect(p.tokens).not.toContain(tok.answer);
+        expect(f.forced).toBe(true);
+        expect(f.stop).toBe('eos');
+        // The row's own text up to the forcing point is unchanged; then the template, eos not in tokens.
+        const from = maxTokens - template.length;
+        expect(f.tokens.slice(0, from)).toEqual(p.tokens.slice(0, from));
+        const tail = f.tokens.slice(from);
+        expect(tail).toHaveLength(template.length - 1);
+        tail.forEach((t, k) => (template[k]! >= 0 ? expect(t).toBe(template[k]) : expect(tok.coordValue(t)).not.toBeNull()));
+        const parsed = parseCompletion(f.text, 'qwen2vl');
+        expect(parsed.answerBox).not.toBeNull();
+        expect(f.text).toMatch(/<\/think><answer>\(\d+,\d+\),\(\d+,\d+\)<\/answer>$/);
+      }
+      // Greedy forcing takes the best coordinate token where it chooses.
+      if (!('temperature' in sampling)) expect(forced.map((g) => g.text)).toEqual((await generateBatch(model, tok, items, { maxTokens, forceAnswer: true })).map((g) => g.text));
+    }
+    await expect(generateBatch(model, tok, items, { maxTokens: template.length - 1, forceAnswer: true })).rejects.toThrow(/forced answer takes 15 tokens; maxTokens is 14/);
+    model.dispose();
+    // A model whose own budget cannot hold the frame (trained without CoT: it answers at once) is not forced.
+    const short = GroundingModel.init({ ...cfg, maxTargetTokens: template.length - 1 }, new Rng('force'));
+    const g = await generateBatch(short, tok, items, { forceAnswer: true });
+    expect(g.map((x) => x.forced)).toEqual([false, false, false]);
+    expect(g.map((x) => x.tokens.length)).toEqual([14, 14, 14]);
+    short.dispose();
+  });
+
+  it('does not touch a row that answers by itself', async () => {
+    const [row] = await tinyRows(1, 7);
+    const tok = buildTokenizer([row!.prompt, row!.completion], { minCount: 1 });
+    const cfg = makeModelConfig(
+      { dModel: 32, nLayers: 2, nHeads: 2, mlpHidden: 64, imageSize: 16, patchSize: 8, maxImages: 3, coordFreqs: 4 },
+      { vocabSize: tok.vocabSize, coordBase: tok.coordId(0), coordMax: 1000, boxTokens: tok.boxTokens() },
+      { maxPromptTokens: 64, maxTargetTokens: 96 },
+    );
+    const images = await Promise.all(row!.images.map((im) => decodeImage(im.bytes!, { size: 16, fit: 'stretch' })));
+    const ex = exampleBatch(cfg, images, promptIds(tok, row!.prompt), targetIds(tok, row!.completion), tok.bos);
+    const model = GroundingModel.init(cfg, new Rng('fit'));
+    const opt = new AdamW({ weightDecay: 0 });
+    for (let i = 0; i < 300; i++) {
+      const { stats } = update(model, opt, [ex], { clip: 1, lr: 1e-2 });
+      const loss = (await stats.data())[0]!;
+      stats.dispose();
+      if (loss < 0.01) break;
+    }
+    const n = targetIds(tok, row!.completion).length;
+    const [g] = await generateBatch(model, tok, [{ images, prompt: promptIds(tok, row!.prompt) }], { maxTokens: n + 20, forceAnswer: true });
+    expect(g!.forced).toBe(false);
+    expect(g!.text).toBe(row!.completion);
+    model.dispose();
   });
 });
 

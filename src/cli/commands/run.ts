@@ -209,7 +209,7 @@ Exit codes: 0 done, 1 failed, 2 bad usage or config, 130 interrupted (rerun to r
   runOptions(
     program
       .command('demo')
-      .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, a short SFT -> scoring -> GRPO -> eval, report')
+      .description('run the offline demo pipeline (pipelines/demo.yaml): synthetic suite, simulated teacher, shards, a small vision tower, a short SFT -> scoring -> GRPO -> eval, report')
       .addHelpText('after', '\nExample:\n  univg demo --run-dir runs/demo'),
   ).action(
     action(async (values: Record<string, unknown>) => {

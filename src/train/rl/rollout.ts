@@ -6,7 +6,7 @@
  */
 import { ConfigError } from '../../errors.js';
 import { exampleBatch } from '../batching.js';
-import type { Generation } from '../generate.js';
+import { answerForcing, type Generation } from '../generate.js';
 import type { GroundingModel } from '../model/index.js';
 import { Rng } from '../rng.js';
 import { decodeRows } from '../sample.js';
@@ -22,6 +22,13 @@ export interface RolloutOptions {
   maxTokens?: number;
   /** Seed of the rows' sampling streams. */
   seed: string | number;
+  /**
+   * Budget forcing (SamplingOptions.forceAnswer): a rollout that would run out of tokens before answering
+   * is given the answer's frame and chooses its coordinates, so its reward says where it points. The frame's
+   * tokens stay in its targets like the rest: the rollouts of a group share them, so their advantage-weighted
+   * terms largely cancel, and the coordinates carry the signal.
+   */
+  forceAnswer?: boolean;
 }
 
 export interface Rollout extends Generation {
@@ -48,6 +55,7 @@ export async function sampleGroup(model: GroundingModel, tokenizer: Tokenizer, i
       temperature: o.temperature ?? 1,
       topP: o.topP ?? 1,
       rngs: Array.from({ length: G }, (_, g) => new Rng(`rollout:${o.seed}:${g}`)),
+      ...(o.forceAnswer ? { forceAnswer: answerForcing(tokenizer) } : {}),
     });
     return r.tokens.map((tokens, g) => ({
       text: tokenizer.decode(tokens),

@@ -72,7 +72,9 @@ export interface RlResult {
 }
 
 /** Options that decide which rollouts and updates a run makes: a resume must keep them. */
-const RESUME_KEYS = ['data', 'dataRoot', 'init', 'initWeights', 'prompts', 'G', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'beta', 'epsilon', 'phi', 'phiPower', 'std', 'iterations', 'temperature', 'topP', 'maxTokens', 'seed'] as const;
+const RESUME_KEYS = ['data', 'dataRoot', 'init', 'initWeights', 'prompts', 'G', 'lr', 'minLr', 'warmup', 'weightDecay', 'clip', 'beta', 'epsilon', 'phi', 'phiPower', 'std', 'iterations', 'temperature', 'topP', 'maxTokens', 'forceAnswer', 'seed'] as const;
+/** What a checkpoint written before an option existed ran with. */
+const RESUME_DEFAULTS: Partial<Record<(typeof RESUME_KEYS)[number], unknown>> = { forceAnswer: false };
 
 /** The options a run uses: the schema's defaults, then the defaults computed from other options. */
 export function resolveRlOptions(options: RlOptions) {
@@ -99,6 +101,7 @@ export function resolveRlOptions(options: RlOptions) {
     temperature: o.temperature,
     topP: o.topP,
     maxTokens: o.maxTokens ?? null,
+    forceAnswer: o.forceAnswer,
     seed: o.seed,
     checkpointEvery: o.checkpointEvery,
     keepCheckpoints: o.keepCheckpoints,
@@ -165,7 +168,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
   if (options.resume && existing.length > 0) {
     const ck = await readCheckpoint(existing[existing.length - 1]!.dir, { optimizer: true });
     const saved = ck.state.train;
-    const diffs = RESUME_KEYS.filter((k) => JSON.stringify(saved[k] ?? null) !== JSON.stringify(trainJson[k] ?? null));
+    const diffs = RESUME_KEYS.filter((k) => JSON.stringify(saved[k] ?? RESUME_DEFAULTS[k] ?? null) !== JSON.stringify(trainJson[k] ?? null));
     if (diffs.length)
       throw new ConfigError(`cannot resume exactly: ${diffs.map((k) => `${k} was ${JSON.stringify(saved[k])}, now ${JSON.stringify(trainJson[k])}`).join('; ')}`, { file: ck.dir });
     if (ck.state.backend.name !== backend.name) log(`warning: the checkpoint was written on backend ${ck.state.backend.name}, resuming on ${backend.name}: the result will not be bit-identical`);
@@ -241,6 +244,7 @@ export async function trainRl(options: RlOptions): Promise<RlResult> {
         temperature: o.temperature,
         topP: o.topP,
         ...(o.maxTokens !== null ? { maxTokens: o.maxTokens } : {}),
+        forceAnswer: o.forceAnswer,
         seed: `${o.seed}:${step}:${i}`,
       });
       const accuracy = rollouts.map((r) => accuracyReward(r.text, gt));

@@ -104,6 +104,20 @@ describe('sampleGroup', () => {
       expect(r.targetIds).toEqual(r.stop === 'eos' ? [...r.tokens, tok.eos] : r.tokens);
     }
   });
+
+  it('with forceAnswer every rollout that runs out of budget ends in an answer frame, its coordinates sampled', async () => {
+    const forced = await sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 16, seed: 'x', forceAnswer: true });
+    const plain = await sampleGroup(policy, tok, images, prompt, { G: 4, maxTokens: 16, seed: 'x' });
+    for (const [g, r] of forced.entries()) {
+      expect(r.forced).toBe(true);
+      expect(r.text).toMatch(/<answer>\(\d+,\d+\),\(\d+,\d+\)<\/answer>$/);
+      // The rollout trains on what it was fed, the frame included, then <eos>.
+      expect(r.targetIds).toEqual([...r.tokens, tok.eos]);
+      expect(r.tokens[0]).toBe(plain[g]!.tokens[0]);
+    }
+    // Sampled, not fixed: the rows choose different boxes.
+    expect(new Set(forced.map((r) => r.text.slice(r.text.lastIndexOf('<answer>')))).size).toBeGreaterThan(1);
+  });
 });
 
 /** One prompt's group from real rollouts of the policy, with fixed rewards. */
