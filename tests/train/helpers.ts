@@ -106,7 +106,7 @@ export function realTexts(): Array<{ id: string; task: string; prompt: string; c
  * square (the other image, when there is one, is empty); the completion is just the answer box. What the
  * tower learns (every object's box) is then exactly what the pointer must copy.
  */
-export async function tinySuite(dir: string, n: number, seed = 1): Promise<{ suite: string; rows: RecordOf<'SftRow'>[] }> {
+export async function tinySuite(dir: string, n: number, seed = 1, testFrom = n): Promise<{ suite: string; rows: RecordOf<'SftRow'>[] }> {
   const { mkdirSync, writeFileSync } = await import('node:fs');
   const rng = new Rng(`tiny-suite:${seed}`);
   mkdirSync(join(dir, 'images'), { recursive: true });
@@ -137,7 +137,7 @@ export async function tinySuite(dir: string, n: number, seed = 1): Promise<{ sui
       });
     }
     const id = `synth-s${seed}-${String(i).padStart(6, '0')}`;
-    scenes.push(JSON.stringify({ id, split: 'train', task: 'refer_grounding', images: sceneImages }));
+    scenes.push(JSON.stringify({ id, split: i >= testFrom ? 'test' : 'train', task: 'refer_grounding', images: sceneImages }));
     rows.push(squareRow({ id, task: 'refer_grounding', images, W, H, target, box, name, cot: false }));
   }
   writeFileSync(join(dir, 'scenes.jsonl'), scenes.join('\n') + '\n');

@@ -15,6 +15,7 @@ import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { generateIds } from '../../src/train/generate.js';
 import { decodeImage } from '../../src/train/image.js';
 import { trainSft } from '../../src/train/sft.js';
+import { indexScenes } from '../../src/train/vision/data.js';
 import { readVisionCheckpoint, trainVision, type VisionOptions } from '../../src/train/vision/train.js';
 import { tempDir, tinySuite } from './helpers.js';
 
@@ -26,7 +27,8 @@ const quiet = () => undefined;
 const TOWER = { dModel: 32, nHeads: 2, mlpHidden: 64, imageSize: 32, patchSize: 8, towerLayers: 1, coordFreqs: 6 };
 
 beforeAll(async () => {
-  ({ suite, rows } = await tinySuite(join(tmp.dir, 'suite'), 240, 3));
+  // Rows 200.. are the test split: the learning test scores on them, so the tower never sees them.
+  ({ suite, rows } = await tinySuite(join(tmp.dir, 'suite'), 240, 3, 200));
   corpus = join(tmp.dir, 'corpus');
   await writeShards('SftRow', rows.slice(0, 200) as never, { dir: corpus, count: 2 });
 }, 120_000);
@@ -35,6 +37,18 @@ afterAll(() => tmp.cleanup());
 const visionBase = (out: string, steps: number): VisionOptions => ({ data: [suite], out: join(tmp.dir, out), steps, batch: 16, lr: 3e-3, evalEvery: 0, evalImages: 32, checkpointEvery: 4, model: TOWER, backend: 'wasm', seed: 2, log: quiet });
 
 describe('univg train vision', () => {
+  it('never sees the test split: its samples are neither trained on nor used as held-out images', async () => {
+    const scenes = readFileSync(join(suite, 'scenes.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { id: string; split: string; images: unknown[] });
+    const test = new Set(scenes.filter((s) => s.split === 'test').map((s) => s.id));
+    expect(test.size).toBeGreaterThan(0);
+    const idx = await indexScenes(suite, 0.1);
+    expect(idx.testSamples).toBe(test.size);
+    const seen = [...idx.train, ...idx.heldOut];
+    expect(seen.filter((e) => test.has(e.id))).toEqual([]);
+    // Every image of every other sample is there.
+    expect(seen).toHaveLength(scenes.filter((s) => s.split !== 'test').reduce((n, s) => n + s.images.length, 0));
+  });
+
   it('trains the tower (its boxes get better) and a stopped run resumes to the same weights', async () => {
     const full = await trainVision(visionBase('full', 12));
     expect(full.step).toBe(12);

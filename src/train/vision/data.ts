@@ -29,14 +29,21 @@ export interface SceneIndex {
   dir: string;
   train: Entry[];
   heldOut: Entry[];
+  /** Samples of the test split, skipped. */
+  testSamples: number;
 }
 
 interface SceneLine {
   id: string;
+  split?: 'train' | 'test';
   images: SceneImage[];
 }
 
-/** Index a suite directory's scene file; images of held-out samples (by id hash) are kept apart. */
+/**
+ * Index a suite directory's scene file; images of held-out samples (by id hash) are kept apart, and the
+ * test split's samples are skipped: evaluation scores on them, so the tower must never have seen their
+ * objects' boxes.
+ */
 export async function indexScenes(dir: string, heldOutFraction: number): Promise<SceneIndex> {
   const file = join(dir, 'scenes.jsonl');
   try {
@@ -49,6 +56,7 @@ export async function indexScenes(dir: string, heldOutFraction: number): Promise
   const heldOut: Entry[] = [];
   let start = 0;
   let line = 0;
+  let testSamples = 0;
   while (start < text.length) {
     let end = text.indexOf(10, start);
     if (end < 0) end = text.length;
@@ -62,13 +70,18 @@ export async function indexScenes(dir: string, heldOutFraction: number): Promise
       }
       const m = /-(\d+)$/.exec(scene.id ?? '');
       if (!m || !Array.isArray(scene.images)) throw new InputError(`scenes.jsonl line ${line} is not a synthetic scene (id and images)`, { file, line });
+      if (scene.split === 'test') {
+        testSamples++;
+        start = end + 1;
+        continue;
+      }
       const to = isHeldOut(scene.id, heldOutFraction) ? heldOut : train;
       scene.images.forEach((_, k) => to.push({ offset: start, length: end - start, k, index: Number(m[1]), id: scene.id }));
     }
     start = end + 1;
   }
   if (!train.length) throw new InputError('the scene file has no training images', { file });
-  return { dir, train, heldOut };
+  return { dir, train, heldOut, testSamples };
 }
 
 export interface VisionBatch {

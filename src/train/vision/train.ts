@@ -195,7 +195,7 @@ export async function trainVision(options: VisionOptions): Promise<VisionResult>
   log(`vision tower: ${nParams} parameters (d=${mc.dModel}, ${mc.towerLayers} layers, ${mc.imageSize}px images in ${G}x${G} cells of ${mc.patchSize}px)`);
 
   const idx: SceneIndex = await indexScenes(o.data[0]!, o.evalFraction);
-  log(`images: ${idx.train.length} to train on, ${idx.heldOut.length} held out`);
+  log(`images: ${idx.train.length} to train on, ${idx.heldOut.length} held out; the ${idx.testSamples} test-split samples are never seen`);
   const shape = { imageSize: mc.imageSize, patchSize: mc.patchSize };
   const heldOut: VisionBatch[] = [];
   for (let i = 0; i < Math.min(o.evalImages, idx.heldOut.length); i += o.batch) heldOut.push(await loadBatch(idx, idx.heldOut.slice(i, Math.min(i + o.batch, o.evalImages, idx.heldOut.length)), shape));
