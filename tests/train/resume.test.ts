@@ -3,14 +3,12 @@
  * written a checkpoint, resumed with --resume in a fresh process, and must end with the same weights
  * and optimizer state, bit for bit, as an uninterrupted run.
  */
-import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { cli } from '../pipeline/cli-run.js';
 import { tempDir, tinyCorpus } from './helpers.js';
 
-const root = join(import.meta.dirname, '..', '..');
-const bin = join(root, 'bin', 'univg.js');
 const tmp = tempDir('resume');
 let data: string;
 beforeAll(async () => {
@@ -20,7 +18,6 @@ afterAll(() => tmp.cleanup());
 
 const STEPS = 40;
 const args = (out: string) => [
-  bin,
   'train',
   'sft',
   '--data',
@@ -66,25 +63,21 @@ const steps = (out: string) =>
 describe('univg train sft: kill and resume', () => {
   it('a SIGKILLed run resumed in a fresh process ends with bit-identical weights', async () => {
     const full = join(tmp.dir, 'full');
-    const r = spawnSync(process.execPath, args(full), { encoding: 'utf8' });
+    // Children are awaited, never spawnSync: a blocked test worker misses vitest's messages on a loaded machine.
+    const r = await cli(args(full), tmp.dir);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(/^backend wasm/);
 
     const killed = join(tmp.dir, 'killed');
-    const child = spawn(process.execPath, args(killed), { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += String(d)));
-    const exited = new Promise<NodeJS.Signals | null>((res) => child.on('exit', (_code, signal) => res(signal)));
     // Kill as soon as the first checkpoint is in place, mid-run.
-    for (let i = 0; i < 3000 && !existsSync(join(killed, 'checkpoints', 'step-000005')); i++) await new Promise((res) => setTimeout(res, 5));
-    child.kill('SIGKILL');
-    expect(await exited, stderr).toBe('SIGKILL');
+    const k = await cli(args(killed), tmp.dir, { killWhen: () => existsSync(join(killed, 'checkpoints', 'step-000005')) });
+    expect(k.signal, k.stderr).toBe('SIGKILL');
     const reached = steps(killed);
     expect(reached.length).toBeGreaterThan(0);
     expect(reached[reached.length - 1]!).toBeLessThan(STEPS);
     expect(existsSync(join(killed, 'result.json'))).toBe(false);
 
-    const resumed = spawnSync(process.execPath, [...args(killed), '--resume'], { encoding: 'utf8' });
+    const resumed = await cli([...args(killed), '--resume'], tmp.dir);
     expect(resumed.status, resumed.stderr).toBe(0);
     expect(resumed.stderr).toMatch(new RegExp(`resumed from .*step-0*${reached[reached.length - 1]} \\(step ${reached[reached.length - 1]}\\)`));
     const last = `step-${String(STEPS).padStart(6, '0')}`;
@@ -101,5 +94,5 @@ describe('univg train sft: kill and resume', () => {
         .map((l) => JSON.parse(l))
         .map((e) => [e.type, e.step, e.loss ?? e.evalLoss]);
     expect(losses(killed)).toEqual(losses(full));
-  });
+  }, 240_000);
 });

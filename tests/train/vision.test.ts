@@ -93,7 +93,7 @@ describe('univg train vision', () => {
   }, 180_000);
 
   it('150 tower updates and 150 SFT updates on a one-object set point at the object (mean IoU > 0.45 on held-out rows)', async () => {
-    // Measured on wasm, seeds fixed (deterministic): mean IoU 0.536, Acc@0.5 67.5% on the 40 held-out rows.
+    // Measured on wasm, seeds fixed (deterministic): mean IoU 0.620, Acc@0.5 80% on the 40 test rows.
     // A pointer that attends nowhere in particular, or copies the wrong edge, lands far below.
     await trainVision({ ...visionBase('learn-vision', 150), evalImages: 40, checkpointEvery: 1000 });
     const s = await trainSft({
