@@ -157,8 +157,10 @@ describe('univg run --executor queue with univg worker processes', () => {
     expect(workers.slice(1).some((w) => w.log.some((l) => l.startsWith(`generate: task ${started}/4 done`)))).toBe(true);
     expect(finalOutputs(join(work, 'fleet'))).toEqual(finalOutputs(join(work, 'local')));
 
-    // Every request the candidates needed was paid once; only the killed worker's requests in flight may have been sent again.
-    const { n } = await query<{ n: bigint }>(`select count(distinct requestHash) as n from read_parquet('${join(work, 'fleet', 'candidates')}/*.parquet') where not cached`);
+    // Every request the candidates needed was paid once; only the killed worker's requests in flight may have
+    // been sent again. Counted over all candidates: an answer the killed worker had already put in the shared
+    // cache is replayed from it by the task's next owner (cached, paid once), so "not cached" may be one short.
+    const { n } = await query<{ n: bigint }>(`select count(distinct requestHash) as n from read_parquet('${join(work, 'fleet', 'candidates')}/*.parquet')`);
     const stats = sim.stats();
     expect(Number(n)).toBe(local.ok);
     expect(stats.byOutcome.ok).toBeGreaterThanOrEqual(local.ok);
