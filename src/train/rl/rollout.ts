@@ -25,8 +25,9 @@ export interface RolloutOptions {
   /**
    * Budget forcing (SamplingOptions.forceAnswer): a rollout that would run out of tokens before answering
    * is given the answer's frame and chooses its coordinates, so its reward says where it points. The frame's
-   * tokens stay in its targets like the rest: the rollouts of a group share them, so their advantage-weighted
-   * terms largely cancel, and the coordinates carry the signal.
+   * tokens stay in its targets like the rest. A group's advantages sum to zero and its forced rollouts share
+   * the frame, so the frame's terms cancel as far as their gradients agree between rollouts (not measured);
+   * the coordinates differ, and carry the signal.
    */
   forceAnswer?: boolean;
 }
